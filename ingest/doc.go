@@ -1,0 +1,11 @@
+// Package ingest reads device manifests (CSV or XLSX) one row at a time and
+// checks every row against the identifier rules and the per-provider field
+// rules before anything is sent anywhere.
+//
+// Reading and checking are separate steps so that the same checks apply to
+// both formats: a Reader turns a file into a Header and a stream of Records,
+// and a Validator turns each Record into a Row (normalised values the
+// pipeline can send) plus the Problems found in it. Nothing here holds a
+// whole manifest in memory; only the duplicate index grows with row count,
+// by a fixed few bytes per identifier.
+package ingest

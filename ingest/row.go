@@ -1,0 +1,45 @@
+package ingest
+
+// Provider names as written in manifests and config.
+const (
+	ProviderIoTConnect = "iotconnect"
+	ProviderAsavie     = "asavie"
+	ProviderThingSpace = "thingspace"
+)
+
+// Providers lists the providers simbulk knows, in a stable order.
+var Providers = []string{ProviderIoTConnect, ProviderAsavie, ProviderThingSpace}
+
+// Row is a checked manifest row: identifiers normalised to what the provider
+// expects (e.g. an Asavie MSISDN CLI written "(+44)7700900123") and provider
+// fields filled from the row or, where the row leaves them empty, from the
+// configured defaults.
+type Row struct {
+	Number   int    // row as the user sees it (header = 1)
+	Provider string // one of Providers
+	EID      string
+	ICCID    string
+	CLI      string
+	IMEI     string
+	// Fields holds provider fields by canonical column name (cmp,
+	// domain_id, account, account_name, first_name, ...). Empty values are
+	// left out.
+	Fields map[string]string
+	// Values are the original cells, in header order, for reports that
+	// hand the row back to a person.
+	Values []string
+}
+
+// Reader streams a manifest: the header first, then one Record per data row.
+// Next returns io.EOF after the last row. Blank rows are skipped (but still
+// counted in Record.Row numbering).
+type Reader interface {
+	Header() Header
+	Next() (Record, error)
+	Close() error
+}
+
+// OpenOptions choose how a manifest is read.
+type OpenOptions struct {
+	Sheet string // XLSX sheet name; "" means the first sheet
+}

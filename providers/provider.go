@@ -1,0 +1,128 @@
+package providers
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Order is one manifest row as a provider client needs it. The pipeline
+// builds it from a validated ingest.Row.
+type Order struct {
+	// Key identifies the row to the pipeline (stable across resumes). The
+	// client copies it into nothing on the wire; it only ties outcomes and
+	// callbacks back to rows.
+	Key   string
+	EID   string
+	ICCID string
+	CLI   string
+	IMEI  string
+	// Fields are provider fields by canonical column name (cmp, domain_id,
+	// euicc_agreement_id, locale_id, account, description, account_name,
+	// service_plan, first_name, ...).
+	Fields map[string]string
+}
+
+// Status is where a provisioning request stands.
+type Status string
+
+const (
+	// Accepted: the provider took the request and will finish it later;
+	// Outcome.Handle says how to learn the result.
+	Accepted Status = "accepted"
+	// Succeeded: the provider has done the work (or it already existed in
+	// the same form).
+	Succeeded Status = "succeeded"
+	// Failed: the provider refused, or the request could not be delivered;
+	// Outcome.Err says why and whether trying again may help.
+	Failed Status = "failed"
+)
+
+// Outcome is the answer for one Order.
+type Outcome struct {
+	Status Status
+	// Handle is what Check needs to learn completion of Accepted work: a
+	// request id, a status URL, an EID. Opaque to the pipeline, which
+	// stores it in the checkpoint so completion can be learned after a
+	// restart.
+	Handle string
+	// Result holds what the provider returned that a person will want in
+	// the report: imsi, iccid, msisdn, request_id, status_url, state, ...
+	Result map[string]string
+	// Err is set when Status is Failed.
+	Err *Error
+}
+
+// Error is a provider's refusal or a delivery failure, classified.
+type Error struct {
+	// Code is the provider's own error code where it gave one (e.g.
+	// asavie ErrorCode, iotconnect errorCode, thingspace errorCode),
+	// otherwise one of the Code* values below.
+	Code string
+	// Message is the provider's own message, or a description of the
+	// transport failure. It never contains a secret.
+	Message string
+	// HTTPStatus is the status of the answer, 0 when there was none.
+	HTTPStatus int
+	// Retryable is true for 429, 5xx other than 501, timeouts and
+	// connection failures: the same request may succeed later.
+	Retryable bool
+	// RetryAfter is the provider's Retry-After, already capped; 0 if none.
+	RetryAfter time.Duration
+}
+
+// Codes for failures that are not the provider's own words.
+const (
+	CodeRateLimited = "rate_limited"  // 429
+	CodeServer      = "server_error"  // 5xx
+	CodeTimeout     = "timeout"       // no answer in time
+	CodeConnection  = "connection"    // refused, reset, dropped
+	CodeMalformed   = "malformed"     // an answer we could not parse
+	CodeAuth        = "auth"          // credentials refused even after re-authenticating
+	CodeConflict    = "conflict"      // exists at the provider with different details
+	CodeRejected    = "rejected"      // a documented 4xx without a provider code
+	CodeNotFound    = "not_found"     // lookup: the provider does not know it
+	CodeIncomplete  = "not_completed" // completion never arrived within the wait budget
+)
+
+func (e *Error) Error() string {
+	if e.HTTPStatus != 0 {
+		return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.HTTPStatus, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// AsError returns err as an *Error, wrapping anything else as a retryable
+// connection failure: an error the client did not classify is a delivery
+// problem, not a provider's refusal.
+func AsError(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{Code: CodeConnection, Message: err.Error(), Retryable: true}
+}
+
+// FailedOutcome builds a Failed outcome from an error.
+func FailedOutcome(err error) Outcome {
+	return Outcome{Status: Failed, Err: AsError(err)}
+}
+
+// Subscription is what a provider says it holds for an identifier: the
+// answer to Lookup, used for crash recovery and reconciliation.
+type Subscription struct {
+	// Found is false when the provider does not know the identifier.
+	Found bool
+	// State is the provider's own word for the record's state (asavie
+	// "live"/"suspend", thingspace "active", iotconnect subscription mode).
+	State string
+	// Active is the provider-neutral reading of State: the record is in the
+	// state a completed provisioning leaves it in.
+	Active bool
+	// Pending is true when the provider has the request but has not
+	// finished it (e.g. asavie ActorStatus pending).
+	Pending bool
+	// Identifiers the provider reports, by canonical name: eid, iccid,
+	// imsi, msisdn, cli, imei.
+	Identifiers map[string]string
+}
