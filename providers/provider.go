@@ -69,6 +69,12 @@ type Error struct {
 	Retryable bool
 	// RetryAfter is the provider's Retry-After, already capped; 0 if none.
 	RetryAfter time.Duration
+	// MaybeApplied is true when the request may have reached the provider
+	// and taken effect although no clear answer came back (a timeout after
+	// the request was written, a dropped connection, a 5xx, a garbled 2xx).
+	// The same request must not simply be sent again: look the identifier
+	// up first, or the provider may see it twice.
+	MaybeApplied bool
 }
 
 // Codes for failures that are not the provider's own words.
