@@ -1,0 +1,242 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Checkpoint is the SQLite file that records every run and every row's
+// state. One goroutine owns all writes and commits them in small groups;
+// reads go through a separate read-only pool, which WAL lets run beside
+// the writer.
+type Checkpoint struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	now   func() time.Time
+
+	ops      chan writeOp
+	stopOnce sync.Once
+	stopped  chan struct{}
+	mu       sync.RWMutex // guards closed against sends on ops after Close
+	closed   bool
+}
+
+type writeOp struct {
+	apply func(tx *sql.Tx) error
+	done  chan error // nil: fire and forget (still committed in order)
+}
+
+// maxGroup bounds how many writes share one transaction: large enough that
+// 64 workers' intents commit together, small enough that a commit is quick.
+const maxGroup = 256
+
+// OpenCheckpoint opens (creating if needed, with owner-only permissions) the
+// checkpoint at path and brings its schema up to date.
+func OpenCheckpoint(p string) (*Checkpoint, error) {
+	// Create the file ourselves so it is owner-only from its first byte: it
+	// holds customer data. SQLite gives the -wal and -shm files the same
+	// permissions as the database file.
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	f.Close()
+	if err := os.Chmod(p, 0o600); err != nil {
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_txlock", "immediate")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "NORMAL") // with WAL: durable at each commit's checkpoint, no fsync per commit
+	w, err := sql.Open("sqlite3", "file:"+p+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	w.SetMaxOpenConns(1)
+	q.Set("mode", "ro")
+	q.Del("_txlock")
+	r, err := sql.Open("sqlite3", "file:"+p+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	r.SetMaxOpenConns(4)
+	c := &Checkpoint{path: p, write: w, read: r, now: time.Now, ops: make(chan writeOp, 1024), stopped: make(chan struct{})}
+	if err := c.migrate(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	go c.writer()
+	return c, nil
+}
+
+// migrate applies the embedded migrations not yet recorded in
+// user_version, each in its own transaction.
+func (c *Checkpoint) migrate() error {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	var version int
+	if err := c.write.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(names) {
+		return fmt.Errorf("checkpoint schema version %d is newer than this simbulk knows (%d): upgrade simbulk", version, len(names))
+	}
+	for i := version; i < len(names); i++ {
+		body, err := migrations.ReadFile(path.Join("migrations", names[i]))
+		if err != nil {
+			return err
+		}
+		tx, err := c.write.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.Exec("PRAGMA user_version = " + strconv.Itoa(i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+// writer owns the write connection: it takes whatever writes are queued
+// (up to maxGroup), applies them in one transaction, commits, and only then
+// tells each waiting caller. A failed write fails the whole group, and
+// every caller in it hears so.
+func (c *Checkpoint) writer() {
+	defer close(c.stopped)
+	for op := range c.ops {
+		group := []writeOp{op}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case more, ok := <-c.ops:
+				if !ok {
+					break drain
+				}
+				group = append(group, more)
+			default:
+				break drain
+			}
+		}
+		err := c.commit(group)
+		for _, g := range group {
+			if g.done != nil {
+				g.done <- err
+			}
+		}
+	}
+}
+
+func (c *Checkpoint) commit(group []writeOp) error {
+	tx, err := c.write.Begin()
+	if err != nil {
+		return fmt.Errorf("checkpoint: begin: %w", err)
+	}
+	for _, g := range group {
+		if err := g.apply(tx); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("checkpoint: commit: %w", err)
+	}
+	return nil
+}
+
+// errClosed is returned by writes after Close.
+var errClosed = errors.New("checkpoint is closed")
+
+// Write applies fn in the writer's next transaction and returns once it is
+// committed (durable): intents go through here before their requests leave.
+func (c *Checkpoint) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	done := make(chan error, 1)
+	if err := c.enqueue(writeOp{apply: fn, done: done}); err != nil {
+		return err
+	}
+	// Once queued, the write will happen; wait for it even if ctx ends, so
+	// the caller never acts on a state that may not be recorded.
+	return <-done
+}
+
+// Post queues fn without waiting for the commit. Use it for records whose
+// loss in a crash costs nothing but a repeated lookup.
+func (c *Checkpoint) Post(fn func(tx *sql.Tx) error) error {
+	return c.enqueue(writeOp{apply: fn})
+}
+
+func (c *Checkpoint) enqueue(op writeOp) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return errClosed
+	}
+	c.ops <- op
+	return nil
+}
+
+// Flush waits until everything queued so far is committed.
+func (c *Checkpoint) Flush(ctx context.Context) error {
+	return c.Write(ctx, func(*sql.Tx) error { return nil })
+}
+
+// DB returns the read-only pool for queries.
+func (c *Checkpoint) DB() *sql.DB { return c.read }
+
+// Path is the checkpoint file.
+func (c *Checkpoint) Path() string { return c.path }
+
+// Close commits what is queued and closes the file.
+func (c *Checkpoint) Close() error {
+	var err error
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		close(c.ops)
+		c.mu.Unlock()
+		<-c.stopped
+		err = errors.Join(c.read.Close(), c.write.Close())
+	})
+	return err
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

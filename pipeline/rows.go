@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// RowRecord is one manifest row as the checkpoint holds it.
+type RowRecord struct {
+	RunID         string
+	Row           int
+	Provider      string
+	EID           string
+	ICCID         string
+	CLI           string
+	IMEI          string
+	Fields        map[string]string
+	Cells         []string
+	State         State
+	Attempts      int
+	NextAttemptAt time.Time
+	MustLookup    bool
+	Handle        string
+	AcceptedAt    time.Time
+	Result        map[string]string
+	ErrorCode     string
+	ErrorMessage  string
+	Retryable     bool
+}
+
+const rowColumns = "run_id, row, provider, eid, iccid, cli, imei, fields, cells, state, attempts, next_attempt_at, must_lookup, handle, accepted_at, result, error_code, error_message, retryable"
+
+func scanRow(sc interface{ Scan(...any) error }) (RowRecord, error) {
+	var r RowRecord
+	var fields, cells, result string
+	var next int64
+	var accepted sql.NullInt64
+	err := sc.Scan(&r.RunID, &r.Row, &r.Provider, &r.EID, &r.ICCID, &r.CLI, &r.IMEI, &fields, &cells, &r.State,
+		&r.Attempts, &next, &r.MustLookup, &r.Handle, &accepted, &result, &r.ErrorCode, &r.ErrorMessage, &r.Retryable)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(fields), &r.Fields); err != nil {
+		return r, fmt.Errorf("row %d: fields: %w", r.Row, err)
+	}
+	if err := json.Unmarshal([]byte(cells), &r.Cells); err != nil {
+		return r, fmt.Errorf("row %d: cells: %w", r.Row, err)
+	}
+	if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
+		return r, fmt.Errorf("row %d: result: %w", r.Row, err)
+	}
+	if next > 0 {
+		r.NextAttemptAt = time.UnixMilli(next)
+	}
+	if accepted.Valid {
+		r.AcceptedAt = time.UnixMilli(accepted.Int64)
+	}
+	return r, nil
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return "{}"
+	}
+	return string(b)
+}
+
+// AddRows stores new rows of a run in one transaction. A row whose
+// identifier an earlier run of this checkpoint already provisioned is stored
+// as skipped, naming that run.
+func (c *Checkpoint) AddRows(ctx context.Context, rows []RowRecord) error {
+	now := c.now().UnixMilli()
+	return c.Write(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.Prepare("INSERT INTO rows (" + rowColumns + ", updated_at) VALUES (" + placeholders(20) + ")")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, r := range rows {
+			if r.State == Pending {
+				if prior, ok, err := provisionedBefore(tx, r); err != nil {
+					return err
+				} else if ok {
+					r.State = Skipped
+					r.ErrorCode = "already_provisioned"
+					r.ErrorMessage = fmt.Sprintf("already provisioned by run %s (row %d)", prior.RunID, prior.Row)
+					r.Result = prior.Result
+				}
+			}
+			cells, err := json.Marshal(r.Cells)
+			if err != nil {
+				return err
+			}
+			if r.Cells == nil {
+				cells = []byte("[]")
+			}
+			if _, err := ins.Exec(r.RunID, r.Row, r.Provider, r.EID, r.ICCID, r.CLI, r.IMEI, jsonText(r.Fields), string(cells), r.State,
+				r.Attempts, 0, r.MustLookup, r.Handle, nil, jsonText(r.Result), r.ErrorCode, r.ErrorMessage, r.Retryable, now); err != nil {
+				return fmt.Errorf("store row %d: %w", r.Row, err)
+			}
+		}
+		return nil
+	})
+}
+
+// provisionedBefore finds a succeeded row of another run with the same
+// provider and identifier.
+func provisionedBefore(tx *sql.Tx, r RowRecord) (RowRecord, bool, error) {
+	for _, q := range []struct{ col, val string }{{"eid", r.EID}, {"cli", r.CLI}, {"iccid", r.ICCID}} {
+		if q.val == "" {
+			continue
+		}
+		row := tx.QueryRow("SELECT "+rowColumns+" FROM rows WHERE provider = ? AND "+q.col+" = ? AND state = 'succeeded' AND run_id != ? LIMIT 1", r.Provider, q.val, r.RunID)
+		prior, err := scanRow(row)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return RowRecord{}, false, fmt.Errorf("check earlier runs for row %d: %w", r.Row, err)
+		}
+		return prior, true, nil
+	}
+	return RowRecord{}, false, nil
+}
+
+// RowsIn streams a run's rows in one state (all rows when state is ""), in
+// row order, to fn. Reports and status use it; it never loads the whole run.
+func (c *Checkpoint) RowsIn(ctx context.Context, runID string, state State, fn func(RowRecord) error) error {
+	q := "SELECT " + rowColumns + " FROM rows WHERE run_id = ?"
+	args := []any{runID}
+	if state != "" {
+		q += " AND state = ?"
+		args = append(args, state)
+	}
+	q += " ORDER BY row"
+	rows, err := c.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Due returns up to limit pending rows of one provider whose next attempt
+// time has come, with row numbers above after, in row order.
+func (c *Checkpoint) Due(ctx context.Context, runID, provider string, after, limit int) ([]RowRecord, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT "+rowColumns+" FROM rows WHERE run_id = ? AND state = 'pending' AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
+		runID, provider, c.now().UnixMilli(), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read due rows: %w", err)
+	}
+	defer rows.Close()
+	var out []RowRecord
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

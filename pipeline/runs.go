@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Run is one rollout of one manifest.
+type Run struct {
+	ID          string    `json:"run_id"`
+	Fingerprint string    `json:"-"`
+	Manifest    string    `json:"manifest"`
+	Header      []string  `json:"-"`
+	State       RunState  `json:"state"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+}
+
+// Counts are rows by state.
+type Counts map[State]int
+
+// MarshalJSON writes every state, zeros included, in lifecycle order: the
+// documented status shape always has all seven keys.
+func (c Counts) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range States {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%d", s, c[s])
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// Total is the number of rows counted.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Fingerprint identifies a run by what it provisions: the manifest's bytes
+// and the options that change what each row means (provider override,
+// sheet). The same manifest run again is the same run, wherever the file
+// now lives.
+func Fingerprint(manifestPath string, options ...string) (string, error) {
+	f, err := os.Open(manifestPath)
+	if err != nil {
+		return "", fmt.Errorf("open manifest %s: %w", manifestPath, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read manifest %s: %w", manifestPath, err)
+	}
+	opts := append([]string(nil), options...)
+	sort.Strings(opts)
+	for _, o := range opts {
+		h.Write([]byte{0})
+		h.Write([]byte(o))
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// newRunID makes a run id that sorts by creation time and reads well in a
+// directory name: 20261124-112356-3f9a2c.
+func newRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// ErrNoRun is returned when a run id is not in the checkpoint.
+var ErrNoRun = errors.New("no such run")
+
+const runColumns = "id, fingerprint, manifest, header, state, created_at, updated_at, finished_at"
+
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var header string
+	var created, updated int64
+	var finished sql.NullInt64
+	if err := sc.Scan(&r.ID, &r.Fingerprint, &r.Manifest, &header, &r.State, &created, &updated, &finished); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(header), &r.Header); err != nil {
+		return r, fmt.Errorf("run %s: header: %w", r.ID, err)
+	}
+	r.CreatedAt = time.UnixMilli(created)
+	r.UpdatedAt = time.UnixMilli(updated)
+	if finished.Valid {
+		r.FinishedAt = time.UnixMilli(finished.Int64)
+	}
+	return r, nil
+}
+
+// Run returns the run with the given id (a unique prefix is enough).
+func (c *Checkpoint) Run(ctx context.Context, id string) (Run, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2", id, id+"%")
+	if err != nil {
+		return Run{}, fmt.Errorf("find run %s: %w", id, err)
+	}
+	defer rows.Close()
+	var found []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return Run{}, err
+		}
+		if r.ID == id {
+			return r, nil
+		}
+		found = append(found, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Run{}, err
+	}
+	switch len(found) {
+	case 0:
+		return Run{}, fmt.Errorf("run %s: %w", id, ErrNoRun)
+	case 1:
+		return found[0], nil
+	}
+	return Run{}, fmt.Errorf("run id %q is ambiguous: give more of it", id)
+}
+
+// Runs lists every run, newest first.
+func (c *Checkpoint) Runs(ctx context.Context) ([]Run, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT "+runColumns+" FROM runs ORDER BY created_at DESC, id DESC")
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UnfinishedRun returns the newest run with this fingerprint that is not
+// completed, if any: re-running `simbulk run` on the same manifest resumes it.
+func (c *Checkpoint) UnfinishedRun(ctx context.Context, fingerprint string) (Run, bool, error) {
+	row := c.read.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE fingerprint = ? AND state != ? ORDER BY created_at DESC LIMIT 1", fingerprint, RunCompleted)
+	r, err := scanRun(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("find unfinished run: %w", err)
+	}
+	return r, true, nil
+}
+
+// CreateRun records a new run in state running.
+func (c *Checkpoint) CreateRun(ctx context.Context, fingerprint, manifest string, header []string) (Run, error) {
+	now := c.now()
+	r := Run{ID: newRunID(now), Fingerprint: fingerprint, Manifest: manifest, Header: header, State: RunRunning, CreatedAt: now, UpdatedAt: now}
+	hb, err := json.Marshal(header)
+	if err != nil {
+		return Run{}, err
+	}
+	err = c.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(8)+")",
+			r.ID, fingerprint, manifest, string(hb), r.State, now.UnixMilli(), now.UnixMilli(), nil)
+		return err
+	})
+	if err != nil {
+		return Run{}, fmt.Errorf("create run: %w", err)
+	}
+	return r, nil
+}
+
+// SetRunState records where a run stands; finished runs get a finish time.
+func (c *Checkpoint) SetRunState(ctx context.Context, id string, s RunState) error {
+	now := c.now().UnixMilli()
+	return c.Write(ctx, func(tx *sql.Tx) error {
+		var finished any
+		if s == RunCompleted {
+			finished = now
+		}
+		_, err := tx.Exec("UPDATE runs SET state = ?, updated_at = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?", s, now, finished, id)
+		return err
+	})
+}
+
+// Counts returns the run's rows by state.
+func (c *Checkpoint) Counts(ctx context.Context, runID string) (Counts, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT state, count(*) FROM rows WHERE run_id = ? GROUP BY state", runID)
+	if err != nil {
+		return nil, fmt.Errorf("count rows: %w", err)
+	}
+	defer rows.Close()
+	counts := Counts{}
+	for rows.Next() {
+		var s State
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		counts[s] = n
+	}
+	return counts, rows.Err()
+}
