@@ -114,7 +114,7 @@ func provisionedBefore(tx *sql.Tx, r RowRecord) (RowRecord, bool, error) {
 		if q.val == "" {
 			continue
 		}
-		row := tx.QueryRow("SELECT "+rowColumns+" FROM rows WHERE provider = ? AND "+q.col+" = ? AND state = 'succeeded' AND run_id != ? LIMIT 1", r.Provider, q.val, r.RunID)
+		row := tx.QueryRow("SELECT "+rowColumns+" FROM rows WHERE provider = ? AND "+q.col+" = ? AND "+q.col+" != '' AND state = 'succeeded' AND run_id != ? LIMIT 1", r.Provider, q.val, r.RunID)
 		prior, err := scanRow(row)
 		if err == sql.ErrNoRows {
 			continue

@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/simbulk/simbulk/providers"
+)
+
+// Provider is what the pipeline needs of a provider client. The clients in
+// providers/* satisfy it; the pipeline never sees their wire formats.
+type Provider interface {
+	// Submit sends a batch and returns one outcome per order, in order.
+	Submit(ctx context.Context, orders []providers.Order) []providers.Outcome
+	// Check takes one look at accepted work: Accepted means not yet.
+	Check(ctx context.Context, order providers.Order, handle string) providers.Outcome
+	// Lookup asks what the provider holds for the order's identifier.
+	Lookup(ctx context.Context, order providers.Order) (providers.Subscription, error)
+}
+
+// Lane is one provider's share of a run: its client and its limits.
+type Lane struct {
+	Name        string
+	Client      Provider
+	Concurrency int     // workers sending at once
+	Rate        float64 // requests per second shared by all workers (0 = unlimited)
+	BatchSize   int     // orders per Submit (ThingSpace takes up to 100)
+	MaxAttempts int     // sends before a retryable failure becomes final
+	// PollInterval is how often accepted work is checked.
+	PollInterval time.Duration
+	// CompletionTimeout is how long accepted work may take before the row
+	// fails as not_completed (retryable: a retry-failed run looks it up).
+	CompletionTimeout time.Duration
+}
+
+func (l *Lane) defaults() {
+	if l.Concurrency <= 0 {
+		l.Concurrency = 8
+	}
+	if l.BatchSize <= 0 {
+		l.BatchSize = 1
+	}
+	if l.MaxAttempts <= 0 {
+		l.MaxAttempts = 5
+	}
+	if l.PollInterval <= 0 {
+		l.PollInterval = time.Second
+	}
+	if l.CompletionTimeout <= 0 {
+		l.CompletionTimeout = 15 * time.Minute
+	}
+}
+
+// Engine drives a run's rows to final states.
+type Engine struct {
+	Checkpoint *Checkpoint
+	Lanes      map[string]*Lane
+	// MaxFailures stops the run early (RunAborted) once this many rows have
+	// failed; zero means no limit.
+	MaxFailures Threshold
+	// Grace is how long requests in flight may finish after the context
+	// is cancelled (SIGINT/SIGTERM).
+	Grace   time.Duration
+	Logger  *slog.Logger
+	Backoff func(attempt int) time.Duration
+}
+
+// Threshold is --max-failures: a count, or a percentage of the run's rows.
+type Threshold struct {
+	Count   int
+	Percent float64
+}
+
+// Limit returns the number of failures that stops a run of total rows.
+func (t Threshold) Limit(total int) int {
+	switch {
+	case t.Count > 0:
+		return t.Count
+	case t.Percent > 0:
+		return max(1, int(t.Percent*float64(total)/100+0.999999))
+	}
+	return 0
+}
+
+// ExpBackoff is exponential backoff with full jitter: 1s, 2s, 4s ... capped
+// at 2 minutes, each drawn uniformly below its ceiling so that rows that
+// failed together do not come back together.
+func ExpBackoff(attempt int) time.Duration {
+	ceil := time.Second << min(attempt, 7)
+	if ceil > 2*time.Minute {
+		ceil = 2 * time.Minute
+	}
+	return time.Duration(rand.Int64N(int64(ceil))) + 100*time.Millisecond
+}
+
+// ErrThreshold is returned when the run stopped at --max-failures.
+var ErrThreshold = errors.New("stopped at the failure threshold")
+
+// Run drives every row of run to a final state, or until ctx is cancelled
+// (then requests in flight get Grace to finish and the run is left
+// interrupted) or the failure threshold is reached (run left aborted). It
+// returns the run's state when it stopped.
+func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
+	}
+	if e.Backoff == nil {
+		e.Backoff = ExpBackoff
+	}
+	if err := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, RunRunning); err != nil {
+		return RunInterrupted, err
+	}
+	if n, err := e.Checkpoint.reclaimInFlight(ctx, run.ID); err != nil {
+		return RunInterrupted, err
+	} else if n > 0 {
+		e.Logger.Info("rows were in flight when the run stopped; looking them up before sending anything again", "rows", n)
+	}
+	counts, err := e.Checkpoint.Counts(ctx, run.ID)
+	if err != nil {
+		return RunInterrupted, err
+	}
+	limit := e.MaxFailures.Limit(counts.Total() - counts[Invalid] - counts[Skipped])
+
+	// stop ends the taking of new work; requests keep reqCtx until Grace
+	// after the stop.
+	stopCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	go func() {
+		<-stopCtx.Done()
+		grace := e.Grace
+		if grace <= 0 {
+			grace = 10 * time.Second
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelReqs()
+		case <-reqCtx.Done():
+		}
+	}()
+
+	r := &runner{e: e, run: run, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
+	r.failures.Store(int64(counts[Failed]))
+	var g errgroup.Group
+	for _, lane := range e.Lanes {
+		lane.defaults()
+		ln := &laneRunner{runner: r, lane: lane, limiter: newAdaptiveLimiter(lane.Rate)}
+		g.Go(ln.drive)
+	}
+	err = g.Wait()
+	cancelReqs()
+
+	state := RunCompleted
+	switch {
+	case err != nil:
+		state = RunInterrupted
+	case errors.Is(context.Cause(stopCtx), ErrThreshold):
+		state = RunAborted
+	case ctx.Err() != nil:
+		state = RunInterrupted
+	default:
+		c, cerr := e.Checkpoint.Counts(context.WithoutCancel(ctx), run.ID)
+		if cerr != nil {
+			err = cerr
+			state = RunInterrupted
+		} else if c[Pending]+c[InFlight]+c[Accepted] > 0 {
+			state = RunInterrupted
+		}
+	}
+	if serr := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, state); serr != nil && err == nil {
+		err = serr
+	}
+	return state, err
+}
+
+// runner is the state of one Engine.Run shared by its lanes.
+type runner struct {
+	e         *Engine
+	run       Run
+	stopCtx   context.Context // done: take no new work
+	reqCtx    context.Context // done: abandon requests in flight
+	stop      context.CancelCauseFunc
+	failLimit int
+	failures  atomic.Int64
+}
+
+func (r *runner) failed(n int) {
+	if n == 0 || r.failLimit == 0 {
+		return
+	}
+	if r.failures.Add(int64(n)) >= int64(r.failLimit) {
+		r.stop(ErrThreshold)
+	}
+}
+
+// laneRunner sends one provider's rows and learns their completion.
+type laneRunner struct {
+	*runner
+	lane    *Lane
+	limiter *adaptiveLimiter
+
+	mu      sync.Mutex
+	busy    map[int]bool // rows handed to a worker and not yet recorded
+	waiting int          // accepted rows being followed
+}
+
+func (l *laneRunner) drive() error {
+	l.busy = map[int]bool{}
+	var g errgroup.Group
+	g.Go(l.send)
+	g.Go(l.follow)
+	return g.Wait()
+}
+
+// orderOf builds the provider's view of a row.
+func orderOf(r RowRecord) providers.Order {
+	return providers.Order{Key: fmt.Sprintf("%s/%d", r.RunID, r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
+}

@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/simbulk/simbulk/providers"
+)
+
+// follow learns the completion of accepted rows: it sweeps them, one look
+// each (a poll, or a look at the callback inbox), every PollInterval, until
+// the lane is quiet. It runs beside send, so completion is learned while
+// rows are still being sent.
+func (l *laneRunner) follow() error {
+	ctx := l.stopCtx
+	for ctx.Err() == nil {
+		swept, err := l.sweep(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			l.stop(err)
+			return err
+		}
+		if swept == 0 {
+			done, err := l.quiet(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				l.stop(err)
+				return err
+			}
+			if done {
+				return nil
+			}
+		}
+		sleep(ctx, l.lane.PollInterval)
+	}
+	return nil
+}
+
+// sweep checks every accepted row once, in pages, with the lane's
+// concurrency and rate limit. It returns how many rows it checked.
+func (l *laneRunner) sweep(ctx context.Context) (int, error) {
+	const page = 512
+	checked, after := 0, 0
+	for ctx.Err() == nil {
+		rows, err := l.accepted(ctx, after, page)
+		if err != nil || len(rows) == 0 {
+			return checked, err
+		}
+		after = rows[len(rows)-1].Row
+		g := new(errgroup.Group)
+		g.SetLimit(l.lane.Concurrency)
+		var ts = make([]transition, len(rows))
+		for i, r := range rows {
+			g.Go(func() error {
+				ts[i] = l.check(r)
+				return nil
+			})
+		}
+		_ = g.Wait()
+		changed := ts[:0]
+		for _, t := range ts {
+			if t.state != "" {
+				changed = append(changed, t)
+			}
+		}
+		if len(changed) > 0 {
+			if err := l.record(changed); err != nil {
+				return checked, err
+			}
+		}
+		checked += len(rows)
+	}
+	return checked, nil
+}
+
+func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecord, error) {
+	rows, err := l.e.Checkpoint.DB().QueryContext(ctx,
+		"SELECT "+rowColumns+" FROM rows WHERE run_id = ? AND provider = ? AND state = 'accepted' AND row > ? ORDER BY row LIMIT ?",
+		l.run.ID, l.lane.Name, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read accepted rows: %w", err)
+	}
+	defer rows.Close()
+	var out []RowRecord
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// check takes one look at an accepted row. A zero transition means no
+// change. Rows without a handle (found pending on recovery) are followed
+// by lookups.
+func (l *laneRunner) check(r RowRecord) transition {
+	if err := l.limiter.Wait(l.stopCtx); err != nil {
+		return transition{}
+	}
+	started := time.Now()
+	var out providers.Outcome
+	if r.Handle == "" {
+		sub, err := l.lane.Client.Lookup(l.reqCtx, orderOf(r))
+		switch {
+		case err != nil:
+			out = providers.FailedOutcome(err)
+		case !sub.Found:
+			// Accepted once, gone now: let the sender try it afresh.
+			return transition{row: r.Row, state: Pending, mustLookup: true,
+				err: &providers.Error{Code: providers.CodeNotFound, Message: "accepted request no longer known to the provider", Retryable: true}}
+		case sub.Pending:
+			out = providers.Outcome{Status: providers.Accepted}
+		default:
+			out = providers.Outcome{Status: providers.Succeeded, Result: sub.Identifiers}
+		}
+	} else {
+		out = l.lane.Client.Check(l.reqCtx, orderOf(r), r.Handle)
+	}
+	a := &attempt{row: r.Row, kind: "check", started: started, latency: time.Since(started), outcome: out}
+	switch out.Status {
+	case providers.Succeeded:
+		l.limiter.OK()
+		return transition{row: r.Row, state: Succeeded, handle: r.Handle, result: merge(r.Result, out.Result), attempt: a}
+	case providers.Accepted:
+		l.limiter.OK()
+		if !r.AcceptedAt.IsZero() && time.Since(r.AcceptedAt) > l.lane.CompletionTimeout {
+			l.failed(1)
+			return transition{row: r.Row, state: Failed, mustLookup: true, attempt: a,
+				err: &providers.Error{Code: providers.CodeIncomplete, Retryable: true,
+					Message: fmt.Sprintf("accepted but not completed within %s", l.lane.CompletionTimeout)}}
+		}
+		return transition{}
+	}
+	pe := out.Err
+	if pe == nil {
+		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason"}
+	}
+	if pe.Retryable && (r.AcceptedAt.IsZero() || time.Since(r.AcceptedAt) <= l.lane.CompletionTimeout) {
+		// A failed poll is not a failed provisioning: look again next sweep.
+		l.noteAnswer(pe)
+		return transition{}
+	}
+	// The provider finished the work and says it failed: a final answer
+	// for this request. The row may be sent again only if the cause is
+	// retryable and attempts remain.
+	return l.afterFailure(r, pe)
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

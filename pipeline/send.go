@@ -1,0 +1,266 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/simbulk/simbulk/providers"
+)
+
+// send hands due pending rows to workers, a batch at a time, until the
+// lane has nothing left to send or the run is stopped.
+func (l *laneRunner) send() error {
+	g := new(errgroup.Group)
+	g.SetLimit(l.lane.Concurrency)
+	ctx := l.stopCtx
+	after := 0
+	var fatal error
+	for fatal == nil && ctx.Err() == nil {
+		rows, err := l.e.Checkpoint.Due(ctx, l.run.ID, l.lane.Name, after, l.lane.BatchSize*l.lane.Concurrency)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			fatal = err
+			break
+		}
+		rows = l.claim(rows)
+		if len(rows) == 0 {
+			if after != 0 {
+				after = 0 // wrap around: retries due again sit behind the cursor
+				continue
+			}
+			done, err := l.quiet(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				fatal = err
+				break
+			}
+			if done {
+				break
+			}
+			sleep(ctx, 50*time.Millisecond)
+			continue
+		}
+		after = rows[len(rows)-1].Row
+		for start := 0; start < len(rows); start += l.lane.BatchSize {
+			batch := rows[start:min(start+l.lane.BatchSize, len(rows))]
+			if ctx.Err() != nil {
+				l.release(batch)
+				continue
+			}
+			g.Go(func() error {
+				defer l.release(batch)
+				return l.work(batch)
+			})
+		}
+	}
+	if err := g.Wait(); err != nil && fatal == nil {
+		fatal = err
+	}
+	if fatal != nil {
+		l.stop(fatal)
+	}
+	return fatal
+}
+
+// claim drops rows another worker already has and marks the rest busy.
+func (l *laneRunner) claim(rows []RowRecord) []RowRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := rows[:0]
+	for _, r := range rows {
+		if !l.busy[r.Row] {
+			l.busy[r.Row] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (l *laneRunner) release(rows []RowRecord) {
+	l.mu.Lock()
+	for _, r := range rows {
+		delete(l.busy, r.Row)
+	}
+	l.mu.Unlock()
+}
+
+// quiet reports whether the lane has no work left at all: nothing pending,
+// in flight or accepted in the checkpoint, and nothing held by a worker.
+func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	busy := len(l.busy)
+	l.mu.Unlock()
+	if busy > 0 {
+		return false, nil
+	}
+	var n int
+	err := l.e.Checkpoint.DB().QueryRowContext(ctx,
+		"SELECT count(*) FROM rows WHERE run_id = ? AND provider = ? AND state IN ('pending', 'in_flight', 'accepted')",
+		l.run.ID, l.lane.Name).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("count open rows: %w", err)
+	}
+	return n == 0, nil
+}
+
+// work takes one batch: rows whose earlier request may have taken effect
+// are looked up first; the rest are sent in one request.
+func (l *laneRunner) work(batch []RowRecord) error {
+	var send []RowRecord
+	var ts []transition
+	for _, r := range batch {
+		if !r.MustLookup {
+			send = append(send, r)
+			continue
+		}
+		t, resend, err := l.recover(r)
+		if err != nil {
+			return err
+		}
+		if resend {
+			send = append(send, r)
+		} else {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) > 0 {
+		if err := l.record(ts); err != nil {
+			return err
+		}
+	}
+	if len(send) == 0 {
+		return nil
+	}
+	if err := l.limiter.Wait(l.stopCtx); err != nil {
+		return nil // stopping: the rows stay pending, untouched
+	}
+	rowNums := make([]int, len(send))
+	orders := make([]providers.Order, len(send))
+	for i, r := range send {
+		rowNums[i] = r.Row
+		orders[i] = orderOf(r)
+	}
+	if err := l.e.Checkpoint.markInFlight(l.reqCtx, l.run.ID, rowNums); err != nil {
+		return fmt.Errorf("record intent: %w", err)
+	}
+	started := time.Now()
+	outs := l.lane.Client.Submit(l.reqCtx, orders)
+	latency := time.Since(started)
+	ts = ts[:0]
+	for i, r := range send {
+		out := providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeMalformed, Message: "provider client returned no outcome", Retryable: true, MaybeApplied: true}}
+		if i < len(outs) {
+			out = outs[i]
+		}
+		r.Attempts++
+		t := l.afterSubmit(r, out)
+		t.attempt = &attempt{row: r.Row, kind: "submit", started: started, latency: latency, outcome: out}
+		ts = append(ts, t)
+	}
+	return l.record(ts)
+}
+
+// recover settles a row whose earlier request may have reached the
+// provider (a crash while in flight, a timeout, a dropped connection):
+// found at the provider means no resend; not found means sending is safe.
+func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error) {
+	if err := l.limiter.Wait(l.stopCtx); err != nil {
+		return transition{row: r.Row, state: Pending, mustLookup: true, nextTry: r.NextAttemptAt}, false, nil
+	}
+	started := time.Now()
+	sub, lerr := l.lane.Client.Lookup(l.reqCtx, orderOf(r))
+	out := providers.Outcome{Status: providers.Succeeded}
+	if lerr != nil {
+		out = providers.FailedOutcome(lerr)
+	}
+	a := &attempt{row: r.Row, kind: "lookup", started: started, latency: time.Since(started), outcome: out}
+	switch {
+	case lerr != nil:
+		pe := providers.AsError(lerr)
+		l.noteAnswer(pe)
+		// Cannot tell whether the provider has it: try the lookup again later.
+		return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe)), attempt: a}, false, nil
+	case !sub.Found:
+		l.limiter.OK()
+		return transition{}, true, nil
+	case sub.Pending:
+		l.limiter.OK()
+		return transition{row: r.Row, state: Accepted, handle: r.Handle, result: sub.Identifiers, accepted: true, attempt: a}, false, nil
+	}
+	l.limiter.OK()
+	res := map[string]string{"note": "found at the provider on recovery"}
+	for k, v := range sub.Identifiers {
+		res[k] = v
+	}
+	if sub.State != "" {
+		res["state"] = sub.State
+	}
+	return transition{row: r.Row, state: Succeeded, result: res, attempt: a}, false, nil
+}
+
+// afterSubmit maps a provider's answer for one row to the row's new state.
+func (l *laneRunner) afterSubmit(r RowRecord, out providers.Outcome) transition {
+	switch out.Status {
+	case providers.Succeeded:
+		l.limiter.OK()
+		return transition{row: r.Row, state: Succeeded, handle: out.Handle, result: out.Result}
+	case providers.Accepted:
+		l.limiter.OK()
+		return transition{row: r.Row, state: Accepted, handle: out.Handle, result: out.Result, accepted: true}
+	}
+	return l.afterFailure(r, out.Err)
+}
+
+// afterFailure decides between another try later and a final failure.
+func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
+	if pe == nil {
+		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason", Retryable: true}
+	}
+	l.noteAnswer(pe)
+	if pe.Retryable && r.Attempts < l.lane.MaxAttempts && l.stopCtx.Err() == nil {
+		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe))}
+	}
+	if pe.Retryable && l.stopCtx.Err() != nil && errors.Is(l.reqCtx.Err(), context.Canceled) {
+		// Cut off by shutdown, not by the provider: leave it for resume.
+		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied}
+	}
+	l.failed(1)
+	return transition{row: r.Row, state: Failed, err: pe, mustLookup: pe.MaybeApplied}
+}
+
+func (l *laneRunner) noteAnswer(pe *providers.Error) {
+	if pe.HTTPStatus == 429 || pe.Code == providers.CodeRateLimited {
+		l.limiter.TooMany(pe.RetryAfter)
+	} else {
+		l.limiter.OK()
+	}
+}
+
+func (l *laneRunner) retryDelay(attempts int, pe *providers.Error) time.Duration {
+	return max(pe.RetryAfter, l.e.Backoff(attempts))
+}
+
+func (l *laneRunner) record(ts []transition) error {
+	if err := l.e.Checkpoint.apply(context.WithoutCancel(l.reqCtx), l.run.ID, ts); err != nil {
+		return fmt.Errorf("record outcomes: %w", err)
+	}
+	return nil
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
