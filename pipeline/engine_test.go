@@ -1,0 +1,111 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simbulk/simbulk/providers"
+)
+
+// fakeProvider is an in-memory provider: it accepts every order, completes
+// it on the next Check, and fails the orders the test names.
+type fakeProvider struct {
+	mu       sync.Mutex
+	sent     map[string]int // requests per EID
+	have     map[string]bool
+	failOnce map[string]*providers.Error // first send of these EIDs fails so
+	reject   map[string]bool
+}
+
+func newFake() *fakeProvider {
+	return &fakeProvider{sent: map[string]int{}, have: map[string]bool{}, failOnce: map[string]*providers.Error{}, reject: map[string]bool{}}
+}
+
+func (f *fakeProvider) Submit(_ context.Context, orders []providers.Order) []providers.Outcome {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	outs := make([]providers.Outcome, len(orders))
+	for i, o := range orders {
+		f.sent[o.EID]++
+		if e, ok := f.failOnce[o.EID]; ok {
+			delete(f.failOnce, o.EID)
+			if e.MaybeApplied {
+				f.have[o.EID] = true
+			}
+			outs[i] = providers.Outcome{Status: providers.Failed, Err: e}
+			continue
+		}
+		if f.reject[o.EID] {
+			outs[i] = providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: "400", Message: "bad eid"}}
+			continue
+		}
+		f.have[o.EID] = true
+		outs[i] = providers.Outcome{Status: providers.Accepted, Handle: "h-" + o.EID}
+	}
+	return outs
+}
+
+func (f *fakeProvider) Check(_ context.Context, o providers.Order, handle string) providers.Outcome {
+	return providers.Outcome{Status: providers.Succeeded, Result: map[string]string{"handle": handle}}
+}
+
+func (f *fakeProvider) Lookup(_ context.Context, o providers.Order) (providers.Subscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return providers.Subscription{Found: f.have[o.EID], Active: true}, nil
+}
+
+func seedRun(t *testing.T, cp *Checkpoint, n int) Run {
+	t.Helper()
+	ctx := context.Background()
+	run, err := cp.CreateRun(ctx, "fp", "m.csv", []string{"provider", "eid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]RowRecord, n)
+	for i := range rows {
+		eid := fmt.Sprintf("E%03d", i)
+		rows[i] = RowRecord{RunID: run.ID, Row: i + 2, Provider: "fake", EID: eid, Cells: []string{"fake", eid}, State: Pending}
+	}
+	if err := cp.AddRows(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+func TestEngineDrivesEveryRowFinal(t *testing.T) {
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 200)
+	fake := newFake()
+	fake.failOnce["E010"] = &providers.Error{Code: providers.CodeServer, HTTPStatus: 503, Retryable: true}
+	fake.failOnce["E011"] = &providers.Error{Code: providers.CodeTimeout, Retryable: true, MaybeApplied: true}
+	fake.reject["E012"] = true
+	e := &Engine{Checkpoint: cp, Lanes: map[string]*Lane{"fake": {Name: "fake", Client: fake, Concurrency: 8, PollInterval: 5 * time.Millisecond}},
+		Backoff: func(int) time.Duration { return time.Millisecond }}
+	state, err := e.Run(context.Background(), run)
+	if err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	counts, _ := cp.Counts(context.Background(), run.ID)
+	if counts[Succeeded] != 199 || counts[Failed] != 1 {
+		t.Errorf("counts %v, want 199 succeeded 1 failed", counts)
+	}
+	// E010 was refused before taking effect: sent twice. E011 timed out
+	// after taking effect: found by lookup, never sent again.
+	if fake.sent["E010"] != 2 || fake.sent["E011"] != 1 {
+		t.Errorf("sends E010=%d E011=%d, want 2 and 1", fake.sent["E010"], fake.sent["E011"])
+	}
+	for eid, n := range fake.sent {
+		if n > 1 && eid != "E010" {
+			t.Errorf("%s sent %d times", eid, n)
+		}
+	}
+}
