@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -351,6 +352,9 @@ func (k *Kit) write(w http.ResponseWriter, status int, body []byte) {
 // hang holds the request until the client gives up or d passes, then
 // closes the connection without an answer.
 func (k *Kit) hang(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	// net/http notices a client that gave up only once the request body has
+	// been read; until then the hang would outlast the client.
+	_, _ = io.Copy(io.Discard, r.Body)
 	select {
 	case <-r.Context().Done():
 	case <-time.After(d):
