@@ -1,0 +1,434 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+)
+
+const (
+	// sniffSize is how much of the text is looked at to detect encoding,
+	// delimiter and line endings; a header line is far shorter.
+	sniffSize = 64 << 10
+	// maxRecordBytes bounds one CSV record. encoding/csv buffers a whole
+	// record, so a quote that is never closed would otherwise pull the rest
+	// of a large file into memory. Real manifest rows are well under 1 KiB.
+	maxRecordBytes = 16 << 20
+)
+
+// errRecordTooLong completes "the row after line N ...".
+var errRecordTooLong = fmt.Errorf("is longer than %d MiB; a quote (\") that opens a field is probably never closed", maxRecordBytes>>20)
+
+// csvReader streams a CSV (or Excel "Unicode Text") manifest.
+type csvReader struct {
+	name       string    // file name for messages; "" when reading a stream
+	closer     io.Closer // the file Open opened, nil for NewCSVReader
+	cr         *csv.Reader
+	count      *recordLimiter
+	utf16      bool // text was decoded from UTF-16: bad input shows up as U+FFFD
+	lineOffset int  // lines consumed before encoding/csv saw the text ("sep=")
+	header     Header
+	pending    *csvRead // a record read ahead to classify a quote error
+	lastLine   int      // start line of the last record read
+	err        error    // sticky: the fatal error, or io.EOF
+}
+
+// csvRead is one record as encoding/csv produced it, captured immediately
+// (FieldPos only describes the latest Read).
+type csvRead struct {
+	fields []string
+	line   int             // line the record starts on, as the user counts
+	perr   *csv.ParseError // a quote error confined to this record
+	err    error           // fatal read error, or io.EOF
+}
+
+// NewCSVReader reads a CSV manifest from r and reads its header at once, so
+// an empty or unreadable file fails here rather than on the first Next.
+//
+// The text may be UTF-8 (with or without BOM) or UTF-16 with a BOM, as
+// Excel's "Unicode Text" export writes it; the delimiter is ',', ';' or tab,
+// found by counting them outside quotes on the header line (European Excel
+// writes ';'), unless the file starts with Excel's "sep=X" line. Lines may
+// end in LF, CRLF or (old Mac Excel) a lone CR.
+//
+// A stray or unbalanced quote in one row is not fatal: Next returns a
+// *RowError for that row and carries on, because one bad description
+// should not stop ten thousand good devices. A quote that is never closed
+// and so swallows the rest of the file is fatal, since the rows it ate
+// would otherwise vanish silently. Close does not close r.
+func NewCSVReader(r io.Reader) (Reader, error) {
+	cr, err := newCSVReader(r, "")
+	if err != nil {
+		return nil, err
+	}
+	return cr, nil
+}
+
+func newCSVReader(src io.Reader, name string) (*csvReader, error) {
+	text, isUTF16, err := decodeText(bufio.NewReaderSize(src, sniffSize))
+	if err != nil {
+		return nil, err
+	}
+	head, err := text.Peek(sniffSize)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, err
+	}
+	comma, sepLine := sniffDelimiter(head)
+	r := &csvReader{name: name, utf16: isUTF16}
+	if sepLine > 0 {
+		if _, err := text.Discard(sepLine); err != nil {
+			return nil, err
+		}
+		r.lineOffset = 1
+	}
+	var lines io.Reader = text
+	if crOnlyLineEnds(head) {
+		lines = crToLF{text}
+	}
+	r.count = &recordLimiter{r: lines, max: maxRecordBytes}
+	r.cr = csv.NewReader(r.count)
+	r.cr.Comma = comma
+	r.cr.FieldsPerRecord = -1 // a short or long row is the validator's field_count, not a stop
+	r.cr.ReuseRecord = true   // Values are copied out anyway
+
+	if err := r.readHeader(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *csvReader) readHeader() error {
+	for {
+		rd := r.read()
+		switch {
+		case rd.err == io.EOF:
+			return ErrNoHeader
+		case rd.err != nil:
+			return rd.err
+		case rd.perr != nil:
+			return fmt.Errorf("header (line %d): %s", rd.line, quoteErrorMessage(rd.perr))
+		case isBlankRow(rd.fields):
+			continue
+		}
+		names := make([]string, len(rd.fields))
+		for i, f := range rd.fields {
+			f, _ = r.validText(f)
+			names[i] = cleanHeaderCell(f)
+		}
+		r.header = NewHeader(names)
+		return nil
+	}
+}
+
+// Header returns the manifest's header row.
+func (r *csvReader) Header() Header { return r.header }
+
+// Next returns the next non-blank row, io.EOF after the last one, or a
+// *RowError (with the row's Record) for a row with a quote error, after
+// which reading may go on.
+func (r *csvReader) Next() (Record, error) {
+	if r.err != nil {
+		return Record{}, r.err
+	}
+	for {
+		var rd csvRead
+		if r.pending != nil {
+			rd, r.pending = *r.pending, nil
+		} else {
+			rd = r.read()
+		}
+		switch {
+		case rd.err == io.EOF:
+			r.err = io.EOF
+			return Record{}, io.EOF
+		case rd.err != nil:
+			r.err = r.wrap(rd.err)
+			return Record{}, r.err
+		case rd.perr != nil:
+			return r.rowError(rd)
+		case isBlankRow(rd.fields):
+			continue
+		}
+		return r.record(rd), nil
+	}
+}
+
+// Close releases the file opened by Open. It is safe to call twice.
+func (r *csvReader) Close() error {
+	if r.err == nil {
+		r.err = errors.New("read manifest: reader is closed")
+	}
+	c := r.closer
+	r.closer = nil
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}
+
+func (r *csvReader) wrap(err error) error {
+	if r.name == "" {
+		return fmt.Errorf("read manifest: %w", err)
+	}
+	return fmt.Errorf("read manifest %s: %w", r.name, err)
+}
+
+// read reads one record and captures where it started.
+func (r *csvReader) read() csvRead {
+	r.count.reset()
+	fields, err := r.cr.Read()
+	var rd csvRead
+	if err != nil && !errors.As(err, &rd.perr) {
+		if errors.Is(err, errRecordTooLong) {
+			err = fmt.Errorf("the row after line %d %w", r.lastLine, err)
+		}
+		return csvRead{err: err}
+	}
+	rd.fields = append([]string(nil), fields...)
+	switch {
+	case len(fields) > 0:
+		rd.line, _ = r.cr.FieldPos(0)
+	case rd.perr != nil: // FieldPos panics when no field was read
+		rd.line = rd.perr.StartLine
+	}
+	rd.line += r.lineOffset
+	r.lastLine = rd.line
+	return rd
+}
+
+// record turns a good row into a Record: short rows are padded to the
+// header's width so every column can be looked up, long rows keep their
+// extra fields, and FieldCount keeps the truth for the validator.
+func (r *csvReader) record(rd csvRead) Record {
+	width := max(len(rd.fields), len(r.header.Names))
+	rec := Record{Row: rd.line, Values: make([]string, width), FieldCount: len(rd.fields)}
+	for i, f := range rd.fields {
+		var ok bool
+		if rec.Values[i], ok = r.validText(f); !ok {
+			rec.BadEncoding = true
+		}
+	}
+	return rec
+}
+
+// validText replaces bytes that are not UTF-8 with U+FFFD and reports
+// whether the field was clean. UTF-16 input was already decoded (bad
+// sequences became U+FFFD), so there the replacement character itself is
+// the sign.
+func (r *csvReader) validText(s string) (string, bool) {
+	if r.utf16 {
+		return s, !strings.ContainsRune(s, utf8.RuneError)
+	}
+	if utf8.ValidString(s) {
+		return s, true
+	}
+	return strings.ToValidUTF8(s, "\uFFFD"), false
+}
+
+// rowError reports a quote error in one row. encoding/csv has consumed the
+// faulty line(s), so reading can continue, unless the quote was never
+// closed: then the field ran to the end of the file and every later row is
+// inside it, which must stop the run rather than lose those rows quietly.
+func (r *csvReader) rowError(rd csvRead) (Record, error) {
+	pe := rd.perr
+	if errors.Is(pe.Err, csv.ErrQuote) && pe.Line > pe.StartLine {
+		next := r.read()
+		if next.err == io.EOF {
+			r.err = r.wrap(fmt.Errorf("line %d: a quoted field opened on this line is never closed, so it runs to the end of the file (line %d); close or remove the stray \"", rd.line, pe.Line+r.lineOffset))
+			return Record{}, r.err
+		}
+		r.pending = &next
+	}
+	rec := r.record(rd)
+	msg := quoteErrorMessage(pe)
+	if pe.Line > pe.StartLine {
+		msg = fmt.Sprintf("%s (the row spans lines %d-%d)", msg, pe.StartLine+r.lineOffset, pe.Line+r.lineOffset)
+	}
+	// The fault is in the field after the last one read whole.
+	return rec, &RowError{Row: rd.line, Column: problemColumn(r.header, len(rd.fields)), Message: msg, Err: pe}
+}
+
+func quoteErrorMessage(pe *csv.ParseError) string {
+	if errors.Is(pe.Err, csv.ErrBareQuote) {
+		return `a " appears inside a field that does not start with one; put the whole field in quotes and double the inner quote ("7"" tablet"), or re-export the file from the spreadsheet`
+	}
+	return `a quoted field is not closed properly: after the closing " there must be a delimiter or the end of the line; double any quote inside the field ("")`
+}
+
+// problemColumn names column i the way Problems do: the canonical name
+// when the header maps to one, else the header as written.
+func problemColumn(h Header, i int) string {
+	if i >= 0 && i < len(h.Names) {
+		if canon, ok := Aliases[NormaliseHeader(h.Names[i])]; ok && h.Index(canon) == i {
+			return canon
+		}
+	}
+	return headerColumn(h, i)
+}
+
+// decodeText strips a UTF-8 BOM or decodes UTF-16 (found by its BOM, or by
+// the zero bytes of ASCII text when the BOM is missing) into UTF-8. Other
+// text passes through as is, so invalid UTF-8 can be reported per row
+// rather than silently replaced. Zero bytes that are not UTF-16 mean a
+// binary file.
+func decodeText(br *bufio.Reader) (*bufio.Reader, bool, error) {
+	head, err := br.Peek(sniffSize)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, false, err
+	}
+	var order unicode.Endianness
+	switch {
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		_, err := br.Discard(3)
+		return br, false, err
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
+		order = unicode.LittleEndian
+		br.Discard(2)
+	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		order = unicode.BigEndian
+		br.Discard(2)
+	case bytes.IndexByte(head, 0) < 0:
+		return br, false, nil
+	default:
+		le, ok := looksUTF16(head)
+		if !ok {
+			return nil, false, fmt.Errorf("%w: the file holds binary data, not text; save the spreadsheet as .xlsx or as CSV UTF-8", ErrNotManifest)
+		}
+		order = unicode.BigEndian
+		if le {
+			order = unicode.LittleEndian
+		}
+	}
+	dec := unicode.UTF16(order, unicode.IgnoreBOM).NewDecoder()
+	return bufio.NewReaderSize(transform.NewReader(br, dec), sniffSize), true, nil
+}
+
+// looksUTF16 recognises BOM-less UTF-16 of mostly ASCII text: one byte of
+// every pair is zero, always the same one.
+func looksUTF16(head []byte) (littleEndian, ok bool) {
+	n := min(len(head), 1024) &^ 1
+	if n < 4 {
+		return false, false
+	}
+	var zeroEven, zeroOdd int
+	for i := 0; i < n; i += 2 {
+		if head[i] == 0 {
+			zeroEven++
+		}
+		if head[i+1] == 0 {
+			zeroOdd++
+		}
+	}
+	pairs := n / 2
+	switch {
+	case zeroEven == 0 && zeroOdd*2 >= pairs:
+		return true, true
+	case zeroOdd == 0 && zeroEven*2 >= pairs:
+		return false, true
+	}
+	return false, false
+}
+
+// sniffDelimiter picks the delimiter: the one named by Excel's "sep=X"
+// first line (sepLine is that line's length, to skip it), else whichever of
+// ',', ';' and tab occurs most often outside quotes on the first non-blank
+// line. Ties and a one-column header go to ','.
+func sniffDelimiter(head []byte) (comma rune, sepLine int) {
+	if len(head) >= 5 && strings.EqualFold(string(head[:4]), "sep=") {
+		d := head[4]
+		rest := head[5:]
+		if strings.IndexByte(",;\t|", d) >= 0 && (len(rest) == 0 || rest[0] == '\n' || rest[0] == '\r') {
+			n := 5
+			if bytes.HasPrefix(rest, []byte("\r\n")) {
+				n += 2
+			} else if len(rest) > 0 {
+				n++
+			}
+			return rune(d), n
+		}
+	}
+	candidates := [...]rune{',', ';', '\t'}
+	var counts [len(candidates)]int
+	inQuote, content := false, false
+scan:
+	for _, c := range head {
+		if c == '"' {
+			inQuote = !inQuote
+			content = true
+			continue
+		}
+		if inQuote {
+			continue
+		}
+		switch c {
+		case ',':
+			counts[0]++
+		case ';':
+			counts[1]++
+		case '\t':
+			counts[2]++
+		case '\n', '\r':
+			if content {
+				break scan
+			}
+			counts = [len(candidates)]int{} // a blank or delimiters-only line says nothing
+		case ' ':
+		default:
+			content = true
+		}
+	}
+	best := 0
+	for i := range counts {
+		if counts[i] > counts[best] {
+			best = i
+		}
+	}
+	return candidates[best], 0
+}
+
+// crOnlyLineEnds recognises files whose lines end in a lone CR (Excel's
+// "CSV (Macintosh)"), which encoding/csv would read as a single line.
+func crOnlyLineEnds(head []byte) bool {
+	return bytes.IndexByte(head, '\n') < 0 && bytes.IndexByte(head, '\r') >= 0
+}
+
+// crToLF turns every CR into LF, for files that use CR alone as the line
+// end.
+type crToLF struct{ r io.Reader }
+
+func (c crToLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
+}
+
+// recordLimiter fails once more than max bytes are read between two
+// resets; the reader resets it before each record.
+type recordLimiter struct {
+	r   io.Reader
+	n   int
+	max int
+}
+
+func (l *recordLimiter) reset() { l.n = 0 }
+
+func (l *recordLimiter) Read(p []byte) (int, error) {
+	if l.n > l.max {
+		return 0, errRecordTooLong
+	}
+	n, err := l.r.Read(p)
+	l.n += n
+	return n, err
+}
