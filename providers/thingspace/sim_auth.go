@@ -1,0 +1,120 @@
+package thingspace
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/simbulk/simbulk/providers/simkit"
+)
+
+// maxSimBody bounds what the simulator reads of a request.
+const maxSimBody = 4 << 20
+
+// handleToken is POST /api/ts/v1/oauth2/token: Basic key:secret, form
+// grant_type=client_credentials.
+func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
+	key, secret, ok := r.BasicAuth()
+	if !ok || !equal(key, s.opts.Key) || !equal(secret, s.opts.Secret) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="thingspace"`)
+		simError(w, http.StatusUnauthorized, "invalid client credentials")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxSimBody)
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		simError(w, http.StatusBadRequest, "grant_type must be client_credentials")
+		return
+	}
+	tok := newID()
+	s.mu.Lock()
+	s.tokens[tok] = s.now().Add(s.opts.TokenTTL)
+	s.mu.Unlock()
+	simkit.WriteJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL.Seconds()), "scope": "m2m",
+	})
+}
+
+// handleLogin is POST /api/m2m/v1/session/login: bearer token, JSON
+// {username,password} -> {sessionToken}.
+func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.bearerValid(r) {
+		simError(w, http.StatusUnauthorized, "invalid or expired access token")
+		return
+	}
+	var req loginRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if !equal(req.Username, s.opts.Username) || !equal(req.Password, s.opts.Password) {
+		simError(w, http.StatusUnauthorized, "invalid username or password")
+		return
+	}
+	sess := newID()
+	s.mu.Lock()
+	s.sessions[sess] = s.now()
+	s.mu.Unlock()
+	simkit.WriteJSON(w, http.StatusOK, loginResponse{SessionToken: sess})
+}
+
+func (s *Simulator) bearerValid(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.tokens[tok]
+	return ok && s.now().Before(exp)
+}
+
+// m2m guards an M2M call: a valid bearer and a session that has not idled
+// out (using it restarts its idle clock), else 401.
+func (s *Simulator) m2m(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.bearerValid(r) {
+			simError(w, http.StatusUnauthorized, "invalid or expired access token")
+			return
+		}
+		sess := r.Header.Get("VZ-M2M-Token")
+		s.mu.Lock()
+		last, ok := s.sessions[sess]
+		now := s.now()
+		if ok && now.Sub(last) >= s.opts.SessionIdle {
+			delete(s.sessions, sess)
+			ok = false
+		}
+		if ok {
+			s.sessions[sess] = now
+		}
+		s.mu.Unlock()
+		if !ok {
+			simError(w, http.StatusUnauthorized, "session token invalid or expired")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// decodeJSON reads a JSON request body, answering 400 when it is not one.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		simError(w, http.StatusBadRequest, "Content-Type must be application/json")
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSimBody))
+	if err != nil {
+		simError(w, http.StatusBadRequest, "unreadable request body")
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		simError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
