@@ -1,0 +1,423 @@
+package asavie
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/simbulk/simbulk/providers/simkit"
+)
+
+// Credentials the simulator accepts when SimOptions leaves them empty; the
+// offline demo and the sample config rely on them.
+const (
+	DefaultClientID     = "demo-asavie"
+	DefaultClientSecret = "demo-asavie-secret"
+)
+
+// SimOptions configures a Simulator.
+type SimOptions struct {
+	Faults simkit.Faults
+	// AsyncDelay is how long an accepted SIM takes to be created.
+	AsyncDelay   time.Duration
+	ClientID     string        // default DefaultClientID
+	ClientSecret string        // default DefaultClientSecret
+	TokenTTL     time.Duration // expires_in of issued tokens; default 1h
+	Now          func() time.Time
+}
+
+// Simulator is a stateful stand-in for the Asavie PassBridge API: token
+// endpoint, SIM creation answered 202 with a StatusUrl, status polling,
+// SIM lookup, the envelope on every answer, and simkit's fault model in
+// front. Its documented departures from a plain HTTP API, which the client
+// must cope with:
+//
+//   - A duplicate CLI is answered HTTP 200 with {"Success":false,"Code":409}
+//     (the docs speak of "a failure result with a 409 error code").
+//   - FailNext, and under a random fault rate a quarter as many requests
+//     again, answer a provisioning request HTTP 200 with
+//     {"Success":false,"Code":500}: not created, try again.
+//   - A SIM whose SIMNumber fails the Luhn check is accepted (202) and then
+//     fails asynchronously: its status answers HTTP 200 with Success:false,
+//     Code 422, ErrorCode 2105 and Data.Status "failed", and the SIM is
+//     removed.
+//   - Account keys beginning with "unknown" do not exist (404, ErrorCode
+//     1404); any other key is auto-created on first use, as though the
+//     request had carried Hints.
+//   - Field validation (CLI regex, SIMNumber digits, field lengths) answers
+//     HTTP 400 with the envelope, ErrorCode 1001 (format) or 1002 (length).
+//
+// A created SIM is State ready (1), ActorStatus stable (0); while being
+// created it is notactivated (0) and pending (1), visible to lookups.
+type Simulator struct {
+	opts    SimOptions
+	kit     *simkit.Kit
+	handler http.Handler
+
+	mu       sync.Mutex
+	tokens   map[string]time.Time     // issued token -> expiry
+	sims     map[string]*simEntry     // by CLI: a CLI is unique across accounts
+	requests map[string]*requestEntry // create requests by id
+	failNext int                      // provisioning requests to answer Code 500
+}
+
+type simEntry struct {
+	account string
+	card    SIMCard
+	create  *requestEntry // the create request while it is pending
+}
+
+type requestEntry struct {
+	id, account, cli string
+	created, due     time.Time
+	status           string
+	sim              *simEntry
+	card             SIMCard   // the SIM as the request left it
+	failure          *envelope // non-nil: completion fails with this
+}
+
+// NewSimulator returns a Simulator with opts' defaults filled in.
+func NewSimulator(opts SimOptions) *Simulator {
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Simulator{
+		opts:     opts,
+		tokens:   map[string]time.Time{},
+		sims:     map[string]*simEntry{},
+		requests: map[string]*requestEntry{},
+	}
+	s.kit = simkit.New(opts.Faults, classify)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+tokenPath, s.token)
+	mux.HandleFunc("POST /v1/accounts/{key}/hardware/sims", s.api(s.create))
+	mux.HandleFunc("GET /v1/accounts/{key}/hardware/sims/{cli}", s.api(s.lookup))
+	mux.HandleFunc("GET /v1/accounts/{key}/hardware/sims/{cli}/status/{id}", s.api(s.status))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1400, 0,
+			"No HTTP resource was found that matches the request URI."))
+	})
+	s.handler = s.kit.Wrap(mux)
+	return s
+}
+
+// ServeHTTP serves the API through the fault model.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Kit returns the fault model and counters.
+func (s *Simulator) Kit() *simkit.Kit { return s.kit }
+
+// ExpireTokens makes every token issued so far invalid (answered 401).
+func (s *Simulator) ExpireTokens() {
+	s.mu.Lock()
+	clear(s.tokens)
+	s.mu.Unlock()
+}
+
+// FailNext makes the next n provisioning requests answer HTTP 200 with
+// {"Success":false,"Code":500} without creating anything.
+func (s *Simulator) FailNext(n int) {
+	s.mu.Lock()
+	s.failNext += n
+	s.mu.Unlock()
+}
+
+func classify(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	switch {
+	case p == tokenPath:
+		return simkit.OpToken
+	case r.Method == http.MethodPost && strings.HasSuffix(p, "/hardware/sims"):
+		return simkit.OpProvision
+	case strings.Contains(p, "/hardware/sims/") && strings.Contains(p, "/status/"):
+		return simkit.OpStatus
+	case strings.Contains(p, "/hardware/sims/"):
+		return simkit.OpLookup
+	}
+	return "api"
+}
+
+func failure(code, errorCode, subCode int, desc string) envelope {
+	return envelope{Code: code, ErrorCode: errorCode, ErrorSubCode: subCode, ErrorDescription: desc}
+}
+
+// token is the client-credentials grant. Like the OWIN token endpoint it
+// answers OAuth errors (400 invalid_client), not the envelope.
+func (s *Simulator) token(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		simkit.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		simkit.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok && id == "" {
+		id, secret = u, p
+	}
+	if !equal(id, s.opts.ClientID) || !equal(secret, s.opts.ClientSecret) {
+		simkit.WriteJSON(w, http.StatusBadRequest, map[string]string{
+			"error": "invalid_client", "error_description": "The client credentials are invalid",
+		})
+		return
+	}
+	tok := newID() + newID()
+	s.mu.Lock()
+	s.tokens[tok] = s.opts.Now().Add(s.opts.TokenTTL)
+	s.mu.Unlock()
+	simkit.WriteJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second),
+	})
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// api puts the bearer-token and Accept checks in front of an API handler.
+func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			simkit.WriteJSON(w, http.StatusUnauthorized, failure(http.StatusUnauthorized, 4010, 0,
+				"Authorization has been denied for this request."))
+			return
+		}
+		if !acceptsJSON(r.Header.Get("Accept")) {
+			simkit.WriteJSON(w, http.StatusNotAcceptable, failure(http.StatusNotAcceptable, 1406, 0,
+				"This simulator answers application/json only."))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Simulator) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.tokens[tok]
+	return ok && s.opts.Now().Before(exp)
+}
+
+// acceptsJSON reads an Accept header: absent, or any range that covers
+// application/json or text/json.
+func acceptsJSON(accept string) bool {
+	if strings.TrimSpace(accept) == "" {
+		return true
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/json", "text/json", "application/*", "text/*", "*/*":
+			return true
+		}
+	}
+	return false
+}
+
+// cliPattern is the docs' CLI regex, as written.
+var cliPattern = regexp.MustCompile(`^(?<msisdn>\(\+*(\d{1,5})\)(\d{5,16}))$|^(?<imsi>\d{14,16})$`)
+
+var simNumberPattern = regexp.MustCompile(`^\d{18,22}$`)
+
+// Maximum lengths of the optional text fields, with the sub-code each
+// reports.
+var fieldLimits = []struct {
+	name string
+	max  int
+	get  func(*SIMCard) string
+}{
+	{"Description", 255, func(c *SIMCard) string { return c.Description }},
+	{"InventoryRef", 100, func(c *SIMCard) string { return c.InventoryRef }},
+	{"Tariff", 50, func(c *SIMCard) string { return c.Tariff }},
+	{"Bundle", 50, func(c *SIMCard) string { return c.Bundle }},
+	{"Operator", 50, func(c *SIMCard) string { return c.Operator }},
+	{"SOC", 50, func(c *SIMCard) string { return c.SOC }},
+	{"PurchaseOrder", 50, func(c *SIMCard) string { return c.PurchaseOrder }},
+}
+
+// validate applies the SIMCard model's rules; nil when the card is fine.
+func validate(c *SIMCard) *envelope {
+	bad := func(errorCode, sub int, format string, args ...any) *envelope {
+		e := failure(http.StatusBadRequest, errorCode, sub, fmt.Sprintf(format, args...))
+		return &e
+	}
+	switch {
+	case c.CLI == "":
+		return bad(1001, 1, "The CLI field is required.")
+	case !cliPattern.MatchString(c.CLI):
+		return bad(1001, 1, "The field CLI must match the regular expression '%s'.", cliPattern.String())
+	case c.SIMNumber != "" && !simNumberPattern.MatchString(c.SIMNumber):
+		return bad(1001, 2, "The field SIMNumber must be 18 to 22 digits.")
+	}
+	for i, f := range fieldLimits {
+		if n := len([]rune(f.get(c))); n > f.max {
+			return bad(1002, 3+i, "The field %s must be a string with a maximum length of %d.", f.name, f.max)
+		}
+	}
+	return nil
+}
+
+// create is POST /v1/accounts/{key}/hardware/sims.
+func (s *Simulator) create(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != "text/json" {
+		simkit.WriteJSON(w, http.StatusUnsupportedMediaType, failure(http.StatusUnsupportedMediaType, 1415, 0,
+			"The request entity's media type is not supported for this resource."))
+		return
+	}
+	var card SIMCard
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err := dec.Decode(&card); err != nil {
+		simkit.WriteJSON(w, http.StatusBadRequest, failure(http.StatusBadRequest, 1000, 0,
+			"The request body is not a valid SIMCard: "+err.Error()))
+		return
+	}
+	s.kit.Provisioned(card.CLI)
+	if unknownAccount(key) {
+		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1404, 0,
+			fmt.Sprintf("The ApiAccount '%s' does not exist.", key)))
+		return
+	}
+	if e := validate(&card); e != nil {
+		simkit.WriteJSON(w, http.StatusBadRequest, e)
+		return
+	}
+	if s.backendFails() {
+		simkit.WriteJSON(w, http.StatusOK, failure(http.StatusInternalServerError, 5000, 0,
+			"The operator platform did not respond; the SIM was not created."))
+		return
+	}
+	now := s.opts.Now()
+	s.mu.Lock()
+	if s.simLocked(card.CLI, now) != nil {
+		s.mu.Unlock()
+		// HTTP 200 with Code 409: "a failure result with a 409 error code".
+		simkit.WriteJSON(w, http.StatusOK, failure(http.StatusConflict, 3009, 0,
+			fmt.Sprintf("A SIM with CLI %s already exists.", card.CLI)))
+		return
+	}
+	req := s.acceptLocked(key, card, now)
+	data := req.sim.card
+	s.mu.Unlock()
+	simkit.WriteJSON(w, http.StatusAccepted, envelope{
+		Success:   true,
+		Code:      http.StatusAccepted,
+		StatusURL: statusURL(key, card.CLI, req.id),
+		Meta:      map[string]string{"RequestId": req.id},
+		Data:      data,
+	})
+}
+
+func unknownAccount(key string) bool {
+	return strings.HasPrefix(strings.ToLower(key), "unknown")
+}
+
+// backendFails draws the Code-500-under-HTTP-200 answer: scripted by
+// FailNext, or at a quarter of the random fault rate.
+func (s *Simulator) backendFails() bool {
+	s.mu.Lock()
+	if s.failNext > 0 {
+		s.failNext--
+		s.mu.Unlock()
+		return true
+	}
+	s.mu.Unlock()
+	if f := s.kit.Faults(); f.FaultRate > 0 && s.kit.Rand() < f.FaultRate/4 {
+		s.kit.Count("envelope_500", 1)
+		return true
+	}
+	return false
+}
+
+// statusURL is the relative, already-encoded URL of a create request,
+// escaped like Uri.EscapeDataString: "(+44)7700900123" becomes
+// "%28%2B44%297700900123", so a client that encodes it again is caught.
+func statusURL(account, cli, id string) string {
+	return "/v1/accounts/" + escapeData(account) + "/hardware/sims/" + escapeData(cli) + "/status/" + id
+}
+
+// status is GET {StatusUrl}. The request must be addressed under the
+// account and CLI it was made for.
+func (s *Simulator) status(w http.ResponseWriter, r *http.Request) {
+	key, cli, id := r.PathValue("key"), r.PathValue("cli"), r.PathValue("id")
+	now := s.opts.Now()
+	s.mu.Lock()
+	req := s.requests[id]
+	if req == nil || req.account != key || req.cli != cli {
+		s.mu.Unlock()
+		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 2404, 0,
+			fmt.Sprintf("No request %s for SIM %s on account %s.", id, cli, key)))
+		return
+	}
+	s.settleLocked(req, now)
+	card := req.card
+	if req.status == StatusPending {
+		card = req.sim.card
+	}
+	data := RequestStatus{
+		ID: req.id, Operation: "CreateSIM", Status: req.status,
+		Created: req.created.UTC().Format(time.RFC3339Nano), SIMCard: &card,
+	}
+	if req.status != StatusPending {
+		data.Updated = req.due.UTC().Format(time.RFC3339Nano)
+	}
+	failed := req.failure
+	s.mu.Unlock()
+	if failed != nil && data.Status == StatusFailed {
+		e := *failed
+		e.Data = data
+		simkit.WriteJSON(w, http.StatusOK, e)
+		return
+	}
+	simkit.WriteJSON(w, http.StatusOK, envelope{Success: true, Code: http.StatusOK, Data: data})
+}
+
+// lookup is GET /v1/accounts/{key}/hardware/sims/{cli}.
+func (s *Simulator) lookup(w http.ResponseWriter, r *http.Request) {
+	key, cli := r.PathValue("key"), r.PathValue("cli")
+	s.mu.Lock()
+	e := s.simLocked(cli, s.opts.Now())
+	var card SIMCard
+	found := e != nil && e.account == key
+	if found {
+		card = e.card
+	}
+	s.mu.Unlock()
+	if !found {
+		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1405, 0,
+			fmt.Sprintf("SIM %s was not found on account %s.", cli, key)))
+		return
+	}
+	simkit.WriteJSON(w, http.StatusOK, envelope{Success: true, Code: http.StatusOK, Data: card})
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
