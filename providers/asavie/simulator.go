@@ -297,6 +297,13 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) {
 			"The request body is not a valid SIMCard: "+err.Error()))
 		return
 	}
+	if s.backendFails() {
+		// Refused before anything was recorded, like a 503: sending it again
+		// is not a duplicate, so it is not counted as provisioning.
+		simkit.WriteJSON(w, http.StatusOK, failure(http.StatusInternalServerError, 5000, 0,
+			"The operator platform did not respond; the SIM was not created."))
+		return
+	}
 	s.kit.Provisioned(card.CLI)
 	if unknownAccount(key) {
 		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1404, 0,
@@ -307,11 +314,7 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) {
 		simkit.WriteJSON(w, http.StatusBadRequest, e)
 		return
 	}
-	if s.backendFails() {
-		simkit.WriteJSON(w, http.StatusOK, failure(http.StatusInternalServerError, 5000, 0,
-			"The operator platform did not respond; the SIM was not created."))
-		return
-	}
+
 	now := s.opts.Now()
 	s.mu.Lock()
 	if s.simLocked(card.CLI, now) != nil {
