@@ -1,0 +1,316 @@
+package ingest
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Identifier checks. The exported functions are the bare arithmetic (the
+// sample generator and the providers reuse them); the unexported check*
+// functions add the length and prefix rules and say in words what is wrong,
+// for a person fixing a manifest. None of them use regular expressions or
+// allocate unless they find a problem: they run once per cell of a
+// million-row manifest.
+
+// EIDValid reports whether s is a valid EID: 32 digits whose value mod 97 is
+// 1 (ISO/IEC 7064 MOD 97-10, as for IBANs).
+func EIDValid(s string) bool {
+	r, ok := mod97(s)
+	return ok && len(s) == 32 && r == 1
+}
+
+// EIDCheckDigits returns the two check digits that make the 30-digit prefix
+// first30 a valid EID (first30 + EIDCheckDigits(first30) passes EIDValid),
+// or "" when first30 is not 30 digits.
+func EIDCheckDigits(first30 string) string {
+	r, ok := mod97(first30)
+	if !ok || len(first30) != 30 {
+		return ""
+	}
+	// Append "00", then choose the check number c so that the whole is 1 mod 97.
+	c := 98 - r*100%97
+	return string([]byte{byte('0' + c/10), byte('0' + c%10)})
+}
+
+// mod97 reduces the decimal number s mod 97; ok is false when s has
+// anything but ASCII digits. Sixteen digits at a time fit in a uint64
+// together with a remainder below 97, so an EID takes two divisions.
+func mod97(s string) (r uint64, ok bool) {
+	for len(s) > 0 {
+		n := min(len(s), 16)
+		var chunk uint64
+		for i := 0; i < n; i++ {
+			d := s[i] - '0'
+			if d > 9 {
+				return 0, false
+			}
+			chunk = chunk*10 + uint64(d)
+		}
+		r = (r*pow10[n] + chunk) % 97
+		s = s[n:]
+	}
+	return r, true
+}
+
+var pow10 = func() (p [17]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// LuhnValid reports whether digits (at least two: a payload and its check
+// digit) pass the Luhn check used by ICCIDs and IMEIs.
+func LuhnValid(digits string) bool {
+	sum, ok := luhnSum(digits, false)
+	return ok && len(digits) >= 2 && sum%10 == 0
+}
+
+// LuhnDigit returns the Luhn check digit ('0'-'9') to append to payload, or
+// 0 when payload contains anything but ASCII digits.
+func LuhnDigit(payload string) byte {
+	sum, ok := luhnSum(payload, true)
+	if !ok {
+		return 0
+	}
+	return byte('0' + (10-sum%10)%10)
+}
+
+// luhnDoubled[d] is the Luhn value of a doubled digit d.
+var luhnDoubled = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
+
+// luhnSum sums digits from the right, doubling every second one; ok is
+// false when digits has anything but ASCII digits. With doubleFirst the
+// rightmost digit is doubled, as it is in a payload whose check digit is
+// still to come.
+func luhnSum(digits string, doubleFirst bool) (sum int, ok bool) {
+	double := doubleFirst
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := digits[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		if double {
+			sum += luhnDoubled[d]
+		} else {
+			sum += int(d)
+		}
+		double = !double
+	}
+	return sum, true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// firstNonDigit describes the first character of s that is not a digit,
+// for messages.
+func firstNonDigit(s string) string {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return strconv.QuoteRune(r)
+		}
+	}
+	return ""
+}
+
+// idProblem says why an identifier was rejected; the zero value means it is
+// fine. Code is CodeBadFormat, CodeBadChecksum or CodeExcelDamage (digits
+// zeroed by a spreadsheet, detected through a failed check digit).
+type idProblem struct {
+	code string
+	msg  string
+}
+
+func (p idProblem) ok() bool { return p.code == "" }
+
+func badFormat(format string, args ...any) idProblem {
+	return idProblem{code: CodeBadFormat, msg: fmt.Sprintf(format, args...)}
+}
+
+// checkEID applies the EID rules to a trimmed value.
+func checkEID(s string) idProblem {
+	switch {
+	case !allDigits(s):
+		return badFormat("EID must be 32 digits; this one contains %s", firstNonDigit(s))
+	case len(s) != 32:
+		return badFormat("EID must be 32 digits; this one has %d", len(s))
+	case !EIDValid(s):
+		if zeroTail(s) {
+			return idProblem{code: CodeExcelDamage, msg: zeroTailMessage("EID", "check digits (MOD 97-10)")}
+		}
+		return idProblem{code: CodeBadChecksum, msg: fmt.Sprintf(
+			"EID check digits are %s but should be %s for the first 30 digits (ISO 7064 MOD 97-10); look for a mistyped digit",
+			s[30:], EIDCheckDigits(s[:30]))}
+	}
+	return idProblem{}
+}
+
+// checkICCID applies the ICCID rules to a trimmed value. canon is the ICCID
+// with its check digit, so that the same SIM written with and without its
+// check digit is caught as a duplicate.
+//
+// With allowNoCheck, 18 and 19 digit values are accepted without a check
+// digit. A 19-digit value is ambiguous then (a 19-digit ICCID with its check
+// digit, or a 20-digit one without): it is accepted either way, taken as
+// complete when it passes Luhn and as missing its check digit when it does
+// not. Only 20-digit values must pass Luhn. A 19-20 digit value that fails
+// Luhn and has only zeros after the 15th digit is still reported as Excel
+// damage: that is what a spreadsheet leaves of it.
+func checkICCID(s string, allowNoCheck bool) (canon string, p idProblem) {
+	switch {
+	case !allDigits(s):
+		return "", badFormat("ICCID must contain only digits; this one contains %s", firstNonDigit(s))
+	case len(s) < 2 || s[:2] != "89":
+		return "", badFormat("ICCID must start with 89; this one starts with %q", s[:min(len(s), 2)])
+	}
+	n := len(s)
+	if allowNoCheck {
+		switch {
+		case n == 18:
+			return s + string(LuhnDigit(s)), idProblem{}
+		case n == 19 && !LuhnValid(s) && !zeroTail(s):
+			return s + string(LuhnDigit(s)), idProblem{}
+		case n < 18 || n > 20:
+			return "", badFormat("ICCID must be 18 to 20 digits (with or without its check digit); this one has %d", n)
+		}
+	} else if n != 19 && n != 20 {
+		hint := ""
+		if n == 18 {
+			hint = " (is the check digit missing?)"
+		}
+		return "", badFormat("ICCID must be 19 or 20 digits including the check digit; this one has %d%s", n, hint)
+	}
+	if !LuhnValid(s) {
+		if zeroTail(s) {
+			return "", idProblem{code: CodeExcelDamage, msg: zeroTailMessage("ICCID", "check digit (Luhn)")}
+		}
+		return "", idProblem{code: CodeBadChecksum, msg: fmt.Sprintf(
+			"ICCID check digit is %c but should be %c for the digits before it (Luhn); look for a mistyped digit",
+			s[n-1], LuhnDigit(s[:n-1]))}
+	}
+	return s, idProblem{}
+}
+
+// checkIMEI applies the IMEI rules: 15 digits with a Luhn check digit, or 16
+// digits for an IMEISV, which has no check digit.
+func checkIMEI(s string) idProblem {
+	switch {
+	case !allDigits(s):
+		return badFormat("IMEI must contain only digits; this one contains %s", firstNonDigit(s))
+	case len(s) == 16:
+		return idProblem{}
+	case len(s) == 14:
+		return badFormat("IMEI must be 15 digits (16 for an IMEISV); this one has 14 (is the check digit missing?)")
+	case len(s) != 15:
+		return badFormat("IMEI must be 15 digits (16 for an IMEISV); this one has %d", len(s))
+	case !LuhnValid(s):
+		return idProblem{code: CodeBadChecksum, msg: fmt.Sprintf(
+			"IMEI check digit is %c but should be %c for the digits before it (Luhn); look for a mistyped digit",
+			s[14], LuhnDigit(s[:14]))}
+	}
+	return idProblem{}
+}
+
+// IMSI lengths: 6-15 digits in general (MCC+MNC+MSIN), 14-16 for Asavie.
+const (
+	imsiMin       = 6
+	imsiMax       = 15
+	asavieIMSIMin = 14
+	asavieIMSIMax = 16
+)
+
+// checkIMSI applies the IMSI rules with the provider's length range.
+func checkIMSI(s string, minLen, maxLen int) idProblem {
+	switch {
+	case !allDigits(s):
+		return badFormat("IMSI must contain only digits; this one contains %s", firstNonDigit(s))
+	case len(s) < minLen || len(s) > maxLen:
+		return badFormat("IMSI must be %d to %d digits; this one has %d", minLen, maxLen, len(s))
+	}
+	return idProblem{}
+}
+
+// MSISDN lengths: E.164 allows at most 15 digits with the country code;
+// fewer than 5 cannot be a subscriber number (IoT Connect's own pattern is
+// ^[0-9]{5,15}$).
+const (
+	msisdnMin = 5
+	msisdnMax = 15
+)
+
+// msisdn is an MSISDN taken apart.
+type msisdn struct {
+	digits string // country code and national number, no punctuation
+	cc     string // country code, when the value said or the table found it
+	nat    string // national number after cc
+}
+
+// parseMSISDN reads an MSISDN written "+447700900123", "447700900123" or
+// "(+44)7700900123" (Asavie's form; "(44)" is accepted as its regex allows).
+// With needCC the country code must be known, either because the value
+// brackets it or because it starts with an ITU country calling code (Asavie
+// needs the split); otherwise any E.164-shaped number passes (a ThingSpace
+// MDN is often written without country code).
+func parseMSISDN(s string, needCC bool) (msisdn, idProblem) {
+	const form = "an MSISDN must be in international format, e.g. +447700900123 or (+44)7700900123"
+	var m msisdn
+	switch {
+	case len(s) > 0 && s[0] == '(':
+		end := 1
+		for end < len(s) && s[end] == '+' {
+			end++
+		}
+		ccStart := end
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end++
+		}
+		if end == len(s) || s[end] != ')' || end == ccStart {
+			return m, badFormat("%s; the part in brackets must be + and the country code", form)
+		}
+		m.cc, m.nat = s[ccStart:end], s[end+1:]
+		if len(m.cc) > 5 {
+			return m, badFormat("country code %s in brackets is too long (at most 5 digits)", m.cc)
+		}
+		if !allDigits(m.nat) {
+			return m, badFormat("%s; after the country code only digits are allowed, found %s", form, firstNonDigit(m.nat))
+		}
+		if len(m.nat) < 5 {
+			return m, badFormat("the number after the country code must have at least 5 digits; this one has %d", len(m.nat))
+		}
+		m.digits = m.cc + m.nat
+	case len(s) > 0 && s[0] == '+':
+		m.digits = s[1:]
+	default:
+		m.digits = s
+	}
+	switch {
+	case !allDigits(m.digits):
+		return m, badFormat("%s; this one contains %s", form, firstNonDigit(m.digits))
+	case len(m.digits) < msisdnMin || len(m.digits) > msisdnMax:
+		return m, badFormat("an MSISDN has %d to %d digits including the country code; this one has %d", msisdnMin, msisdnMax, len(m.digits))
+	case m.digits[0] == '0':
+		return m, badFormat("%s, starting with the country code rather than 0", form)
+	}
+	if m.cc == "" && needCC {
+		cc, nat, ok := SplitCountryCode(m.digits)
+		if !ok {
+			return m, badFormat("MSISDN %s does not start with a known country calling code; write it in international format, e.g. +447700900123", m.digits)
+		}
+		if len(nat) < 5 {
+			return m, badFormat("the number after country code %s must have at least 5 digits; this one has %d", cc, len(nat))
+		}
+		m.cc, m.nat = cc, nat
+	}
+	return m, idProblem{}
+}
+
+// asavieCLI writes an MSISDN the way Asavie keys SIMs: "(+44)7700900123".
+func (m msisdn) asavieCLI() string { return "(+" + m.cc + ")" + m.nat }

@@ -1,0 +1,118 @@
+package ingest
+
+import (
+	"errors"
+	"io"
+)
+
+// Scan streams every record of r through one Validator and hands each row,
+// in file order, with its problems, to fn. The header-level problems (see
+// NewValidator) come back as the second result; a manifest-wide fault such
+// as a column its provider needs also shows on every row it affects, so
+// HasErrors(problems) alone decides whether a row is valid. fn may be nil to
+// only count.
+//
+// A row the reader could not read whole (a *RowError from Next) reaches fn
+// with the reader's problem only, and reading goes on. An error from fn
+// stops the scan and is returned as is, as is any other error from r; the
+// Summary then counts the rows seen so far.
+//
+// Reading and checking overlap: a goroutine reads records ahead in small
+// batches while the caller's goroutine validates and calls fn, so a scan
+// takes about as long as the slower of the two rather than their sum. Only
+// that goroutine calls r.Next, and it has stopped when Scan returns, so
+// the caller may Close r then. Scan does not close r.
+func Scan(r Reader, opts ValidateOptions, fn func(row Row, problems []Problem) error) (Summary, []Problem, error) {
+	v, headerProblems := NewValidator(r.Header(), opts)
+	var sum Summary
+
+	batches := make(chan scanBatch, scanQueue)
+	done := make(chan struct{})
+	go readAhead(r, batches, done)
+	defer func() {
+		close(done)
+		for range batches { // wait until the reader goroutine has left r
+		}
+	}()
+
+	for b := range batches {
+		for _, it := range b.items {
+			var row Row
+			var problems []Problem
+			if it.err != nil {
+				row = Row{Number: it.rec.Row, Values: it.rec.Values}
+				problems = []Problem{it.err.Problem()}
+			} else {
+				row, problems = v.Check(it.rec)
+			}
+			sum.Rows++
+			if HasErrors(problems) {
+				sum.Invalid++
+			} else {
+				sum.Valid++
+			}
+			if fn != nil {
+				if err := fn(row, problems); err != nil {
+					return sum, headerProblems, err
+				}
+			}
+		}
+		if b.err != nil {
+			if errors.Is(b.err, io.EOF) {
+				return sum, headerProblems, nil
+			}
+			return sum, headerProblems, b.err
+		}
+	}
+	return sum, headerProblems, nil
+}
+
+// Read-ahead sizes: records per batch and batches in flight. Large enough
+// to make the channel's cost vanish per row, small enough that memory does
+// not grow with the manifest.
+const (
+	scanBatchSize = 256
+	scanQueue     = 4
+)
+
+// scanBatch is a run of records; err, when set, ended the reading (io.EOF
+// or a fatal read error) after the items.
+type scanBatch struct {
+	items []scanItem
+	err   error
+}
+
+type scanItem struct {
+	rec Record
+	err *RowError // the row could not be read whole
+}
+
+// readAhead reads r into batches until the end, a fatal error, or done.
+func readAhead(r Reader, out chan<- scanBatch, done <-chan struct{}) {
+	defer close(out)
+	for {
+		select {
+		case <-done: // the caller has stopped: read no further
+			return
+		default:
+		}
+		b := scanBatch{items: make([]scanItem, 0, scanBatchSize)}
+		for len(b.items) < scanBatchSize {
+			rec, err := r.Next()
+			var rowErr *RowError
+			if err != nil && !errors.As(err, &rowErr) {
+				b.err = err
+				break
+			}
+			b.items = append(b.items, scanItem{rec: rec, err: rowErr})
+		}
+		select {
+		case out <- b:
+		case <-done:
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,650 @@
+package ingest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Validator checks manifest rows against the identifier rules and the rules
+// of each row's provider, and finds identifiers used twice. It holds the
+// duplicate index of one manifest, so use one Validator per manifest; it is
+// not safe for concurrent use.
+type Validator struct {
+	h Header
+	// provider is opts.Provider, normalised; "" means each row says.
+	provider      string
+	providerRaw   string // as given, for messages
+	providerKnown bool
+	rules         map[string]ProviderRules
+	defaults      map[string]map[string]string // provider -> canonical column -> value
+
+	iProvider, iEID, iICCID, iCLI, iIMEI int
+	fieldCols                            []fieldCol // provider fields present in the header, in file order
+	colNames                             []string   // position -> canonical name, or the header as written
+
+	headersFound  string // for messages: the headers as written
+	noProviderMsg string
+	dups          *dupIndex
+}
+
+type fieldCol struct {
+	name string
+	idx  int
+}
+
+// Required columns per provider. Identifiers never come from defaults;
+// provider fields may.
+var requiredColumns = map[string][]string{
+	ProviderIoTConnect: {ColEID, ColCMP, ColEUICCAgreementID, ColLocaleID},
+	ProviderAsavie:     {ColCLI, ColAccount},
+	ProviderThingSpace: {ColEID, ColAccountName},
+}
+
+// ThingSpace's primary place of use is all or nothing: giving any of its
+// fields requires the ones ThingSpace marks required.
+var (
+	placeOfUseFields = []string{ColTitle, ColFirstName, ColMiddleName, ColLastName, ColSuffix,
+		ColAddressLine1, ColAddressLine2, ColCity, ColState, ColZip, ColZip4, ColCountry}
+	placeOfUseRequired = []string{ColFirstName, ColLastName, ColAddressLine1, ColCity, ColState, ColZip, ColCountry}
+)
+
+// IoT Connect's Connectivity Management Platforms (register eUICC, "cmp").
+var cmpValues = []string{"IOTA_EU", "ARQIA_BR", "THINGSPACE_US"}
+
+func isIdentifier(col string) bool {
+	switch col {
+	case ColEID, ColICCID, ColCLI, ColIMEI:
+		return true
+	}
+	return false
+}
+
+// label is how messages name a column.
+func label(col string) string {
+	switch col {
+	case ColEID:
+		return "EID"
+	case ColICCID:
+		return "ICCID"
+	case ColCLI:
+		return "CLI"
+	case ColIMEI:
+		return "IMEI"
+	}
+	return col
+}
+
+// normaliseProvider folds a provider name as written ("IoTConnect",
+// "Thing Space") to its canonical spelling.
+func normaliseProvider(s string) string {
+	switch s {
+	case ProviderIoTConnect, ProviderAsavie, ProviderThingSpace:
+		return s
+	}
+	return NormaliseHeader(s)
+}
+
+func knownProvider(p string) bool { return slices.Contains(Providers, p) }
+
+// NewValidator prepares the checks for a manifest with header h. The
+// problems it returns concern the manifest as a whole (Row 1): a provider
+// column that is needed but absent, a --provider simbulk does not know, or a
+// column the provider needs that is neither in the header nor covered by a
+// default. The rows of such a manifest are still checked, and each one also
+// gets the missing value, so reports say per row why it was not sent.
+func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
+	v := &Validator{
+		h:         h,
+		rules:     make(map[string]ProviderRules, len(opts.Rules)),
+		defaults:  make(map[string]map[string]string, len(opts.Defaults)),
+		iProvider: h.Index(ColProvider),
+		iEID:      h.Index(ColEID),
+		iICCID:    h.Index(ColICCID),
+		iCLI:      h.Index(ColCLI),
+		iIMEI:     h.Index(ColIMEI),
+		colNames:  slices.Clone(h.Names),
+		dups:      newDupIndex(),
+	}
+	for canon, i := range h.index {
+		if i < len(v.colNames) {
+			v.colNames[i] = canon
+		}
+		if canon != ColProvider && !isIdentifier(canon) {
+			v.fieldCols = append(v.fieldCols, fieldCol{canon, i})
+		}
+	}
+	slices.SortFunc(v.fieldCols, func(a, b fieldCol) int { return a.idx - b.idx })
+
+	if len(h.Names) == 0 {
+		v.headersFound = "none"
+	} else {
+		v.headersFound = strings.Join(h.Names, ", ")
+	}
+	for p, r := range opts.Rules {
+		v.rules[normaliseProvider(strings.TrimSpace(p))] = r
+	}
+	for p, defs := range opts.Defaults {
+		m := make(map[string]string, len(defs))
+		for k, val := range defs {
+			col, ok := Aliases[NormaliseHeader(k)]
+			if !ok {
+				col = k // a field simbulk has no column for; still passed on
+			}
+			val = strings.TrimSpace(val)
+			if val == "" || col == ColProvider || isIdentifier(col) {
+				continue
+			}
+			m[col] = val
+		}
+		v.defaults[normaliseProvider(strings.TrimSpace(p))] = m
+	}
+
+	var problems []Problem
+	if opts.Provider != "" {
+		v.provider = normaliseProvider(strings.TrimSpace(opts.Provider))
+		v.providerRaw = opts.Provider
+		v.providerKnown = knownProvider(v.provider)
+		if !v.providerKnown {
+			problems = append(problems, Problem{Row: 1, Column: ColProvider, Value: opts.Provider,
+				Code: CodeUnknownProvider, Severity: SeverityError, Message: unknownProviderMessage(opts.Provider)})
+		}
+	}
+	switch {
+	case v.provider == "" && v.iProvider < 0:
+		v.noProviderMsg = fmt.Sprintf("the manifest has no provider column and no --provider was given; add a provider column (%s) or pass --provider (headers found: %s)",
+			strings.Join(Providers, ", "), v.headersFound)
+		problems = append(problems, Problem{Row: 1, Column: ColProvider, Code: CodeMissingColumn,
+			Severity: SeverityError, Message: v.noProviderMsg})
+	default:
+		v.noProviderMsg = fmt.Sprintf("provider is empty; write one of %s (or pass --provider)", strings.Join(Providers, ", "))
+	}
+	if v.providerKnown {
+		for _, col := range v.columnsNeeded(v.provider) {
+			if h.Has(col) || v.defaults[v.provider][col] != "" {
+				continue
+			}
+			msg := fmt.Sprintf("%s needs a %s column", v.provider, label(col))
+			if !isIdentifier(col) {
+				msg += fmt.Sprintf(" (or a default %s for %s in the config)", col, v.provider)
+			}
+			problems = append(problems, Problem{Row: 1, Column: col, Code: CodeMissingColumn,
+				Severity: SeverityError, Message: msg + "; headers found: " + v.headersFound})
+		}
+	}
+	return v, problems
+}
+
+// columnsNeeded lists the columns every row of provider p needs, as far
+// as the header and defaults can tell (ThingSpace's place of use counts when
+// a default starts it).
+func (v *Validator) columnsNeeded(p string) []string {
+	cols := requiredColumns[p]
+	if p == ProviderThingSpace {
+		for _, col := range placeOfUseFields {
+			if v.defaults[p][col] != "" {
+				return append(slices.Clone(cols), placeOfUseRequired...)
+			}
+		}
+	}
+	return cols
+}
+
+func unknownProviderMessage(p string) string {
+	return fmt.Sprintf("unknown provider %q; simbulk knows %s", p, strings.Join(Providers, ", "))
+}
+
+// rulesFor returns provider p's strictness, checksum errors by default.
+// "warn", as the config spells it, means a warning too.
+func (v *Validator) rulesFor(p string) ProviderRules {
+	r := v.rules[p]
+	if r.Checksum == SeverityWarning || r.Checksum == "warn" {
+		r.Checksum = SeverityWarning
+	} else {
+		r.Checksum = SeverityError
+	}
+	return r
+}
+
+// HasErrors reports whether any problem makes its row invalid. Anything not
+// marked a warning counts as an error.
+func HasErrors(problems []Problem) bool {
+	for _, p := range problems {
+		if p.Severity != SeverityWarning {
+			return true
+		}
+	}
+	return false
+}
+
+// Check validates one record and returns the row as the pipeline should
+// send it, with every problem found in it (not just the first). The row is
+// invalid when HasErrors(problems).
+func (v *Validator) Check(rec Record) (Row, []Problem) {
+	c := rowCheck{v: v, rec: rec}
+	row := Row{Number: rec.Row, Values: rec.Values}
+
+	fields := rec.FieldCount
+	if fields == 0 {
+		fields = len(rec.Values) // a Record built without FieldCount
+	}
+	if fields != len(v.h.Names) {
+		c.add("", "", CodeFieldCount, SeverityError, fmt.Sprintf(
+			"this row has %d fields but the header has %d; look for a missing or extra separator (a value containing the separator must be in quotes)",
+			fields, len(v.h.Names)))
+	}
+	if rec.BadEncoding {
+		c.badEncoding()
+	}
+
+	prov, known := c.provider()
+	row.Provider = prov
+	rules := v.rulesFor(prov)
+	var required []string
+	if known {
+		required = requiredColumns[prov]
+	}
+	row.EID = c.eid(prov, rules, slices.Contains(required, ColEID))
+	row.ICCID = c.iccid(prov, rules, slices.Contains(required, ColICCID))
+	row.CLI = c.cli(prov, slices.Contains(required, ColCLI))
+	row.IMEI = c.imei(prov, rules)
+
+	row.Fields = c.fields(prov, known)
+	switch {
+	case !known:
+	case prov == ProviderIoTConnect:
+		c.iotconnect(row.Fields)
+	case prov == ProviderAsavie:
+		c.require(prov, ColAccount, row.Fields, needEveryRow)
+	case prov == ProviderThingSpace:
+		c.thingspace(row.Fields)
+	}
+	return row, c.problems
+}
+
+// rowCheck collects the problems of one record.
+type rowCheck struct {
+	v        *Validator
+	rec      Record
+	problems []Problem
+}
+
+func (c *rowCheck) add(col, value, code string, sev Severity, msg string) {
+	c.problems = append(c.problems, Problem{Row: c.rec.Row, Column: col, Value: value, Code: code, Message: msg, Severity: sev})
+}
+
+// cell returns the raw value at position i, trimmed, and whether an XLSX
+// file stored it as a number.
+func (c *rowCheck) cell(i int) (raw, val string, numeric bool) {
+	if i < 0 || i >= len(c.rec.Values) {
+		return "", "", false
+	}
+	raw = c.rec.Values[i]
+	return raw, strings.TrimSpace(raw), i < len(c.rec.Numeric) && c.rec.Numeric[i]
+}
+
+// badEncoding names the cells that hold replacement characters. They are
+// errors in columns that are sent to a provider and warnings in extra
+// columns, which only travel to the reports.
+func (c *rowCheck) badEncoding() {
+	const msg = "this cell has bytes that are not valid text in the file's encoding (shown as \uFFFD); save the manifest as UTF-8 and export it again"
+	found := false
+	for i, val := range c.rec.Values {
+		if !strings.ContainsRune(val, utf8.RuneError) {
+			continue
+		}
+		found = true
+		col, sev := "", SeverityWarning
+		if i < len(c.v.colNames) {
+			col = c.v.colNames[i]
+			if j, canonical := c.v.h.index[col]; canonical && j == i {
+				sev = SeverityError
+			}
+		}
+		c.add(col, val, CodeBadEncoding, sev, msg)
+	}
+	if !found {
+		c.add("", "", CodeBadEncoding, SeverityError, "this row has bytes that are not valid text in the file's encoding; save the manifest as UTF-8 and export it again")
+	}
+}
+
+// provider decides the row's provider: --provider, or the provider cell.
+func (c *rowCheck) provider() (name string, known bool) {
+	raw, val, _ := c.cell(c.v.iProvider)
+	if c.v.provider != "" {
+		if !c.v.providerKnown {
+			c.add(ColProvider, c.v.providerRaw, CodeUnknownProvider, SeverityError, unknownProviderMessage(c.v.providerRaw))
+		} else if val != "" && normaliseProvider(val) != c.v.provider {
+			c.add(ColProvider, raw, CodeBadValue, SeverityError, fmt.Sprintf(
+				"this row is for provider %q but --provider %s was given; leave the cell empty or make them agree", val, c.v.provider))
+		}
+		return c.v.provider, c.v.providerKnown
+	}
+	if val == "" {
+		c.add(ColProvider, raw, CodeMissingValue, SeverityError, c.v.noProviderMsg)
+		return "", false
+	}
+	p := normaliseProvider(val)
+	if !knownProvider(p) {
+		c.add(ColProvider, raw, CodeUnknownProvider, SeverityError, unknownProviderMessage(val))
+		return val, false
+	}
+	return p, true
+}
+
+// missing reports a required value that the row does not have; need says
+// when provider prov needs it ("for every row").
+func (c *rowCheck) missing(prov, col, raw, need string) {
+	var msg string
+	switch {
+	case !c.v.h.Has(col) && isIdentifier(col):
+		msg = fmt.Sprintf("%s needs a %s %s, but the manifest has no %s column (headers found: %s)",
+			prov, label(col), need, label(col), c.v.headersFound)
+	case !c.v.h.Has(col):
+		msg = fmt.Sprintf("%s needs %s %s, but the manifest has no %s column and the config sets no default %s for %s (headers found: %s)",
+			prov, col, need, col, col, prov, c.v.headersFound)
+	case isIdentifier(col):
+		msg = fmt.Sprintf("%s is empty; %s needs a %s %s", label(col), prov, label(col), need)
+	default:
+		msg = fmt.Sprintf("%s is empty; %s needs it %s (or set a default %s for %s in the config)", col, prov, need, col, prov)
+	}
+	c.add(col, raw, CodeMissingValue, SeverityError, msg)
+}
+
+const (
+	needEveryRow   = "for every row"
+	needPlaceOfUse = "when a primary place of use (name or address) is given"
+)
+
+// ident reads an identifier cell: removes text markers a spreadsheet user
+// may have added and reports spreadsheet damage. ok is false when there is
+// nothing more to check: the cell is empty or too damaged to read.
+func (c *rowCheck) ident(prov, col string, i int, lossy, required bool) (raw, val string, ok bool) {
+	raw, val, numeric := c.cell(i)
+	if val == "" {
+		if required {
+			c.missing(prov, col, raw, needEveryRow)
+		}
+		return raw, "", false
+	}
+	val = unwrapText(val)
+	if msg, sev, found := excelDamage(label(col), val, numeric, lossy); found {
+		c.add(col, raw, CodeExcelDamage, sev, msg)
+		if sev == SeverityError {
+			return raw, val, false
+		}
+	}
+	return raw, val, true
+}
+
+// idProblem records an identifier problem; checksum failures (and the
+// Excel damage detected through them) take the provider's checksum
+// severity. It reports whether the value is unusable.
+func (c *rowCheck) idProblem(col, raw string, p idProblem, rules ProviderRules) (unusable bool) {
+	sev := SeverityError
+	if p.code == CodeBadChecksum || p.code == CodeExcelDamage {
+		sev = rules.Checksum
+	}
+	c.add(col, raw, p.code, sev, p.msg)
+	return sev == SeverityError
+}
+
+// dup records a usable identifier in the duplicate index and reports a
+// repeat.
+func (c *rowCheck) dup(kind byte, key, col, raw, name string) {
+	if earlier, seen := c.v.dups.use(kind, key, c.rec.Row); seen {
+		c.add(col, raw, CodeDuplicate, SeverityError, fmt.Sprintf(
+			"same %s as row %d; each %s may appear only once in a manifest", name, earlier, name))
+	}
+}
+
+func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
+	raw, val, ok := c.ident(prov, ColEID, c.v.iEID, true, required)
+	if !ok {
+		return val
+	}
+	if p := checkEID(val); !p.ok() && c.idProblem(ColEID, raw, p, rules) {
+		return val
+	}
+	c.dup(dupEID, val, ColEID, raw, "EID")
+	return val
+}
+
+func (c *rowCheck) iccid(prov string, rules ProviderRules, required bool) string {
+	raw, val, ok := c.ident(prov, ColICCID, c.v.iICCID, true, required)
+	if !ok {
+		return val
+	}
+	canon, p := checkICCID(val, rules.AllowICCIDWithoutCheckDigit)
+	if !p.ok() {
+		if c.idProblem(ColICCID, raw, p, rules) {
+			return val
+		}
+		canon = val // a checksum warning: the value goes out as written
+	}
+	c.dup(dupICCID, canon, ColICCID, raw, "ICCID")
+	return val
+}
+
+func (c *rowCheck) imei(prov string, rules ProviderRules) string {
+	raw, val, ok := c.ident(prov, ColIMEI, c.v.iIMEI, false, false)
+	if !ok {
+		return val
+	}
+	if p := checkIMEI(val); !p.ok() {
+		c.idProblem(ColIMEI, raw, p, rules)
+	}
+	return val
+}
+
+// cli checks the CLI as an MSISDN or an IMSI. The header decides which when
+// it says (an MSISDN or IMSI column); under a plain CLI header the value
+// does: a leading + or a bracketed country code is an MSISDN, 14-16 bare
+// digits an IMSI, fewer an MSISDN. An MSISDN goes to Asavie as
+// "(+44)7700900123" and to the others as bare digits.
+func (c *rowCheck) cli(prov string, required bool) string {
+	raw, val, ok := c.ident(prov, ColCLI, c.v.iCLI, false, required)
+	if !ok {
+		return val
+	}
+	asavie := prov == ProviderAsavie
+	imsiLo, imsiHi := imsiMin, imsiMax
+	if asavie {
+		imsiLo, imsiHi = asavieIMSIMin, asavieIMSIMax
+	}
+	kind := c.v.h.CLIKind
+	if kind == "" {
+		switch {
+		case val[0] == '+' || val[0] == '(':
+			kind = "msisdn"
+		case allDigits(val) && len(val) > imsiHi:
+			c.add(ColCLI, raw, CodeBadFormat, SeverityError, fmt.Sprintf(
+				"CLI must be an MSISDN (at most %d digits) or an IMSI (%d to %d digits); this one has %d digits",
+				msisdnMax, imsiLo, imsiHi, len(val)))
+			return val
+		case allDigits(val) && len(val) >= asavieIMSIMin:
+			kind = "imsi"
+		default:
+			kind = "msisdn"
+		}
+	}
+	if kind == "imsi" {
+		if p := checkIMSI(val, imsiLo, imsiHi); !p.ok() {
+			c.add(ColCLI, raw, p.code, SeverityError, p.msg)
+			return val
+		}
+		c.dup(dupIMSI, val, ColCLI, raw, "IMSI")
+		return val
+	}
+	m, p := parseMSISDN(val, asavie)
+	if !p.ok() {
+		c.add(ColCLI, raw, p.code, SeverityError, p.msg)
+		return val
+	}
+	c.dup(dupMSISDN, m.digits, ColCLI, raw, "MSISDN")
+	if asavie {
+		return m.asavieCLI()
+	}
+	return m.digits
+}
+
+// fields gathers the provider fields: the provider's defaults, overridden
+// by the row's non-empty cells.
+func (c *rowCheck) fields(prov string, known bool) map[string]string {
+	var defs map[string]string
+	if known {
+		defs = c.v.defaults[prov]
+	}
+	f := make(map[string]string, len(c.v.fieldCols)+len(defs))
+	for k, val := range defs {
+		f[k] = val
+	}
+	for _, fc := range c.v.fieldCols {
+		if _, val, _ := c.cell(fc.idx); val != "" {
+			f[fc.name] = val
+		}
+	}
+	return f
+}
+
+// fieldRaw returns what a problem with field col should show as its value:
+// the cell as written, or the default it came from.
+func (c *rowCheck) fieldRaw(col string, f map[string]string) string {
+	if raw, val, _ := c.cell(c.v.h.Index(col)); val != "" {
+		return raw
+	}
+	return f[col]
+}
+
+// require reports a required field that is empty; it returns whether the
+// field has a value to check further.
+func (c *rowCheck) require(prov, col string, f map[string]string, need string) bool {
+	if f[col] != "" {
+		return true
+	}
+	raw, _, _ := c.cell(c.v.h.Index(col))
+	c.missing(prov, col, raw, need)
+	return false
+}
+
+func (c *rowCheck) iotconnect(f map[string]string) {
+	p := ProviderIoTConnect
+	if c.require(p, ColCMP, f, needEveryRow) && !slices.Contains(cmpValues, f[ColCMP]) {
+		if up := strings.ToUpper(f[ColCMP]); slices.Contains(cmpValues, up) {
+			f[ColCMP] = up
+		} else {
+			c.add(ColCMP, c.fieldRaw(ColCMP, f), CodeBadValue, SeverityError, fmt.Sprintf(
+				"cmp must be one of %s", strings.Join(cmpValues, ", ")))
+		}
+	}
+	c.require(p, ColEUICCAgreementID, f, needEveryRow)
+	c.require(p, ColLocaleID, f, needEveryRow)
+	if d := f[ColDomainID]; d != "" && !validDomainID(d) {
+		c.add(ColDomainID, c.fieldRaw(ColDomainID, f), CodeBadFormat, SeverityError,
+			"domain_id must be 1 to 7 groups of 8 letters or digits joined by hyphens, e.g. AB12CD34 or AB12CD34-EF56GH78")
+	}
+}
+
+func (c *rowCheck) thingspace(f map[string]string) {
+	p := ProviderThingSpace
+	if c.require(p, ColAccountName, f, needEveryRow) && !validAccountName(f[ColAccountName]) {
+		c.add(ColAccountName, c.fieldRaw(ColAccountName, f), CodeBadFormat, SeverityError,
+			"account_name must be 10 digits, a hyphen and 5 digits, e.g. 0000123456-00001; if leading zeros are missing, format the column as Text")
+	}
+	if z := f[ColMDNZipCode]; z != "" && !(len(z) == 5 && allDigits(z)) {
+		c.add(ColMDNZipCode, c.fieldRaw(ColMDNZipCode, f), CodeBadFormat, SeverityError,
+			"mdn_zip_code must be a 5-digit ZIP code, e.g. 02134; if a leading zero is missing, format the column as Text")
+	}
+	inUse := false
+	for _, col := range placeOfUseFields {
+		if f[col] != "" {
+			inUse = true
+			break
+		}
+	}
+	if !inUse {
+		return
+	}
+	// The place of use is all or nothing.
+	for _, col := range placeOfUseRequired {
+		if !c.require(p, col, f, needPlaceOfUse) {
+			continue
+		}
+		val := f[col]
+		bad := ""
+		switch col {
+		case ColFirstName:
+			if !validName(val, 20) {
+				bad = "first_name must be at most 20 characters: letters A-Z, digits, space, - ! #"
+			}
+		case ColLastName:
+			if !validName(val, 25) {
+				bad = "last_name must be at most 25 characters: letters A-Z, digits, space, - ! #"
+			}
+		case ColState:
+			if len(val) == 2 && isASCIILetter(val[0]) && isASCIILetter(val[1]) {
+				f[col] = strings.ToUpper(val)
+			} else {
+				bad = "state must be a two-letter US state code, e.g. TX"
+			}
+		case ColZip:
+			if len(val) != 5 || !allDigits(val) {
+				bad = "zip must be a 5-digit ZIP code, e.g. 02134; if a leading zero is missing, format the column as Text"
+			}
+		case ColCountry:
+			if up := strings.ToUpper(val); up == "US" || up == "USA" {
+				f[col] = up
+			} else {
+				bad = "country must be US or USA: ThingSpace's primary place of use is a US address"
+			}
+		}
+		if bad != "" {
+			c.add(col, c.fieldRaw(col, f), CodeBadFormat, SeverityError, bad)
+		}
+	}
+	if z := f[ColZip4]; z != "" && (len(z) != 4 || !allDigits(z)) {
+		c.add(ColZip4, c.fieldRaw(ColZip4, f), CodeBadFormat, SeverityError, "zip4 must be the 4 digits of a ZIP+4 code")
+	}
+}
+
+// validDomainID matches ^([A-Za-z0-9]{8}-){0,6}[A-Za-z0-9]{8}$.
+func validDomainID(s string) bool {
+	if len(s)%9 != 8 || len(s) > 7*9-1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i%9 == 8 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if !isASCIIAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// validAccountName matches ThingSpace account names, ^\d{10}-\d{5}$.
+func validAccountName(s string) bool {
+	return len(s) == 16 && s[10] == '-' && allDigits(s[:10]) && allDigits(s[11:])
+}
+
+// validName applies ThingSpace's name rule: up to max characters, each a
+// letter or digit, space, hyphen, exclamation mark or pound sign.
+func validName(s string, max int) bool {
+	if len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case isASCIIAlnum(b), b == ' ', b == '-', b == '!', b == '#':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIILetter(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
+func isASCIIAlnum(b byte) bool  { return isASCIILetter(b) || (b >= '0' && b <= '9') }
