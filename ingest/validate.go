@@ -165,7 +165,7 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 			if h.Has(col) || v.defaults[v.provider][col] != "" {
 				continue
 			}
-			msg := fmt.Sprintf("%s needs a %s column", v.provider, label(col))
+			msg := fmt.Sprintf("%s needs %s column", v.provider, article(label(col)))
 			if !isIdentifier(col) {
 				msg += fmt.Sprintf(" (or a default %s for %s in the config)", col, v.provider)
 			}
@@ -339,13 +339,13 @@ func (c *rowCheck) missing(prov, col, raw, need string) {
 	var msg string
 	switch {
 	case !c.v.h.Has(col) && isIdentifier(col):
-		msg = fmt.Sprintf("%s needs a %s %s, but the manifest has no %s column (headers found: %s)",
-			prov, label(col), need, label(col), c.v.headersFound)
+		msg = fmt.Sprintf("%s needs %s %s, but the manifest has no %s column (headers found: %s)",
+			prov, article(label(col)), need, label(col), c.v.headersFound)
 	case !c.v.h.Has(col):
-		msg = fmt.Sprintf("%s needs %s %s, but the manifest has no %s column and the config sets no default %s for %s (headers found: %s)",
+		msg = fmt.Sprintf("%s needs a %s %s, but the manifest has no %s column and the config sets no default %s for %s (headers found: %s)",
 			prov, col, need, col, col, prov, c.v.headersFound)
 	case isIdentifier(col):
-		msg = fmt.Sprintf("%s is empty; %s needs a %s %s", label(col), prov, label(col), need)
+		msg = fmt.Sprintf("%s is empty; %s needs %s %s", label(col), prov, article(label(col)), need)
 	default:
 		msg = fmt.Sprintf("%s is empty; %s needs it %s (or set a default %s for %s in the config)", col, prov, need, col, prov)
 	}
@@ -648,3 +648,16 @@ func validName(s string, max int) bool {
 
 func isASCIILetter(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
 func isASCIIAlnum(b byte) bool  { return isASCIILetter(b) || (b >= '0' && b <= '9') }
+
+// article puts "a" or "an" before a column label as it is read aloud:
+// "an EID", "an ICCID", "an IMEI", "a CLI".
+func article(label string) string {
+	if label == "" {
+		return label
+	}
+	switch label[0] {
+	case 'A', 'E', 'I', 'O', 'U', 'a', 'e', 'i', 'o', 'u':
+		return "an " + label
+	}
+	return "a " + label
+}
