@@ -90,6 +90,7 @@ rows invalid or failed, 4 stopped at the failure threshold, 130 interrupted.`,
 
 	root.AddCommand(
 		a.validateCommand(),
+		a.simCommand(),
 		a.versionCommand(),
 	)
 	codeErrors(root)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,14 +11,10 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// TestMain lets the test binary stand in for the simbulk command inside
-// the scripts, running the same run function main does.
+// TestMain lets the test binary stand in for the simbulk command (on PATH
+// during the tests), running main itself, signal handling included.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"simbulk": func() {
-			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-		},
-	})
+	testscript.Main(m, map[string]func(){"simbulk": main})
 }
 
 // TestScript runs the command-line scripts in testdata/script. $SAMPLES
