@@ -60,10 +60,19 @@ func (f simFlags) faults(cmd *cobra.Command) (simkit.Faults, error) {
 }
 
 func newSimSet(faults simkit.Faults, asyncDelay time.Duration) *simSet {
+	ts := thingspace.SimOptions{Faults: faults, AsyncDelay: asyncDelay}
+	if faults.FaultRate > 0 {
+		// Callbacks misbehave in proportion: some arrive twice, some late
+		// and out of order, a few never (the client's poll fallback must
+		// notice).
+		ts.CallbackDuplicate = faults.FaultRate
+		ts.CallbackJitter = 2 * asyncDelay
+		ts.CallbackLoss = faults.FaultRate / 2
+	}
 	return &simSet{
 		IoTConnect: iotconnect.NewSimulator(iotconnect.SimOptions{Faults: faults, AsyncDelay: asyncDelay}),
 		Asavie:     asavie.NewSimulator(asavie.SimOptions{Faults: faults, AsyncDelay: asyncDelay}),
-		ThingSpace: thingspace.NewSimulator(thingspace.SimOptions{Faults: faults, AsyncDelay: asyncDelay}),
+		ThingSpace: thingspace.NewSimulator(ts),
 	}
 }
 
@@ -114,7 +123,8 @@ ThingSpace callbacks) and can misbehave on purpose. GET /_sim/stats returns
 per-provider counters, including provisioning requests per identifier, so a
 duplicate request is visible.
 
-Profiles: ok (no faults), flaky (10% of requests fail in assorted ways),
+Profiles: ok (no faults), flaky (10% of requests fail in assorted ways;
+ThingSpace callbacks are duplicated, delayed or lost at a like rate),
 slow (400ms per answer), ratelimited (20 requests/s enforced). Flags
 override single knobs of the profile.
 
