@@ -18,14 +18,19 @@ import (
 
 // Run is one rollout of one manifest.
 type Run struct {
-	ID          string    `json:"run_id"`
-	Fingerprint string    `json:"-"`
-	Manifest    string    `json:"manifest"`
-	Header      []string  `json:"-"`
-	State       RunState  `json:"state"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	FinishedAt  time.Time `json:"finished_at,omitzero"`
+	ID          string   `json:"run_id"`
+	Fingerprint string   `json:"-"`
+	Manifest    string   `json:"manifest"`
+	Header      []string `json:"-"`
+	// Options are the run options that shaped its rows (provider
+	// override, sheet), so `resume RUN_ID` reads the manifest the same way.
+	Options RunOptions `json:"-"`
+	// Loaded is true once every manifest row is in the checkpoint.
+	Loaded     bool      `json:"-"`
+	State      RunState  `json:"state"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Counts are rows by state.
@@ -89,15 +94,24 @@ func newRunID(now time.Time) string {
 // ErrNoRun is returned when a run id is not in the checkpoint.
 var ErrNoRun = errors.New("no such run")
 
-const runColumns = "id, fingerprint, manifest, header, state, created_at, updated_at, finished_at"
+// RunOptions are the options that change what a manifest's rows mean.
+type RunOptions struct {
+	Provider string `json:"provider,omitempty"`
+	Sheet    string `json:"sheet,omitempty"`
+}
+
+const runColumns = "id, fingerprint, manifest, header, state, created_at, updated_at, finished_at, options, loaded"
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
-	var header string
+	var header, options string
 	var created, updated int64
 	var finished sql.NullInt64
-	if err := sc.Scan(&r.ID, &r.Fingerprint, &r.Manifest, &header, &r.State, &created, &updated, &finished); err != nil {
+	if err := sc.Scan(&r.ID, &r.Fingerprint, &r.Manifest, &header, &r.State, &created, &updated, &finished, &options, &r.Loaded); err != nil {
 		return r, err
+	}
+	if err := json.Unmarshal([]byte(options), &r.Options); err != nil {
+		return r, fmt.Errorf("run %s: options: %w", r.ID, err)
 	}
 	if err := json.Unmarshal([]byte(header), &r.Header); err != nil {
 		return r, fmt.Errorf("run %s: header: %w", r.ID, err)
@@ -173,16 +187,23 @@ func (c *Checkpoint) UnfinishedRun(ctx context.Context, fingerprint string) (Run
 }
 
 // CreateRun records a new run in state running.
-func (c *Checkpoint) CreateRun(ctx context.Context, fingerprint, manifest string, header []string) (Run, error) {
+func (c *Checkpoint) CreateRun(ctx context.Context, fingerprint, manifest string, header []string, opts ...RunOptions) (Run, error) {
 	now := c.now()
 	r := Run{ID: newRunID(now), Fingerprint: fingerprint, Manifest: manifest, Header: header, State: RunRunning, CreatedAt: now, UpdatedAt: now}
+	if len(opts) > 0 {
+		r.Options = opts[0]
+	}
 	hb, err := json.Marshal(header)
 	if err != nil {
 		return Run{}, err
 	}
+	ob, err := json.Marshal(r.Options)
+	if err != nil {
+		return Run{}, err
+	}
 	err = c.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec("INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(8)+")",
-			r.ID, fingerprint, manifest, string(hb), r.State, now.UnixMilli(), now.UnixMilli(), nil)
+		_, err := tx.Exec("INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(10)+")",
+			r.ID, fingerprint, manifest, string(hb), r.State, now.UnixMilli(), now.UnixMilli(), nil, string(ob), false)
 		return err
 	})
 	if err != nil {
@@ -221,4 +242,46 @@ func (c *Checkpoint) Counts(ctx context.Context, runID string) (Counts, error) {
 		counts[s] = n
 	}
 	return counts, rows.Err()
+}
+
+// MarkLoaded records that every manifest row of a run is in the checkpoint.
+func (c *Checkpoint) MarkLoaded(ctx context.Context, id string) error {
+	return c.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE runs SET loaded = 1, updated_at = ? WHERE id = ?", c.now().UnixMilli(), id)
+		return err
+	})
+}
+
+// DiscardRows deletes a run's rows so an interrupted load can start again.
+// Only for runs that never finished loading: none of their rows was sent.
+func (c *Checkpoint) DiscardRows(ctx context.Context, id string) error {
+	return c.Write(ctx, func(tx *sql.Tx) error {
+		var loaded bool
+		if err := tx.QueryRow("SELECT loaded FROM runs WHERE id = ?", id).Scan(&loaded); err != nil {
+			return err
+		}
+		if loaded {
+			return fmt.Errorf("run %s is fully loaded; its rows are kept", id)
+		}
+		_, err := tx.Exec("DELETE FROM rows WHERE run_id = ?", id)
+		return err
+	})
+}
+
+// OpenProviders lists the providers that still have work in a run.
+func (c *Checkpoint) OpenProviders(ctx context.Context, id string) ([]string, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state IN ('pending', 'in_flight', 'accepted') ORDER BY provider", id)
+	if err != nil {
+		return nil, fmt.Errorf("list providers with work: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/thingspace"
+)
+
+// simulatedConfig starts the three simulators in-process on a loopback port
+// and returns a config that points every provider at them with the
+// simulators' demo credentials. stop shuts them down.
+func simulatedConfig(profile string, asyncDelay time.Duration) (*Config, func(), error) {
+	f := simFlags{profile: profile, seed: 1}
+	faults, err := f.faults(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("start simulators: %w", err)
+	}
+	set := newSimSet(faults, asyncDelay)
+	srv := &http.Server{Handler: set, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		set.ThingSpace.Close()
+	}
+	base := "http://" + ln.Addr().String()
+	lane := LaneConfig{Concurrency: 16, Timeout: 5 * time.Second, MaxRetryAfter: 5 * time.Second,
+		PollInterval: 200 * time.Millisecond, MaxAttempts: 8}
+	cfg := &Config{Providers: ProvidersConfig{
+		IoTConnect: &IoTConnectConfig{BaseURL: base, TokenURL: base + "/oauth2/token",
+			ClientID: iotconnect.DefaultSimClientID, ClientSecret: iotconnect.DefaultSimClientSecret, LaneConfig: lane},
+		Asavie: &AsavieConfig{BaseURL: base, ClientID: asavie.DefaultClientID, ClientSecret: asavie.DefaultClientSecret, LaneConfig: lane},
+		ThingSpace: &ThingSpaceConfig{BaseURL: base, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
+			Username: thingspace.SimUsername, Password: thingspace.SimPassword, BatchSize: 100, LaneConfig: lane,
+			// Callbacks to an in-process listener: the simulator delivers
+			// them as the real service would, and a lost one is polled.
+			Callback: &ThingSpaceCallbackConfig{Listen: "127.0.0.1:0", Username: "simbulk-callback", Password: "simulated-callback-password"}},
+	}}
+	return cfg, stop, nil
+}
+
+// openLanes builds a client and a pipeline lane for each provider used.
+// closeAll stops what the clients run (the ThingSpace callback listener).
+func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int) (map[string]*pipeline.Lane, func(), error) {
+	lanes := map[string]*pipeline.Lane{}
+	var closers []func() error
+	closeAll := func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	lane := func(name string, client pipeline.Provider, l LaneConfig, batch int, poll time.Duration) {
+		if l.PollInterval > 0 {
+			poll = l.PollInterval
+		}
+		ln := &pipeline.Lane{Name: name, Client: client, Concurrency: l.Concurrency, Rate: l.Rate, BatchSize: batch,
+			MaxAttempts: l.MaxAttempts, PollInterval: poll, CompletionTimeout: l.CompletionTimeout}
+		if concurrency > 0 {
+			ln.Concurrency = concurrency
+		}
+		lanes[name] = ln
+	}
+	for _, name := range used {
+		switch name {
+		case ingest.ProviderIoTConnect:
+			b := cfg.Providers.IoTConnect
+			c, err := iotconnect.New(iotconnect.Config{BaseURL: b.BaseURL, TokenURL: b.TokenURL, ClientID: b.ClientID,
+				ClientSecret: b.ClientSecret, Timeout: b.Timeout, MaxRetryAfter: b.MaxRetryAfter, PollInterval: b.PollInterval})
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("providers.iotconnect: %w", err)
+			}
+			closers = append(closers, c.Close)
+			lane(name, c, b.LaneConfig, 1, c.PollInterval())
+		case ingest.ProviderAsavie:
+			b := cfg.Providers.Asavie
+			c, err := asavie.New(asavie.Config{BaseURL: b.BaseURL, ClientID: b.ClientID, ClientSecret: b.ClientSecret,
+				Timeout: b.Timeout, MaxRetryAfter: b.MaxRetryAfter, PollInterval: b.PollInterval})
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("providers.asavie: %w", err)
+			}
+			closers = append(closers, c.Close)
+			lane(name, c, b.LaneConfig, 1, c.PollInterval())
+		case ingest.ProviderThingSpace:
+			b := cfg.Providers.ThingSpace
+			tc := thingspace.Config{BaseURL: b.BaseURL, Key: b.Key, Secret: b.Secret, Username: b.Username, Password: b.Password,
+				AccountName: b.Defaults[ingest.ColAccountName], BatchSize: b.BatchSize, Timeout: b.Timeout,
+				MaxRetryAfter: b.MaxRetryAfter, PollInterval: b.PollInterval}
+			if cb := b.Callback; cb != nil {
+				tc.Callback = &thingspace.CallbackConfig{Listen: cb.Listen, PublicURL: cb.PublicURL, Username: cb.Username, Password: cb.Password}
+				if b.PollInterval > 0 {
+					// With callbacks, a look is a look at the inbox; give a lost
+					// callback a few sweeps before polling the provider.
+					tc.CallbackGrace = 10 * b.PollInterval
+				}
+			}
+			c, err := thingspace.New(tc)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("providers.thingspace: %w", err)
+			}
+			closers = append(closers, c.Close)
+			if tc.Callback != nil {
+				if err := c.Start(ctx); err != nil {
+					closeAll()
+					return nil, nil, fmt.Errorf("providers.thingspace: start callback listener: %w", err)
+				}
+			}
+			lane(name, c, b.LaneConfig, c.BatchSize(), c.PollInterval())
+		}
+	}
+	return lanes, closeAll, nil
+}

@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/simbulk/simbulk/ingest"
+)
+
+// loadBatch is how many rows share one transaction while a manifest is
+// loaded: big enough to load a million rows in seconds, small enough to
+// keep memory flat.
+const loadBatch = 2000
+
+// Load streams a manifest through validation into a run's rows: valid rows
+// become pending (or skipped when an earlier run already provisioned
+// them), invalid rows are stored as invalid with their problems, so the
+// reports can hand them back. It returns the validation summary and any
+// header-level problems.
+func (c *Checkpoint) Load(ctx context.Context, run Run, r ingest.Reader, opts ingest.ValidateOptions) (ingest.Summary, []ingest.Problem, error) {
+	batch := make([]RowRecord, 0, loadBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := c.AddRows(ctx, batch); err != nil {
+			return err
+		}
+		batch = batch[:0]
+		return nil
+	}
+	sum, headerProblems, err := ingest.Scan(r, opts, func(row ingest.Row, problems []ingest.Problem) error {
+		rec := RowRecord{RunID: run.ID, Row: row.Number, Provider: row.Provider, EID: row.EID, ICCID: row.ICCID,
+			CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields, Cells: row.Values, State: Pending}
+		if ingest.HasErrors(problems) {
+			rec.State = Invalid
+			rec.ErrorCode, rec.ErrorMessage = describeProblems(problems)
+		}
+		batch = append(batch, rec)
+		if len(batch) == loadBatch {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return sum, headerProblems, fmt.Errorf("load manifest into checkpoint: %w", err)
+	}
+	return sum, headerProblems, nil
+}
+
+// describeProblems turns a row's problems into one error code (the first
+// error's) and one message naming each column, for reports and status.
+func describeProblems(problems []ingest.Problem) (code, message string) {
+	var parts []string
+	for _, p := range problems {
+		if p.Severity != ingest.SeverityError {
+			continue
+		}
+		if code == "" {
+			code = p.Code
+		}
+		if p.Column != "" {
+			parts = append(parts, fmt.Sprintf("%s: %s", p.Column, p.Message))
+		} else {
+			parts = append(parts, p.Message)
+		}
+	}
+	return code, strings.Join(parts, "; ")
+}
