@@ -285,3 +285,16 @@ func (c *Checkpoint) OpenProviders(ctx context.Context, id string) ([]string, er
 	}
 	return out, rows.Err()
 }
+
+// LatestRun returns the newest run with this fingerprint, whatever its state.
+func (c *Checkpoint) LatestRun(ctx context.Context, fingerprint string) (Run, bool, error) {
+	row := c.read.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE fingerprint = ? ORDER BY created_at DESC LIMIT 1", fingerprint)
+	r, err := scanRun(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("find run: %w", err)
+	}
+	return r, true, nil
+}

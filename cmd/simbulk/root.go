@@ -90,6 +90,10 @@ rows invalid or failed, 4 stopped at the failure threshold, 130 interrupted.`,
 
 	root.AddCommand(
 		a.validateCommand(),
+		a.runCommand(),
+		a.resumeCommand(),
+		a.statusCommand(),
+		a.retryFailedCommand(),
 		a.simCommand(),
 		a.versionCommand(),
 	)

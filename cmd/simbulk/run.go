@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/pipeline"
+)
+
+// rolloutOptions are the flags shared by run, resume and retry-failed.
+type rolloutOptions struct {
+	config      string
+	simulate    string // profile; "" = not simulating
+	db          string
+	out         string
+	provider    string
+	sheet       string
+	concurrency int
+	maxFailures string
+	dryRun      bool
+	asyncDelay  time.Duration
+}
+
+func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "config `FILE` (simbulk.yaml): endpoints, credentials from the environment, limits, defaults")
+	f.StringVar(&o.simulate, "simulate", "", "run against the built-in simulators in-process, with fault `PROFILE` ok|flaky|slow|ratelimited")
+	f.Lookup("simulate").NoOptDefVal = "ok"
+	addDBFlag(cmd, &o.db)
+	f.StringVar(&o.out, "out", "simbulk-runs", "`DIR` for the reports; each run gets DIR/<run-id>/")
+	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
+	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
+	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
+	_ = f.MarkHidden("sim-async-delay")
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var o rolloutOptions
+	cmd := &cobra.Command{
+		Use:   "run MANIFEST",
+		Short: "Provision every valid row of a manifest, with a checkpoint that survives anything",
+		Long: `Validate a manifest, record every row in the checkpoint (--db), and send the
+valid rows to their providers with bounded workers, per-provider rate limits,
+retries and batching. Every row's state is committed before its request
+leaves, so an interrupted run resumes exactly where it stopped: run the same
+command again (or simbulk resume RUN_ID). A row that may have reached a
+provider is looked up there before anything is sent again.
+
+Rows an earlier run of this checkpoint already provisioned are skipped.
+Ctrl-C (or SIGTERM) stops taking new rows, lets requests in flight finish,
+records everything and exits 130; a second Ctrl-C exits at once, still
+resumable.
+
+Exit status: 0 every row succeeded, 1 fatal, 2 usage, 3 finished with some
+rows invalid or failed, 4 stopped at --max-failures, 130 interrupted.`,
+		Example: `  # Try it offline against the built-in simulators
+  simbulk run samples/mixed.csv --simulate
+
+  # The same with faults: 10% of requests fail in assorted ways
+  simbulk run samples/mixed.csv --simulate flaky
+
+  # For real: credentials come from the environment through the config
+  simbulk run devices.csv --config simbulk.yaml --max-failures 2%
+
+  # See the plan (rows per provider, requests) without sending anything
+  simbulk run devices.xlsx --config simbulk.yaml --dry-run`,
+		Args: argNames("MANIFEST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.rollout(cmd.Context(), args[0], "", o)
+		},
+	}
+	addRolloutFlags(cmd, &o)
+	f := cmd.Flags()
+	f.Var(newChoice(&o.provider, ingest.Providers...), "provider", "the `PROVIDER` of every row, for manifests without a provider column")
+	f.StringVar(&o.sheet, "sheet", "", "XLSX sheet `NAME` to read (default: the first sheet)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan; send nothing, record nothing")
+	return cmd
+}
+
+func (a *app) resumeCommand() *cobra.Command {
+	var o rolloutOptions
+	cmd := &cobra.Command{
+		Use:   "resume RUN_ID",
+		Short: "Continue an interrupted or stopped run where it left off",
+		Long: `Continue a run by its id (a unique prefix is enough; simbulk status lists
+runs). Rows left in flight are looked up at their provider before anything is
+sent again; accepted rows go on waiting for completion. Running the same
+manifest with simbulk run does the same.`,
+		Example: `  simbulk resume 20261124-112356-3f9a2c --config simbulk.yaml
+  simbulk resume 20261124 --simulate`,
+		Args: argNames("RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.rollout(cmd.Context(), "", args[0], o)
+		},
+	}
+	addRolloutFlags(cmd, &o)
+	return cmd
+}
+
+func (a *app) retryFailedCommand() *cobra.Command {
+	var o rolloutOptions
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "retry-failed RUN_ID",
+		Short: "Send again the rows of a run that failed for a retryable cause",
+		Long: `Re-drive the failed rows of a run: by default only those that failed for a
+cause that may pass (rate limits, provider errors, timeouts, work that never
+completed), with --all every failed row (after you fixed what the provider
+refused, e.g. in its account). Rows whose last request may have reached the
+provider are looked up first.`,
+		Example: `  simbulk retry-failed 20261124-112356-3f9a2c --config simbulk.yaml
+  simbulk retry-failed 20261124-112356-3f9a2c --all --simulate`,
+		Args: argNames("RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cp, err := pipeline.OpenCheckpoint(o.db)
+			if err != nil {
+				return err
+			}
+			run, err := cp.Run(cmd.Context(), args[0])
+			if err == nil {
+				var n int64
+				if n, err = cp.Redrive(cmd.Context(), run.ID, all); err == nil {
+					a.logger().Info("re-queued failed rows", "run", run.ID, "rows", n, "all", all)
+				}
+			}
+			if cerr := cp.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			return a.rollout(cmd.Context(), "", run.ID, o)
+		},
+	}
+	addRolloutFlags(cmd, &o)
+	cmd.Flags().BoolVar(&all, "all", false, "re-drive every failed row, not only retryable failures")
+	return cmd
+}
+
+// rollout runs a manifest (path set) or resumes a run (runID set).
+func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions) error {
+	threshold, err := parseThreshold(o.maxFailures)
+	if err != nil {
+		return usageError(err)
+	}
+	cfg, stopSims, err := a.rolloutConfig(o)
+	if err != nil {
+		return err
+	}
+	defer stopSims()
+	if o.dryRun {
+		return a.plan(ctx, path, cfg, o)
+	}
+
+	cp, err := pipeline.OpenCheckpoint(o.db)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+
+	var run pipeline.Run
+	if runID != "" {
+		if run, err = cp.Run(ctx, runID); err != nil {
+			return err
+		}
+		path = run.Manifest
+		o.provider, o.sheet = run.Options.Provider, run.Options.Sheet
+	} else if run, err = a.findOrCreateRun(ctx, cp, path, o); err != nil {
+		return err
+	}
+	if !run.Loaded {
+		if err := a.load(ctx, cp, run, path, cfg, o); err != nil {
+			return err
+		}
+	}
+	if run.State == pipeline.RunCompleted {
+		if runID == "" {
+			fmt.Fprintf(a.stdout, "Run %s of this manifest is already complete; use retry-failed %s to send its failed rows again.\n", run.ID, run.ID)
+		}
+		return a.finish(ctx, cp, run, run.State, o)
+	}
+
+	used, err := cp.OpenProviders(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	if err := cfg.requireCredentials(used); err != nil {
+		return err
+	}
+	lanes, closeLanes, err := openLanes(ctx, cfg, used, o.concurrency)
+	if err != nil {
+		return err
+	}
+	defer closeLanes()
+
+	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: 10 * time.Second}
+	a.logger().Info("rollout starting", "run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ","), "checkpoint", o.db)
+	watch := a.watchProgress(ctx, cp, run.ID)
+	state, err := engine.Run(ctx, run)
+	watch()
+	if err != nil {
+		return err
+	}
+	return a.finish(ctx, cp, run, state, o)
+}
+
+// rolloutConfig is the config file, or the in-process simulators. Without
+// --simulate a config is required: nothing silently falls back to the
+// simulators.
+func (a *app) rolloutConfig(o rolloutOptions) (*Config, func(), error) {
+	if o.simulate != "" {
+		if o.config != "" {
+			return nil, nil, usageError(errors.New("--simulate and --config exclude each other"))
+		}
+		cfg, stop, err := simulatedConfig(o.simulate, o.asyncDelay)
+		if err != nil {
+			return nil, nil, usageError(err)
+		}
+		return cfg, stop, nil
+	}
+	path := o.config
+	if path == "" {
+		if _, err := os.Stat("simbulk.yaml"); err != nil {
+			return nil, nil, usageError(errors.New("no config: pass --config FILE (see samples/simbulk.yaml), or --simulate to use the built-in simulators"))
+		}
+		path = "simbulk.yaml"
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, func() {}, nil
+}
+
+// findOrCreateRun resumes the unfinished run of this manifest's content, or
+// starts a new one.
+func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path string, o rolloutOptions) (pipeline.Run, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return pipeline.Run{}, err
+	}
+	fp, err := pipeline.Fingerprint(abs, "provider="+o.provider, "sheet="+o.sheet)
+	if err != nil {
+		return pipeline.Run{}, err
+	}
+	if run, ok, err := cp.UnfinishedRun(ctx, fp); err != nil || ok {
+		if ok {
+			a.logger().Info("resuming the unfinished run of this manifest", "run", run.ID, "state", run.State)
+		}
+		return run, err
+	}
+	if run, ok, err := cp.LatestRun(ctx, fp); err != nil || ok {
+		return run, err
+	}
+	r, err := ingest.Open(abs, ingest.OpenOptions{Sheet: o.sheet})
+	if err != nil {
+		return pipeline.Run{}, err
+	}
+	header := r.Header().Names
+	r.Close()
+	return cp.CreateRun(ctx, fp, abs, header, pipeline.RunOptions{Provider: o.provider, Sheet: o.sheet})
+}
+
+// load puts the manifest's rows into the checkpoint. A load cut short is
+// started again from scratch: nothing of it was sent.
+func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, path string, cfg *Config, o rolloutOptions) error {
+	if err := cp.DiscardRows(ctx, run.ID); err != nil {
+		return err
+	}
+	r, err := ingest.Open(path, ingest.OpenOptions{Sheet: o.sheet})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	started := time.Now()
+	sum, headerProblems, err := cp.Load(ctx, run, r, cfg.validateOptions(o.provider))
+	if err != nil {
+		if ctx.Err() != nil {
+			_ = cp.SetRunState(context.WithoutCancel(ctx), run.ID, pipeline.RunInterrupted)
+			return exitWith(exitInterrupted)
+		}
+		return err
+	}
+	for _, p := range headerProblems {
+		a.logger().Warn("manifest problem", "row", p.Row, "column", p.Column, "code", p.Code, "message", p.Message)
+	}
+	a.logger().Info("manifest loaded", "run", run.ID, "rows", sum.Rows, "valid", sum.Valid, "invalid", sum.Invalid, "took", time.Since(started).Round(time.Millisecond))
+	return cp.MarkLoaded(ctx, run.ID)
+}
+
+// plan is --dry-run: validate, count, and say what would be sent.
+func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptions) error {
+	if path == "" {
+		return usageError(errors.New("--dry-run needs a manifest"))
+	}
+	r, err := ingest.Open(path, ingest.OpenOptions{Sheet: o.sheet})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	perProvider := map[string]int{}
+	sum, _, err := ingest.Scan(r, cfg.validateOptions(o.provider), func(row ingest.Row, problems []ingest.Problem) error {
+		if !ingest.HasErrors(problems) {
+			perProvider[row.Provider]++
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Dry run of %s: %d rows, %d valid, %d invalid. Nothing was sent.\n", path, sum.Rows, sum.Valid, sum.Invalid)
+	for _, p := range ingest.Providers {
+		n := perProvider[p]
+		if n == 0 {
+			continue
+		}
+		l := cfg.lanes()[p]
+		batch := 1
+		if p == ingest.ProviderThingSpace {
+			batch = 100
+			if t := cfg.Providers.ThingSpace; t != nil && t.BatchSize > 0 {
+				batch = t.BatchSize
+			}
+		}
+		requests := (n + batch - 1) / batch
+		line := fmt.Sprintf("  %-11s %7d rows in %7d requests", p, n, requests)
+		if l != nil && l.Rate > 0 {
+			line += fmt.Sprintf(", at least %s at %g requests/s", (time.Duration(float64(requests) / l.Rate * float64(time.Second))).Round(time.Second), l.Rate)
+		}
+		if err := cfg.requireCredentials([]string{p}); err != nil {
+			line += " — NOT CONFIGURED: " + err.Error()
+		}
+		fmt.Fprintln(a.stdout, line)
+	}
+	if sum.Invalid > 0 {
+		return exitWith(exitRowsFailed)
+	}
+	return nil
+}
+
+// finish prints the outcome and maps the run's state to the exit code.
+func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
+	counts, err := cp.Counts(context.WithoutCancel(ctx), run.ID)
+	if err != nil {
+		return err
+	}
+	printCounts(a.stdout, run, state, counts)
+	switch state {
+	case pipeline.RunInterrupted:
+		fmt.Fprintf(a.stdout, "Interrupted; resume with: simbulk resume %s\n", run.ID)
+		return exitWith(exitInterrupted)
+	case pipeline.RunAborted:
+		fmt.Fprintf(a.stdout, "Stopped at the failure threshold; fix the cause, then: simbulk resume %s\n", run.ID)
+		return exitWith(exitThreshold)
+	}
+	if counts[pipeline.Failed]+counts[pipeline.Invalid] > 0 {
+		return exitWith(exitRowsFailed)
+	}
+	return nil
+}
+
+// parseThreshold reads --max-failures: "N" or "P%".
+func parseThreshold(s string) (pipeline.Threshold, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return pipeline.Threshold{}, nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v <= 0 || v > 100 {
+			return pipeline.Threshold{}, fmt.Errorf("--max-failures %q: want a count like 50 or a percentage like 2%%", s)
+		}
+		return pipeline.Threshold{Percent: v}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return pipeline.Threshold{}, fmt.Errorf("--max-failures %q: want a count like 50 or a percentage like 2%%", s)
+	}
+	return pipeline.Threshold{Count: n}, nil
+}

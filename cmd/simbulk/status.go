@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/simbulk/simbulk/pipeline"
+)
+
+// statusJSON is the documented `status --json` shape.
+type statusJSON struct {
+	RunID    string            `json:"run_id"`
+	Manifest string            `json:"manifest"`
+	State    pipeline.RunState `json:"state"`
+	Counts   pipeline.Counts   `json:"counts"`
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	var db string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [RUN_ID]",
+		Short: "Show a run's progress and outcome, or list the runs in the checkpoint",
+		Example: `  simbulk status                       # every run, newest first
+  simbulk status 20261124-112356-3f9a2c
+  simbulk status 20261124 --json | jq .counts`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cp, err := pipeline.OpenCheckpoint(db)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			ctx := cmd.Context()
+			if len(args) == 0 {
+				return a.listRuns(ctx, cp, asJSON)
+			}
+			run, err := cp.Run(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			counts, err := cp.Counts(ctx, run.ID)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, statusJSON{RunID: run.ID, Manifest: run.Manifest, State: run.State, Counts: counts})
+			}
+			printCounts(a.stdout, run, run.State, counts)
+			return nil
+		},
+	}
+	addDBFlag(cmd, &db)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: one run's {run_id, manifest, state, counts}, or an array of them")
+	return cmd
+}
+
+func (a *app) listRuns(ctx context.Context, cp *pipeline.Checkpoint, asJSON bool) error {
+	runs, err := cp.Runs(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]statusJSON, 0, len(runs))
+	for _, r := range runs {
+		counts, err := cp.Counts(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		out = append(out, statusJSON{RunID: r.ID, Manifest: r.Manifest, State: r.State, Counts: counts})
+	}
+	if asJSON {
+		return writeJSON(a.stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(a.stdout, "No runs in this checkpoint.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTATE\tROWS\tSUCCEEDED\tFAILED\tINVALID\tSKIPPED\tOPEN\tMANIFEST")
+	for _, s := range out {
+		c := s.Counts
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.RunID, s.State, c.Total(), c[pipeline.Succeeded], c[pipeline.Failed],
+			c[pipeline.Invalid], c[pipeline.Skipped], c[pipeline.Pending]+c[pipeline.InFlight]+c[pipeline.Accepted], s.Manifest)
+	}
+	return tw.Flush()
+}
+
+// printCounts is the headline of a run for a person.
+func printCounts(w io.Writer, run pipeline.Run, state pipeline.RunState, c pipeline.Counts) {
+	fmt.Fprintf(w, "Run:        %s (%s)\n", run.ID, state)
+	fmt.Fprintf(w, "Manifest:   %s\n", run.Manifest)
+	if !run.CreatedAt.IsZero() {
+		fmt.Fprintf(w, "Started:    %s\n", run.CreatedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintf(w, "Rows:       %d\n", c.Total())
+	for _, s := range pipeline.States {
+		if c[s] > 0 || s == pipeline.Succeeded || s == pipeline.Failed {
+			fmt.Fprintf(w, "  %-10s %d\n", s, c[s])
+		}
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
