@@ -26,7 +26,7 @@ DEMO_SAMPLES := \
 help:
 	@echo "make build    build $(BIN)"
 	@echo "make test     every test, under the race detector"
-	@echo "make demo     validate the sample manifests (clean ones, then samples/broken.csv)"
+	@echo "make demo     validate the samples, then provision samples/mixed.csv against the simulators"
 	@echo "make bench    time validation of 100k and 1M row manifests against a bare CSV read"
 	@echo "make fuzz     run every Fuzz target for FUZZTIME (default $(FUZZTIME)) each"
 	@echo "make lint     gofmt and go vet"
@@ -38,14 +38,22 @@ build:
 test:
 	$(GO) test -race -timeout 15m $(TEST_PKGS)
 
-# Until `simbulk run --simulate` exists, the demo is validation. broken.csv
-# exits 3 (some rows invalid) by design, which is what the demo shows.
+# The demo validates the samples, then provisions the mixed sample against
+# the built-in simulators (in-process, no network, no credentials) with a
+# fresh checkpoint under bin/demo, and shows the run's status.
+DEMO_DIR := bin/demo
 demo: build
 	@set -e; for s in $(DEMO_SAMPLES); do \
 		echo "\$$ simbulk validate $$s"; $(BIN) validate $$s; echo; \
 	done
 	@echo "\$$ simbulk validate samples/broken.csv"; \
 	$(BIN) validate samples/broken.csv || { rc=$$?; echo "(exit status $$rc: some rows are invalid, as intended)"; test $$rc -eq 3; }
+	@rm -rf $(DEMO_DIR); mkdir -p $(DEMO_DIR)
+	@echo; echo "\$$ simbulk run samples/mixed.csv --simulate --db $(DEMO_DIR)/simbulk.db --out $(DEMO_DIR)/runs"
+	@$(BIN) run samples/mixed.csv --simulate --db $(DEMO_DIR)/simbulk.db --out $(DEMO_DIR)/runs
+	@echo; echo "\$$ simbulk status --db $(DEMO_DIR)/simbulk.db"
+	@$(BIN) status --db $(DEMO_DIR)/simbulk.db
+	@echo; echo "Checkpoint: $(DEMO_DIR)/simbulk.db   Reports: $(DEMO_DIR)/runs/<run-id>/"
 
 bench:
 	$(GO) run ./ingest/internal/benchmanifest -rows $(BENCH_ROWS)
