@@ -128,7 +128,12 @@ func (c *Checkpoint) Redrive(ctx context.Context, runID string, all bool) (int64
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		// The run has work again: it is no longer complete.
+		_, err = tx.Exec("UPDATE runs SET state = ?, finished_at = NULL, updated_at = ? WHERE id = ? AND state = ?",
+			RunInterrupted, c.now().UnixMilli(), runID, RunCompleted)
 		return err
 	})
 	return n, err
