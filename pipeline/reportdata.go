@@ -46,21 +46,6 @@ func (c *Checkpoint) ViewRun(ctx context.Context, runID string, fn func(*ReportV
 // Run is the run the view describes.
 func (v *ReportView) Run() Run { return v.run }
 
-// Counts returns the run's rows by state.
-func (v *ReportView) Counts(ctx context.Context) (Counts, error) {
-	byProvider, err := v.CountsByProvider(ctx)
-	if err != nil {
-		return nil, err
-	}
-	counts := Counts{}
-	for _, c := range byProvider {
-		for s, n := range c {
-			counts[s] += n
-		}
-	}
-	return counts, nil
-}
-
 // CountsByProvider returns the run's rows by provider and state. Rows
 // that name no provider (invalid rows, typically) are under "".
 func (v *ReportView) CountsByProvider(ctx context.Context) (map[string]Counts, error) {
