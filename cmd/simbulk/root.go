@@ -94,6 +94,7 @@ rows invalid or failed, 4 stopped at the failure threshold, 130 interrupted.`,
 		a.resumeCommand(),
 		a.statusCommand(),
 		a.retryFailedCommand(),
+		a.reportCommand(),
 		a.simCommand(),
 		a.versionCommand(),
 	)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/reports"
 )
 
 // rolloutOptions are the flags shared by run, resume and retry-failed.
@@ -36,7 +37,7 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.StringVar(&o.simulate, "simulate", "", "run against the built-in simulators in-process, with fault `PROFILE` ok|flaky|slow|ratelimited")
 	f.Lookup("simulate").NoOptDefVal = "ok"
 	addDBFlag(cmd, &o.db)
-	f.StringVar(&o.out, "out", "simbulk-runs", "`DIR` for the reports; each run gets DIR/<run-id>/")
+	f.StringVar(&o.out, "out", reports.DefaultDir, "`DIR` for the reports; each run gets DIR/<run-id>/")
 	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
 	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
@@ -347,13 +348,22 @@ func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptio
 	return nil
 }
 
-// finish prints the outcome and maps the run's state to the exit code.
+// finish writes the reports, prints the outcome and maps the run's state
+// to the exit code. Reports are written however the run ended (an
+// interrupted run's reports show the state so far), so they use a context
+// that the interrupt does not cancel.
 func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
-	counts, err := cp.Counts(context.WithoutCancel(ctx), run.ID)
+	ctx = context.WithoutCancel(ctx)
+	counts, err := cp.Counts(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	printCounts(a.stdout, run, state, counts)
+	files, err := reports.Write(ctx, cp, run.ID, o.out, nil)
+	if err != nil {
+		return fmt.Errorf("write reports: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "Reports:    %s\n", files.Dir)
 	switch state {
 	case pipeline.RunInterrupted:
 		fmt.Fprintf(a.stdout, "Interrupted; resume with: simbulk resume %s\n", run.ID)
