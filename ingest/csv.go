@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -33,8 +34,11 @@ type csvReader struct {
 	closer     io.Closer // the file Open opened, nil for NewCSVReader
 	cr         *csv.Reader
 	count      *recordLimiter
-	utf16      bool // text was decoded from UTF-16: bad input shows up as U+FFFD
-	lineOffset int  // lines consumed before encoding/csv saw the text ("sep=")
+	text       *utf8Watch // nil for UTF-16 text
+	utf16      bool       // text was decoded from UTF-16: bad input shows up as U+FFFD
+	size       int64      // file size in bytes, 0 when unknown (a stream)
+	records    int        // records encoding/csv has returned, blank ones and the header included
+	lineOffset int        // lines consumed before encoding/csv saw the text ("sep=")
 	header     Header
 	pending    *csvRead // a record read ahead to classify a quote error
 	lastLine   int      // start line of the last record read
@@ -93,11 +97,15 @@ func newCSVReader(src io.Reader, name string) (*csvReader, error) {
 	if crOnlyLineEnds(head) {
 		lines = crToLF{text}
 	}
+	if !isUTF16 {
+		r.text = &utf8Watch{r: lines}
+		lines = r.text
+	}
 	r.count = &recordLimiter{r: lines, max: maxRecordBytes}
 	r.cr = csv.NewReader(r.count)
 	r.cr.Comma = comma
 	r.cr.FieldsPerRecord = -1 // a short or long row is the validator's field_count, not a stop
-	r.cr.ReuseRecord = true   // Values are copied out anyway
+	r.cr.ReuseRecord = true   // read copies the fields into the Record's Values
 
 	if err := r.readHeader(); err != nil {
 		return nil, err
@@ -192,7 +200,11 @@ func (r *csvReader) read() csvRead {
 		}
 		return csvRead{err: err}
 	}
-	rd.fields = append([]string(nil), fields...)
+	r.records++
+	// The copy is the Record's Values, so it has room for a short row's
+	// padding to the header's width (see record).
+	rd.fields = make([]string, len(fields), max(len(fields), len(r.header.Names)))
+	copy(rd.fields, fields)
 	switch {
 	case len(fields) > 0:
 		rd.line, _ = r.cr.FieldPos(0)
@@ -208,15 +220,30 @@ func (r *csvReader) read() csvRead {
 // header's width so every column can be looked up, long rows keep their
 // extra fields, and FieldCount keeps the truth for the validator.
 func (r *csvReader) record(rd csvRead) Record {
-	width := max(len(rd.fields), len(r.header.Names))
-	rec := Record{Row: rd.line, Values: make([]string, width), FieldCount: len(rd.fields)}
-	for i, f := range rd.fields {
+	n := len(rd.fields)
+	width := max(n, len(r.header.Names))
+	rec := Record{Row: rd.line, Values: slices.Grow(rd.fields, width-n)[:width], FieldCount: n}
+	if r.text != nil && !r.text.bad {
+		return rec // every byte so far was valid UTF-8, so every field is
+	}
+	for i, f := range rec.Values[:n] {
 		var ok bool
 		if rec.Values[i], ok = r.validText(f); !ok {
 			rec.BadEncoding = true
 		}
 	}
 	return rec
+}
+
+// estimateRows guesses how many records the whole file holds from its
+// size and the bytes per record read so far, for sizing the duplicate
+// index; 0 when it cannot tell (a stream, UTF-16 text, too few records).
+func (r *csvReader) estimateRows() int {
+	read := r.cr.InputOffset()
+	if r.size <= 0 || r.utf16 || r.records < 64 || read <= 0 {
+		return 0
+	}
+	return int(float64(r.size) / float64(read) * float64(r.records))
 }
 
 // validText replaces bytes that are not UTF-8 with U+FFFD and reports
@@ -412,6 +439,66 @@ func (c crToLF) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// utf8Watch passes text through to encoding/csv and notes whether all of
+// it so far was valid UTF-8. While it was, so is every field cut from it
+// (fields are split at ASCII delimiters, quotes and line ends), and the
+// reader can skip checking each field: one utf8.Valid over a whole read is
+// much cheaper than a call per field. From the first bad byte on, fields
+// are checked one by one. Records come from bytes already read, so bad
+// is set before any record holding the bad byte is returned.
+type utf8Watch struct {
+	r     io.Reader
+	bad   bool
+	carry [utf8.UTFMax]byte // the start of a rune cut off by the end of the last read
+	nc    int
+}
+
+func (w *utf8Watch) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if !w.bad {
+		w.check(p[:n])
+		if err != nil && w.nc > 0 {
+			w.bad = true // the text ends inside a rune
+		}
+	}
+	return n, err
+}
+
+func (w *utf8Watch) check(b []byte) {
+	if w.nc > 0 {
+		// Finish the rune the last read cut off.
+		var buf [utf8.UTFMax]byte
+		m := copy(buf[:], w.carry[:w.nc])
+		m += copy(buf[m:], b)
+		if !utf8.FullRune(buf[:m]) { // b was shorter than the rest of the rune
+			w.carry, w.nc = buf, m
+			return
+		}
+		r, size := utf8.DecodeRune(buf[:m])
+		if r == utf8.RuneError && size == 1 {
+			w.bad = true
+			return
+		}
+		b = b[size-w.nc:]
+		w.nc = 0
+	}
+	// Keep back a rune cut off by the end of b for the next read.
+	end := len(b)
+	for i := len(b) - 1; i >= 0 && i > len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				end = i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(b[:end]) {
+		w.bad = true
+		return
+	}
+	w.nc = copy(w.carry[:], b[end:])
 }
 
 // recordLimiter fails once more than max bytes are read between two

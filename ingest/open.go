@@ -116,6 +116,9 @@ func open(path string, opts OpenOptions, limits xlsxLimits) (Reader, error) {
 		return nil, err
 	}
 	r.closer = f
+	if fi.Mode().IsRegular() {
+		r.size = fi.Size()
+	}
 	return r, nil
 }
 

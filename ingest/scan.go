@@ -57,6 +57,9 @@ func Scan(r Reader, opts ValidateOptions, fn func(row Row, problems []Problem) e
 				}
 			}
 		}
+		if b.rows > 0 {
+			v.expectRows(b.rows)
+		}
 		if b.err != nil {
 			if errors.Is(b.err, io.EOF) {
 				return sum, headerProblems, nil
@@ -76,10 +79,20 @@ const (
 )
 
 // scanBatch is a run of records; err, when set, ended the reading (io.EOF
-// or a fatal read error) after the items.
+// or a fatal read error) after the items. The first batch carries the
+// reader's guess of the manifest's rows, if it has one.
 type scanBatch struct {
 	items []scanItem
 	err   error
+	rows  int
+}
+
+// rowEstimator is a Reader that can guess from the file's size how many
+// records it holds. Scan uses the guess to size the duplicate index once
+// instead of growing it, since each growth holds the old and the new table
+// at once and copies every identifier.
+type rowEstimator interface {
+	estimateRows() int
 }
 
 type scanItem struct {
@@ -90,6 +103,7 @@ type scanItem struct {
 // readAhead reads r into batches until the end, a fatal error, or done.
 func readAhead(r Reader, out chan<- scanBatch, done <-chan struct{}) {
 	defer close(out)
+	est, _ := r.(rowEstimator)
 	for {
 		select {
 		case <-done: // the caller has stopped: read no further
@@ -105,6 +119,9 @@ func readAhead(r Reader, out chan<- scanBatch, done <-chan struct{}) {
 				break
 			}
 			b.items = append(b.items, scanItem{rec: rec, err: rowErr})
+		}
+		if est != nil {
+			b.rows, est = est.estimateRows(), nil
 		}
 		select {
 		case out <- b:

@@ -20,18 +20,36 @@ type Validator struct {
 	rules         map[string]ProviderRules
 	defaults      map[string]map[string]string // provider -> canonical column -> value
 
+	setups map[string]*providerSetup // known provider -> what Check needs, worked out once
+
 	iProvider, iEID, iICCID, iCLI, iIMEI int
 	fieldCols                            []fieldCol // provider fields present in the header, in file order
+	fieldVals                            []string   // scratch for fields: the trimmed cell of each fieldCols entry
 	colNames                             []string   // position -> canonical name, or the header as written
 
 	headersFound  string // for messages: the headers as written
 	noProviderMsg string
 	dups          *dupIndex
+	checked       int // rows checked, for expectRows
 }
 
 type fieldCol struct {
 	name string
 	idx  int
+}
+
+// providerSetup is what Check needs for each row of one provider; the
+// Validator works it out once per known provider rather than per row.
+type providerSetup struct {
+	rules                       ProviderRules // as rulesFor gives them
+	needEID, needICCID, needCLI bool          // required identifiers
+	defaults                    []fieldDefault
+}
+
+// fieldDefault is a configured default value of a provider field.
+type fieldDefault struct {
+	name, value string
+	col         int // the same column in fieldCols, or -1 when the header lacks it
 }
 
 // Required columns per provider. Identifiers never come from defaults;
@@ -116,6 +134,7 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 	}
 	slices.SortFunc(v.fieldCols, func(a, b fieldCol) int { return a.idx - b.idx })
+	v.fieldVals = make([]string, len(v.fieldCols))
 
 	if len(h.Names) == 0 {
 		v.headersFound = "none"
@@ -139,6 +158,10 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 			m[col] = val
 		}
 		v.defaults[normaliseProvider(strings.TrimSpace(p))] = m
+	}
+	v.setups = make(map[string]*providerSetup, len(Providers))
+	for _, p := range Providers {
+		v.setups[p] = v.newProviderSetup(p)
 	}
 
 	var problems []Problem
@@ -174,6 +197,42 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 	}
 	return v, problems
+}
+
+func (v *Validator) newProviderSetup(p string) *providerSetup {
+	required := requiredColumns[p]
+	s := &providerSetup{
+		rules:     v.rulesFor(p),
+		needEID:   slices.Contains(required, ColEID),
+		needICCID: slices.Contains(required, ColICCID),
+		needCLI:   slices.Contains(required, ColCLI),
+	}
+	for name, value := range v.defaults[p] {
+		col := slices.IndexFunc(v.fieldCols, func(fc fieldCol) bool { return fc.name == name })
+		s.defaults = append(s.defaults, fieldDefault{name: name, value: value, col: col})
+	}
+	return s
+}
+
+// setupFor returns the setup of a row's provider. Rows whose provider is
+// unknown get no required identifiers and no defaults.
+func (v *Validator) setupFor(prov string, known bool) *providerSetup {
+	if known {
+		return v.setups[prov]
+	}
+	return &providerSetup{rules: v.rulesFor(prov)}
+}
+
+// expectRows tells the Validator how many rows the manifest probably has
+// in all, so that it can size the duplicate index once, from the
+// identifiers per row checked so far, instead of growing it step by step.
+// A wrong guess costs memory or a few small growth steps, never a result.
+func (v *Validator) expectRows(total int) {
+	if v.checked == 0 || total <= v.checked || v.dups.n == 0 {
+		return
+	}
+	ids := float64(v.dups.n) / float64(v.checked) * float64(total)
+	v.dups.reserve(int(ids * 1.125)) // the first rows are a small sample
 }
 
 // columnsNeeded lists the columns every row of provider p needs, as far
@@ -224,6 +283,7 @@ func HasErrors(problems []Problem) bool {
 func (v *Validator) Check(rec Record) (Row, []Problem) {
 	c := rowCheck{v: v, rec: rec}
 	row := Row{Number: rec.Row, Values: rec.Values}
+	v.checked++
 
 	fields := rec.FieldCount
 	if fields == 0 {
@@ -240,17 +300,13 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 
 	prov, known := c.provider()
 	row.Provider = prov
-	rules := v.rulesFor(prov)
-	var required []string
-	if known {
-		required = requiredColumns[prov]
-	}
-	row.EID = c.eid(prov, rules, slices.Contains(required, ColEID))
-	row.ICCID = c.iccid(prov, rules, slices.Contains(required, ColICCID))
-	row.CLI = c.cli(prov, slices.Contains(required, ColCLI))
-	row.IMEI = c.imei(prov, rules)
+	setup := v.setupFor(prov, known)
+	row.EID = c.eid(prov, setup.rules, setup.needEID)
+	row.ICCID = c.iccid(prov, setup.rules, setup.needICCID)
+	row.CLI = c.cli(prov, setup.needCLI)
+	row.IMEI = c.imei(prov, setup.rules)
 
-	row.Fields = c.fields(prov, known)
+	row.Fields = c.fields(setup)
 	switch {
 	case !known:
 	case prov == ProviderIoTConnect:
@@ -281,7 +337,16 @@ func (c *rowCheck) cell(i int) (raw, val string, numeric bool) {
 		return "", "", false
 	}
 	raw = c.rec.Values[i]
-	return raw, strings.TrimSpace(raw), i < len(c.rec.Numeric) && c.rec.Numeric[i]
+	return raw, trimCell(raw), i < len(c.rec.Numeric) && c.rec.Numeric[i]
+}
+
+// trimCell is strings.TrimSpace with the common cases inlined: an empty
+// cell, or one that starts and ends with a printable ASCII character.
+func trimCell(s string) string {
+	if s == "" || (s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf) {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 // badEncoding names the cells that hold replacement characters. They are
@@ -392,7 +457,7 @@ func (c *rowCheck) idProblem(col, raw string, p idProblem, rules ProviderRules) 
 
 // dup records a usable identifier in the duplicate index and reports a
 // repeat.
-func (c *rowCheck) dup(kind byte, key, col, raw, name string) {
+func (c *rowCheck) dup(kind dupKind, key, col, raw, name string) {
 	if earlier, seen := c.v.dups.use(kind, key, c.rec.Row); seen {
 		c.add(col, raw, CodeDuplicate, SeverityError, fmt.Sprintf(
 			"same %s as row %d; each %s may appear only once in a manifest", name, earlier, name))
@@ -490,19 +555,36 @@ func (c *rowCheck) cli(prov string, required bool) string {
 }
 
 // fields gathers the provider fields: the provider's defaults, overridden
-// by the row's non-empty cells.
-func (c *rowCheck) fields(prov string, known bool) map[string]string {
-	var defs map[string]string
-	if known {
-		defs = c.v.defaults[prov]
+// by the row's non-empty cells. The map is the caller's to keep, so each
+// row gets its own, sized to what it will hold: most rows fill a few of
+// a manifest's many field columns, and a map with room for eight or fewer
+// entries is a fraction of the cost of a larger one.
+func (c *rowCheck) fields(setup *providerSetup) map[string]string {
+	vals := c.v.fieldVals
+	n := 0
+	for j, fc := range c.v.fieldCols {
+		vals[j] = ""
+		if fc.idx < len(c.rec.Values) {
+			vals[j] = trimCell(c.rec.Values[fc.idx])
+		}
+		if vals[j] != "" {
+			n++
+		}
 	}
-	f := make(map[string]string, len(c.v.fieldCols)+len(defs))
-	for k, val := range defs {
-		f[k] = val
+	for _, d := range setup.defaults {
+		if d.col < 0 || vals[d.col] == "" {
+			n++
+		}
 	}
-	for _, fc := range c.v.fieldCols {
-		if _, val, _ := c.cell(fc.idx); val != "" {
-			f[fc.name] = val
+	f := make(map[string]string, n)
+	for _, d := range setup.defaults {
+		if d.col < 0 || vals[d.col] == "" {
+			f[d.name] = d.value
+		}
+	}
+	for j, fc := range c.v.fieldCols {
+		if vals[j] != "" {
+			f[fc.name] = vals[j]
 		}
 	}
 	return f

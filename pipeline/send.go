@@ -20,6 +20,7 @@ func (l *laneRunner) send() error {
 	after := 0
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
+		l.settle()
 		rows, err := l.e.Checkpoint.Due(ctx, l.run.ID, l.lane.Name, after, l.lane.BatchSize*l.lane.Concurrency)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -84,11 +85,24 @@ func (l *laneRunner) claim(rows []RowRecord) []RowRecord {
 	return out
 }
 
+// release hands rows back once their new state is committed. They stay
+// busy until settle: see laneRunner.released.
 func (l *laneRunner) release(rows []RowRecord) {
 	l.mu.Lock()
 	for _, r := range rows {
-		delete(l.busy, r.Row)
+		l.released = append(l.released, r.Row)
 	}
+	l.mu.Unlock()
+}
+
+// settle frees the released rows; called just before a Due query, whose
+// snapshot then includes their committed state.
+func (l *laneRunner) settle() {
+	l.mu.Lock()
+	for _, row := range l.released {
+		delete(l.busy, row)
+	}
+	l.released = l.released[:0]
 	l.mu.Unlock()
 }
 
@@ -225,7 +239,9 @@ func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
 		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason", Retryable: true}
 	}
 	l.noteAnswer(pe)
-	if pe.Retryable && r.Attempts < l.lane.MaxAttempts && l.stopCtx.Err() == nil {
+	// Attempts left: try again later, also when the run is stopping (the
+	// resume does): a stop is no reason to give up on a row.
+	if pe.Retryable && r.Attempts < l.lane.MaxAttempts {
 		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe))}
 	}
 	if pe.Retryable && l.stopCtx.Err() != nil && errors.Is(l.reqCtx.Err(), context.Canceled) {
