@@ -81,22 +81,9 @@ func (l *laneRunner) sweep(ctx context.Context) (int, error) {
 }
 
 func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecord, error) {
-	rows, err := l.e.Checkpoint.DB().QueryContext(ctx,
+	return l.e.Checkpoint.queryRows(ctx, "read accepted rows",
 		"SELECT "+rowColumns+" FROM rows WHERE run_id = ? AND provider = ? AND state = 'accepted' AND row > ? ORDER BY row LIMIT ?",
 		l.run.ID, l.lane.Name, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read accepted rows: %w", err)
-	}
-	defer rows.Close()
-	var out []RowRecord
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // check takes one look at an accepted row. A zero transition means no

@@ -157,10 +157,16 @@ func (c *Checkpoint) RowsIn(ctx context.Context, runID string, state State, fn f
 // Due returns up to limit pending rows of one provider whose next attempt
 // time has come, with row numbers above after, in row order.
 func (c *Checkpoint) Due(ctx context.Context, runID, provider string, after, limit int) ([]RowRecord, error) {
-	rows, err := c.read.QueryContext(ctx, "SELECT "+rowColumns+" FROM rows WHERE run_id = ? AND state = 'pending' AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
+	return c.queryRows(ctx, "read due rows", "SELECT "+rowColumns+" FROM rows WHERE run_id = ? AND state = 'pending' AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
 		runID, provider, c.now().UnixMilli(), after, limit)
+}
+
+// queryRows runs a query over rows and returns what it found; what names
+// the query in errors.
+func (c *Checkpoint) queryRows(ctx context.Context, what, query string, args ...any) ([]RowRecord, error) {
+	rows, err := c.read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read due rows: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []RowRecord

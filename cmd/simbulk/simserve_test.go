@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -14,19 +12,13 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/providers/thingspace"
 )
-
-// provisioner is the part of a provider client this test drives.
-type provisioner interface {
-	Submit(ctx context.Context, orders []providers.Order) []providers.Outcome
-	Check(ctx context.Context, order providers.Order, handle string) providers.Outcome
-	Lookup(ctx context.Context, order providers.Order) (providers.Subscription, error)
-}
 
 // startSimServe runs `simbulk sim serve` as a separate process on a free
 // port and returns its base URL and everything it printed so far.
@@ -105,7 +97,7 @@ func TestClientsAgainstSimServe(t *testing.T) {
 
 	cases := []struct {
 		name   string
-		client provisioner
+		client pipeline.Provider
 		orders []providers.Order
 		batch  bool
 	}{
@@ -152,15 +144,7 @@ func TestClientsAgainstSimServe(t *testing.T) {
 		})
 	}
 
-	resp, err := http.Get(base + "/_sim/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var stats map[string]simkit.Stats
-	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
-		t.Fatal(err)
-	}
+	stats := simStats(t, base)
 	for _, c := range cases {
 		st := stats[c.name]
 		if st.Provisioned != 3 || st.ProvisionRequests != 3 || len(st.Duplicates) != 0 {
