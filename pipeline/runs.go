@@ -244,6 +244,15 @@ func (c *Checkpoint) Counts(ctx context.Context, runID string) (Counts, error) {
 	return counts, rows.Err()
 }
 
+// countState counts a run's rows in one state.
+func (c *Checkpoint) countState(ctx context.Context, runID string, s State) (int, error) {
+	var n int
+	if err := c.read.QueryRowContext(ctx, "SELECT count(*) FROM rows WHERE run_id = ? AND state = ?", runID, s).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s rows: %w", s, err)
+	}
+	return n, nil
+}
+
 // MarkLoaded records that every manifest row of a run is in the checkpoint.
 func (c *Checkpoint) MarkLoaded(ctx context.Context, id string) error {
 	return c.Write(ctx, func(tx *sql.Tx) error {
@@ -270,7 +279,7 @@ func (c *Checkpoint) DiscardRows(ctx context.Context, id string) error {
 
 // OpenProviders lists the providers that still have work in a run.
 func (c *Checkpoint) OpenProviders(ctx context.Context, id string) ([]string, error) {
-	rows, err := c.read.QueryContext(ctx, "SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state IN ('pending', 'in_flight', 'accepted') ORDER BY provider", id)
+	rows, err := c.read.QueryContext(ctx, "SELECT DISTINCT provider FROM rows INDEXED BY rows_by_state WHERE run_id = ? AND state IN ('pending', 'in_flight', 'accepted') ORDER BY provider", id)
 	if err != nil {
 		return nil, fmt.Errorf("list providers with work: %w", err)
 	}
@@ -297,4 +306,23 @@ func (c *Checkpoint) LatestRun(ctx context.Context, fingerprint string) (Run, bo
 		return Run{}, false, fmt.Errorf("find run: %w", err)
 	}
 	return r, true, nil
+}
+
+// Providers lists the providers of a run's provisioned rows (succeeded or
+// skipped): what a reconciliation must look up.
+func (c *Checkpoint) Providers(ctx context.Context, id string) ([]string, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state IN ('succeeded', 'skipped') ORDER BY provider", id)
+	if err != nil {
+		return nil, fmt.Errorf("list providers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

@@ -202,6 +202,9 @@ func (w *writer) write(ctx context.Context) error {
 			return err
 		}
 	}
+	if w.drift != nil {
+		return w.writeDrift()
+	}
 	return nil
 }
 

@@ -95,6 +95,7 @@ rows invalid or failed, 4 stopped at the failure threshold, 130 interrupted.`,
 		a.statusCommand(),
 		a.retryFailedCommand(),
 		a.reportCommand(),
+		a.reconcileCommand(),
 		a.simCommand(),
 		a.versionCommand(),
 	)

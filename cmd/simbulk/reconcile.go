@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/reports"
+)
+
+// reconcileJSON is the documented `reconcile --json` shape, plus the rows
+// that were never provisioned (reported as such, not as drift).
+type reconcileJSON struct {
+	RunID          string             `json:"run_id"`
+	Checked        int                `json:"checked"`
+	InSync         int                `json:"in_sync"`
+	NotProvisioned int                `json:"not_provisioned"`
+	Unchecked      int                `json:"unchecked"`
+	Drift          []pipeline.Finding `json:"drift"`
+}
+
+func (a *app) reconcileCommand() *cobra.Command {
+	var o rolloutOptions
+	var runID string
+	var asJSON bool
+	var lockWait time.Duration
+	cmd := &cobra.Command{
+		Use:   "reconcile (MANIFEST | --run RUN_ID)",
+		Short: "Compare what a run provisioned with what the providers hold now (for cron)",
+		Long: `Look every provisioned row of a run up at its provider and report drift:
+missing (the provider does not know it), mismatch (a different ICCID, IMSI,
+MSISDN or SIM number than the manifest or the rollout recorded), state
+(present but not active: suspended, terminated, a disabled profile...).
+Rows the rollout never provisioned are counted as such, not as drift.
+
+Writes drift.csv and drift.json beside the run's reports and adds a drift
+section to summary.html. Checkpointed: an interrupted reconciliation resumes.
+Only one reconcile works on a checkpoint at a time; a second waits briefly
+(--lock-wait), then exits 1.
+
+Exit status: 0 in sync, 1 fatal, 2 usage, 3 drift found, 130 interrupted.`,
+		Example: `  simbulk reconcile devices.csv --config simbulk.yaml
+  simbulk reconcile --run 20261124-112356-3f9a2c --config simbulk.yaml --json
+
+  # crontab: every night at 02:30, JSON logs for the collector
+  30 2 * * * cd /srv/simbulk && simbulk reconcile --run 20261124-112356-3f9a2c --config simbulk.yaml --log-format json >>reconcile.log 2>&1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (runID != "") {
+				return usageError(errors.New("reconcile needs a MANIFEST or --run RUN_ID (one of them)"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			manifest := ""
+			if len(args) == 1 {
+				manifest = args[0]
+			}
+			return a.reconcile(cmd.Context(), manifest, runID, asJSON, lockWait, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "config `FILE` (simbulk.yaml)")
+	f.StringVar(&o.simulate, "simulate", "", "against the built-in simulators in-process (testing only), with fault `PROFILE`")
+	f.Lookup("simulate").NoOptDefVal = "ok"
+	addDBFlag(cmd, &o.db)
+	f.StringVar(&o.out, "out", reports.DefaultDir, "`DIR` for the reports; drift files go to DIR/<run-id>/")
+	f.StringVar(&runID, "run", "", "reconcile this `RUN_ID` (default: the latest run of MANIFEST)")
+	f.IntVar(&o.concurrency, "concurrency", 0, "lookups at once per provider (overrides the config)")
+	f.BoolVar(&asJSON, "json", false, `print {"checked","in_sync","drift":[...]} on stdout`)
+	f.DurationVar(&lockWait, "lock-wait", 10*time.Second, "how long to wait for another reconcile on the same checkpoint")
+	return cmd
+}
+
+func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool, lockWait time.Duration, o rolloutOptions) error {
+	unlock, err := lockCheckpoint(o.db, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cfg, stopSims, err := a.rolloutConfig(o)
+	if err != nil {
+		return err
+	}
+	defer stopSims()
+	cp, err := pipeline.OpenCheckpoint(o.db)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+
+	var run pipeline.Run
+	if runID != "" {
+		run, err = cp.Run(ctx, runID)
+	} else {
+		run, err = a.runOfManifest(ctx, cp, manifest)
+	}
+	if err != nil {
+		return err
+	}
+	used, err := cp.Providers(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	if err := cfg.requireCredentials(used); err != nil {
+		return err
+	}
+	lanes, closeLanes, err := openLanes(ctx, cfg, used, o.concurrency)
+	if err != nil {
+		return err
+	}
+	defer closeLanes()
+
+	started := time.Now()
+	a.logger().Info("reconciliation starting", "run", run.ID, "providers", used, "checkpoint", o.db)
+	rec := &pipeline.Reconciler{Checkpoint: cp, Lanes: lanes, Logger: a.logger()}
+	res, err := rec.Reconcile(ctx, run)
+	if err != nil {
+		if ctx.Err() != nil {
+			a.logger().Warn("reconciliation interrupted; run the same command to resume", "run", run.ID, "checked", res.Checked)
+			return exitWith(exitInterrupted)
+		}
+		return err
+	}
+	took := time.Since(started)
+	for _, d := range res.Drift {
+		a.logger().Warn("drift", "row", d.Row, "provider", d.Provider, "id", d.ID, "kind", d.Kind, "expected", d.Expected, "actual", d.Actual)
+	}
+	a.logger().Info("reconciliation finished", "run", run.ID, "checked", res.Checked, "in_sync", res.InSync,
+		"drift", len(res.Drift), "not_provisioned", res.NotProvisioned, "unchecked", res.Unchecked,
+		"took", took.Round(time.Millisecond), "rows_per_second", int(float64(res.Checked)/max(took.Seconds(), 1e-3)))
+
+	d := &reports.Drift{Checked: res.Checked, InSync: res.InSync, Items: make([]reports.DriftItem, len(res.Drift))}
+	for i, f := range res.Drift {
+		d.Items[i] = reports.DriftItem{Row: f.Row, Provider: f.Provider, ID: f.ID, Kind: string(f.Kind), Expected: f.Expected, Actual: f.Actual}
+	}
+	files, err := reports.WriteWith(context.WithoutCancel(ctx), cp, run.ID, o.out, reports.Options{Drift: d})
+	if err != nil {
+		return fmt.Errorf("write drift reports: %w", err)
+	}
+	switch {
+	case asJSON:
+		out := reconcileJSON{RunID: run.ID, Checked: res.Checked, InSync: res.InSync, NotProvisioned: res.NotProvisioned,
+			Unchecked: res.Unchecked, Drift: res.Drift}
+		if out.Drift == nil {
+			out.Drift = []pipeline.Finding{}
+		}
+		if err := writeJSON(a.stdout, out); err != nil {
+			return err
+		}
+	case isTerminal(a.stdout):
+		printDrift(a, run, res, filepath.Join(files.Dir, reports.DriftCSV))
+	}
+	if res.Unchecked > 0 {
+		return fmt.Errorf("%d rows could not be looked up (the providers kept failing); see the log and run again", res.Unchecked)
+	}
+	if len(res.Drift) > 0 {
+		return exitWith(exitRowsFailed)
+	}
+	return nil
+}
+
+// runOfManifest is the latest run of a manifest's content.
+func (a *app) runOfManifest(ctx context.Context, cp *pipeline.Checkpoint, manifest string) (pipeline.Run, error) {
+	abs, err := filepath.Abs(manifest)
+	if err != nil {
+		return pipeline.Run{}, err
+	}
+	runs, err := cp.Runs(ctx)
+	if err != nil {
+		return pipeline.Run{}, err
+	}
+	for _, r := range runs { // newest first
+		fp, err := pipeline.Fingerprint(abs, "provider="+r.Options.Provider, "sheet="+r.Options.Sheet)
+		if err != nil {
+			return pipeline.Run{}, err
+		}
+		if fp == r.Fingerprint {
+			return r, nil
+		}
+	}
+	return pipeline.Run{}, fmt.Errorf("no run of %s in this checkpoint: reconcile compares what a run provisioned (use --run RUN_ID, or run the manifest first)", manifest)
+}
+
+func printDrift(a *app, run pipeline.Run, res pipeline.Reconciliation, csvPath string) {
+	fmt.Fprintf(a.stdout, "Run %s: %d checked, %d in sync, %d drift, %d never provisioned\n",
+		run.ID, res.Checked, res.InSync, len(res.Drift), res.NotProvisioned)
+	if len(res.Drift) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROW\tPROVIDER\tID\tKIND\tEXPECTED\tACTUAL")
+	for _, d := range res.Drift {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Row, d.Provider, d.ID, d.Kind, d.Expected, d.Actual)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(a.stdout, "Drift report: %s\n", csvPath)
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

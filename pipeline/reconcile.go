@@ -1,0 +1,406 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/simbulk/simbulk/providers"
+)
+
+// DriftKind says how a provider's record differs from what the rollout
+// left.
+type DriftKind string
+
+const (
+	DriftMissing  DriftKind = "missing"  // the provider does not know the identifier
+	DriftMismatch DriftKind = "mismatch" // a different ICCID, IMSI, MSISDN or SIM number
+	DriftState    DriftKind = "state"    // present, but not in the state provisioning left it in
+)
+
+// Finding is one difference in one row.
+type Finding struct {
+	Row      int       `json:"row"`
+	Provider string    `json:"provider"`
+	ID       string    `json:"id"`
+	Kind     DriftKind `json:"kind"`
+	Expected string    `json:"expected"`
+	Actual   string    `json:"actual"`
+}
+
+// Reconciliation is the outcome of comparing a run with its providers.
+type Reconciliation struct {
+	ID      string
+	RunID   string
+	State   RunState // running, interrupted or completed
+	Checked int      // rows looked up
+	InSync  int
+	// NotProvisioned counts rows the rollout never provisioned (failed,
+	// invalid, still open): reported as such, not as drift.
+	NotProvisioned int
+	// Unchecked counts rows whose lookup kept failing.
+	Unchecked int
+	Drift     []Finding
+}
+
+// Reconciler compares a run's provisioned rows with what the providers
+// hold, through the same lanes (clients, concurrency, rate limits) a
+// rollout uses.
+type Reconciler struct {
+	Checkpoint *Checkpoint
+	Lanes      map[string]*Lane
+	Logger     *slog.Logger
+	// MaxTries bounds lookups of one row that fail for a retryable cause.
+	MaxTries int
+}
+
+// Reconcile checks every provisioned row of run, resuming an unfinished
+// reconciliation of the same run if there is one. If ctx is cancelled it
+// records what it has and returns ctx's error; the next call resumes.
+func (r *Reconciler) Reconcile(ctx context.Context, run Run) (Reconciliation, error) {
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.MaxTries <= 0 {
+		r.MaxTries = 3
+	}
+	cp := r.Checkpoint
+	id, resumed, err := cp.openReconciliation(ctx, run.ID)
+	if err != nil {
+		return Reconciliation{}, err
+	}
+	if resumed {
+		r.Logger.Info("resuming the unfinished reconciliation of this run", "reconciliation", id, "run", run.ID)
+	}
+	var g errgroup.Group
+	for _, lane := range r.Lanes {
+		lane.defaults()
+		lim := newAdaptiveLimiter(lane.Rate)
+		g.Go(func() error { return r.lane(ctx, id, run, lane, lim) })
+	}
+	err = g.Wait()
+	state := RunCompleted
+	if err != nil || ctx.Err() != nil {
+		state = RunInterrupted
+	}
+	bg := context.WithoutCancel(ctx)
+	if serr := cp.Write(bg, func(tx *sql.Tx) error {
+		now := cp.now().UnixMilli()
+		var fin any
+		if state == RunCompleted {
+			fin = now
+		}
+		_, err := tx.Exec("UPDATE reconciliations SET state = ?, updated_at = ?, finished_at = ? WHERE id = ?", state, now, fin, id)
+		return err
+	}); serr != nil && err == nil {
+		err = serr
+	}
+	res, rerr := cp.reconciliation(bg, id)
+	if err == nil {
+		err = rerr
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return res, err
+}
+
+// lane looks up one provider's pending rows, a page at a time, until none
+// is left or ctx ends.
+func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, lim *adaptiveLimiter) error {
+	const page = 512
+	cp := r.Checkpoint
+	for pass := 0; ctx.Err() == nil; pass++ {
+		after, seen := 0, 0
+		for ctx.Err() == nil {
+			rows, err := cp.queryRows(ctx, "read rows to reconcile",
+				"SELECT "+prefixed("r.", rowColumns)+" FROM reconcile_rows k JOIN rows r ON r.run_id = ? AND r.row = k.row"+
+					" WHERE k.reconcile_id = ? AND k.provider = ? AND k.status = 'pending' AND k.row > ? ORDER BY k.row LIMIT ?",
+				run.ID, id, lane.Name, after, page)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			if len(rows) == 0 {
+				break
+			}
+			seen += len(rows)
+			after = rows[len(rows)-1].Row
+			verdicts := make([]verdict, len(rows))
+			g := new(errgroup.Group)
+			g.SetLimit(lane.Concurrency)
+			for i, row := range rows {
+				g.Go(func() error {
+					verdicts[i] = r.check(ctx, lane, lim, row)
+					return nil
+				})
+			}
+			_ = g.Wait()
+			if err := cp.recordVerdicts(context.WithoutCancel(ctx), id, verdicts, r.MaxTries); err != nil {
+				return err
+			}
+		}
+		if seen == 0 {
+			return nil
+		}
+		sleep(ctx, time.Duration(pass+1)*200*time.Millisecond) // let retryable lookups breathe
+	}
+	return nil
+}
+
+// verdict is one row's reconciliation result; a zero status means "try
+// again later".
+type verdict struct {
+	row      int
+	status   string
+	findings []Finding
+	note     string
+}
+
+func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter, row RowRecord) verdict {
+	if err := lim.Wait(ctx); err != nil {
+		return verdict{row: row.Row}
+	}
+	sub, err := lane.Client.Lookup(ctx, orderOf(row))
+	if err != nil {
+		pe := providers.AsError(err)
+		if pe.HTTPStatus == 429 {
+			lim.TooMany(pe.RetryAfter)
+		}
+		if pe.Retryable {
+			return verdict{row: row.Row, note: pe.Error()}
+		}
+		return verdict{row: row.Row, status: "error", note: pe.Error()}
+	}
+	lim.OK()
+	f := Compare(row, sub)
+	if len(f) == 0 {
+		return verdict{row: row.Row, status: "in_sync"}
+	}
+	return verdict{row: row.Row, status: "drift", findings: f}
+}
+
+// Compare lists how a provider's record differs from what the manifest and
+// the rollout recorded for row: nothing at all, one missing finding, or any
+// identifier mismatches and a state finding.
+func Compare(row RowRecord, sub providers.Subscription) []Finding {
+	id := primaryID(row)
+	f := func(kind DriftKind, expected, actual string) Finding {
+		return Finding{Row: row.Row, Provider: row.Provider, ID: id, Kind: kind, Expected: expected, Actual: actual}
+	}
+	if !sub.Found {
+		return []Finding{f(DriftMissing, "present", "not found")}
+	}
+	var out []Finding
+	for _, k := range []string{"eid", "iccid", "imsi", "msisdn", "cli", "imei"} {
+		want := expectedID(row, k)
+		got := sub.Identifiers[k]
+		if want == "" || got == "" || sameID(k, want, got) {
+			continue
+		}
+		out = append(out, f(DriftMismatch, k+"="+want, k+"="+got))
+	}
+	if sub.Pending || !sub.Active {
+		actual := sub.State
+		if sub.Pending {
+			actual = "pending (" + sub.State + ")"
+		}
+		if actual == "" {
+			actual = "inactive"
+		}
+		out = append(out, f(DriftState, "active", actual))
+	}
+	return out
+}
+
+// primaryID is the identifier a provider keys a row by.
+func primaryID(r RowRecord) string {
+	switch {
+	case r.EID != "":
+		return r.EID
+	case r.CLI != "":
+		return r.CLI
+	}
+	return r.ICCID
+}
+
+// expectedID is what the manifest or the rollout's result says an
+// identifier should be.
+func expectedID(r RowRecord, kind string) string {
+	switch kind {
+	case "eid":
+		return r.EID
+	case "iccid":
+		if r.ICCID != "" {
+			return r.ICCID
+		}
+		if v := r.Result["sim_number"]; v != "" {
+			return v
+		}
+	case "cli":
+		return r.CLI
+	case "imei":
+		return r.IMEI
+	}
+	return r.Result[kind]
+}
+
+// sameID compares identifiers as a provider may write them: phone numbers
+// by their digits, ICCIDs with or without the check digit.
+func sameID(kind, a, b string) bool {
+	if a == b {
+		return true
+	}
+	switch kind {
+	case "msisdn", "cli", "imsi":
+		return digits(a) == digits(b)
+	case "iccid":
+		if len(a) > len(b) {
+			a, b = b, a
+		}
+		return len(b) == len(a)+1 && strings.HasPrefix(b, a)
+	}
+	return false
+}
+
+func digits(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func prefixed(p, columns string) string {
+	parts := strings.Split(columns, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// openReconciliation resumes the run's unfinished reconciliation or starts
+// one, listing every row: provisioned rows (succeeded, skipped) to check,
+// the rest as not provisioned.
+func (c *Checkpoint) openReconciliation(ctx context.Context, runID string) (id string, resumed bool, err error) {
+	err = c.read.QueryRowContext(ctx, "SELECT id FROM reconciliations WHERE run_id = ? AND state != ? ORDER BY created_at DESC LIMIT 1", runID, RunCompleted).Scan(&id)
+	if err == nil {
+		return id, true, c.Write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec("UPDATE reconciliations SET state = ?, updated_at = ? WHERE id = ?", RunRunning, c.now().UnixMilli(), id)
+			return err
+		})
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", false, fmt.Errorf("find reconciliation: %w", err)
+	}
+	now := c.now()
+	id = "rc-" + newRunID(now)
+	err = c.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec("INSERT INTO reconciliations (id, run_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+			id, runID, RunRunning, now.UnixMilli(), now.UnixMilli()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO reconcile_rows (reconcile_id, row, provider, status, note)
+			SELECT ?, row, provider, CASE WHEN state IN ('succeeded', 'skipped') THEN 'pending' ELSE 'not_provisioned' END,
+			       CASE WHEN state IN ('succeeded', 'skipped') THEN '' ELSE state END
+			FROM rows WHERE run_id = ?`, id, runID)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("start reconciliation: %w", err)
+	}
+	return id, false, nil
+}
+
+// recordVerdicts commits a page of results. A row whose lookup failed for
+// a retryable cause stays pending until it has been tried maxTries times.
+func (c *Checkpoint) recordVerdicts(ctx context.Context, id string, vs []verdict, maxTries int) error {
+	return c.Write(ctx, func(tx *sql.Tx) error {
+		st, err := tx.Prepare(`UPDATE reconcile_rows SET tries = tries + 1, note = ?,
+			status = CASE WHEN ? != '' THEN ? WHEN tries + 1 >= ? THEN 'error' ELSE status END,
+			findings = ? WHERE reconcile_id = ? AND row = ?`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, v := range vs {
+			if v.status == "" && v.note == "" {
+				continue // not looked up (stopping): leave it as it was
+			}
+			fb, err := json.Marshal(v.findings)
+			if err != nil {
+				return err
+			}
+			if v.findings == nil {
+				fb = []byte("[]")
+			}
+			if _, err := st.Exec(v.note, v.status, v.status, maxTries, string(fb), id, v.row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// reconciliation reads a reconciliation's totals and findings.
+func (c *Checkpoint) reconciliation(ctx context.Context, id string) (Reconciliation, error) {
+	res := Reconciliation{ID: id}
+	if err := c.read.QueryRowContext(ctx, "SELECT run_id, state FROM reconciliations WHERE id = ?", id).Scan(&res.RunID, &res.State); err != nil {
+		return res, fmt.Errorf("read reconciliation: %w", err)
+	}
+	rows, err := c.read.QueryContext(ctx, "SELECT status, count(*) FROM reconcile_rows WHERE reconcile_id = ? GROUP BY status", id)
+	if err != nil {
+		return res, fmt.Errorf("read reconciliation: %w", err)
+	}
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			rows.Close()
+			return res, err
+		}
+		switch status {
+		case "in_sync":
+			res.InSync += n
+			res.Checked += n
+		case "drift":
+			res.Checked += n
+		case "not_provisioned":
+			res.NotProvisioned += n
+		case "error", "pending":
+			res.Unchecked += n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	drift, err := c.read.QueryContext(ctx, "SELECT findings FROM reconcile_rows WHERE reconcile_id = ? AND status = 'drift' ORDER BY row", id)
+	if err != nil {
+		return res, fmt.Errorf("read drift: %w", err)
+	}
+	defer drift.Close()
+	for drift.Next() {
+		var fb string
+		if err := drift.Scan(&fb); err != nil {
+			return res, err
+		}
+		var fs []Finding
+		if err := json.Unmarshal([]byte(fb), &fs); err != nil {
+			return res, fmt.Errorf("read drift: %w", err)
+		}
+		res.Drift = append(res.Drift, fs...)
+	}
+	return res, drift.Err()
+}
