@@ -105,7 +105,8 @@ func newCSVReader(src io.Reader, name string) (*csvReader, error) {
 	r.cr = csv.NewReader(r.count)
 	r.cr.Comma = comma
 	r.cr.FieldsPerRecord = -1 // a short or long row is the validator's field_count, not a stop
-	r.cr.ReuseRecord = true   // read copies the fields into the Record's Values
+	// ReuseRecord stays off: each record's fields become its Values, which
+	// the caller keeps, so a reused slice would only have to be copied.
 
 	if err := r.readHeader(); err != nil {
 		return nil, err
@@ -201,10 +202,7 @@ func (r *csvReader) read() csvRead {
 		return csvRead{err: err}
 	}
 	r.records++
-	// The copy is the Record's Values, so it has room for a short row's
-	// padding to the header's width (see record).
-	rd.fields = make([]string, len(fields), max(len(fields), len(r.header.Names)))
-	copy(rd.fields, fields)
+	rd.fields = fields
 	switch {
 	case len(fields) > 0:
 		rd.line, _ = r.cr.FieldPos(0)

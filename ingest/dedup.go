@@ -21,28 +21,29 @@ const (
 // dupIndex remembers the first row that used each identifier without
 // keeping the identifiers: a 64-bit hash of kind and value maps to the row
 // number. It is an open-addressing table of 12-byte slots (hash low, hash
-// high, row), at most 3/4 full. Identifiers are spread over the slots by
-// multiplying the hash by the table size, so the size need not be a power
-// of two and can follow the manifest closely; Scan sizes it once from the
-// manifest's file size (see expectRows) so that the table is 16-20 bytes
-// per identifier and is not copied while it grows. Without an estimate it
-// doubles, ending 16-32 bytes per identifier. A million rows with EID and
-// ICCID cost 32-40 MB where the strings alone would be well over 100 MB.
-// One slot per probe also keeps a lookup to about one cache miss, which at
-// a million rows is most of its cost.
+// high, row), at most 3/4 full; one slot per probe keeps a lookup to about
+// one cache miss, which at a million rows is most of its cost (see
+// resolve). The hash picks a slot by multiplying with the table size, so
+// the size need not be a power of two: Scan sizes the table once from an
+// estimate of the manifest's rows (see Validator.expectRows), to about 18
+// bytes per identifier; without one the table doubles as it fills, 16-32
+// bytes per identifier.
 //
-// The table is most of what a scan keeps alive, so the Go heap peaks at
-// about twice its size: the garbage collector lets a heap grow to twice
-// its live size (GOGC=100) before collecting the rows already handed on.
-// Each growth also holds the old and the new table until then, which is
-// why growing by small steps after an estimate matters.
+// The Go heap peaks well above the table: the garbage collector lets the
+// heap grow to twice what was live (GOGC=100) before it frees the rows
+// already handed on, and the table is most of what is live; a doubling
+// also keeps the old table until then. That is why a doubling table of a
+// million mixed rows (1.7 identifiers each, 48 MiB at 40% full after the
+// last doubling, 72 MiB with the old one) once peaked at 140 MiB of heap,
+// and why the table is sized once instead.
 //
-// The price is that two different identifiers may share a hash. With n
-// identifiers the chance of any such collision in a manifest is about
-// n²/2⁶⁵: 1e-7 at a million rows with three identifiers each. A collision
-// would report a false duplicate naming the earlier row, which a person can
-// check; it can never let a real duplicate through. The hash seeds are
-// random per index, so no manifest can be built to collide on purpose.
+// The price of keeping hashes is that two different identifiers may share
+// one. With n identifiers the chance of any such collision in a manifest
+// is about n²/2⁶⁵: 1e-7 at a million rows with three identifiers each. A
+// collision would report a false duplicate naming the earlier row, which a
+// person can check; it can never let a real duplicate through. The hash
+// seeds are random per index, so no manifest can be built to collide on
+// purpose.
 type dupIndex struct {
 	seeds    [dupKinds]maphash.Seed
 	slots    []dupSlot
@@ -63,13 +64,18 @@ func newDupIndex() *dupIndex {
 	return d
 }
 
-// use records that row uses value v of the given kind. When an earlier row
-// already used it, use returns that row and true and keeps the earlier one.
-func (d *dupIndex) use(kind dupKind, v string, row int) (earlier int, dup bool) {
-	key := maphash.String(d.seeds[kind], v)
-	if key == 0 {
-		key = 1 // 0 marks an empty slot
+// hash is the key of value v of the given kind.
+func (d *dupIndex) hash(kind dupKind, v string) uint64 {
+	if key := maphash.String(d.seeds[kind], v); key != 0 {
+		return key
 	}
+	return 1 // 0 marks an empty slot
+}
+
+// use records that row uses the identifier with this key (see hash). When
+// an earlier row already used it, use returns that row and true and keeps
+// the earlier one.
+func (d *dupIndex) use(key uint64, row int) (earlier int, dup bool) {
 	if (d.n+1)*4 > len(d.slots)*3 {
 		d.grow()
 	}
@@ -80,6 +86,38 @@ func (d *dupIndex) use(kind dupKind, v string, row int) (earlier int, dup bool) 
 	*s = dupSlot{uint32(key), uint32(key >> 32), uint32(row)}
 	d.n++
 	return 0, false
+}
+
+// dupKindNames name each kind in duplicate problems.
+var dupKindNames = [dupKinds]struct{ col, name string }{
+	dupEID:    {ColEID, "EID"},
+	dupICCID:  {ColICCID, "ICCID"},
+	dupMSISDN: {ColCLI, "MSISDN"},
+	dupIMSI:   {ColCLI, "IMSI"},
+}
+
+// dupUse is an identifier of a checked row waiting for its lookup in the
+// duplicate index.
+type dupUse struct {
+	key     uint64 // see hash
+	raw     string // the cell, for the problem
+	row     int
+	at      int // where in the row's problems a duplicate problem goes
+	earlier int // the row that used it first, when dup
+	kind    dupKind
+	dup     bool
+}
+
+// resolve looks up and records the identifiers of one or more rows, in
+// order. At a million rows nearly every lookup misses the CPU cache; a
+// tight loop over many rows' identifiers lets the processor wait for
+// several of those misses at once, where one lookup per row, between that
+// row's other checks, waits for each in turn.
+func (d *dupIndex) resolve(uses []dupUse) {
+	for i := range uses {
+		u := &uses[i]
+		u.earlier, u.dup = d.use(u.key, u.row)
+	}
 }
 
 // size is the number of slots.

@@ -19,16 +19,20 @@ import (
 //
 // Reading and checking overlap: a goroutine reads records ahead in small
 // batches while the caller's goroutine validates and calls fn, so a scan
-// takes about as long as the slower of the two rather than their sum. Only
-// that goroutine calls r.Next, and it has stopped when Scan returns, so
-// the caller may Close r then. Scan does not close r.
+// takes about as long as the slower of the two rather than their sum.
+// When the caller falls behind, the reading goroutine checks whole batches
+// itself (all but the duplicate index, which only the caller's goroutine
+// touches, in file order) instead of waiting, so both keep busy. Only that
+// goroutine calls r.Next, and it has stopped when Scan returns, so the
+// caller may Close r then. Scan does not close r.
 func Scan(r Reader, opts ValidateOptions, fn func(row Row, problems []Problem) error) (Summary, []Problem, error) {
 	v, headerProblems := NewValidator(r.Header(), opts)
 	var sum Summary
 
-	batches := make(chan scanBatch, scanQueue)
+	batches := make(chan *scanBatch, scanQueue)
+	free := make(chan *scanBatch, scanQueue+2)
 	done := make(chan struct{})
-	go readAhead(r, batches, done)
+	go readAhead(r, v, batches, free, done)
 	defer func() {
 		close(done)
 		for range batches { // wait until the reader goroutine has left r
@@ -36,15 +40,21 @@ func Scan(r Reader, opts ValidateOptions, fn func(row Row, problems []Problem) e
 	}()
 
 	for b := range batches {
-		for _, it := range b.items {
-			var row Row
-			var problems []Problem
-			if it.err != nil {
-				row = Row{Number: it.rec.Row, Values: it.rec.Values}
-				problems = []Problem{it.err.Problem()}
-			} else {
-				row, problems = v.Check(it.rec)
+		if !b.checked {
+			b.check(v)
+		}
+		// All the batch's identifiers at once: see dupIndex.resolve.
+		v.dups.resolve(b.uses)
+		if b.rows > 0 {
+			v.expectRows(sum.Rows+len(b.items), b.rows)
+		}
+		for i := range b.items {
+			it := &b.items[i]
+			end := len(b.uses)
+			if i+1 < len(b.items) {
+				end = b.items[i+1].uses
 			}
+			problems := addDuplicates(it.problems, b.uses[it.uses:end])
 			sum.Rows++
 			if HasErrors(problems) {
 				sum.Invalid++
@@ -52,19 +62,20 @@ func Scan(r Reader, opts ValidateOptions, fn func(row Row, problems []Problem) e
 				sum.Valid++
 			}
 			if fn != nil {
-				if err := fn(row, problems); err != nil {
+				if err := fn(it.row, problems); err != nil {
 					return sum, headerProblems, err
 				}
 			}
-		}
-		if b.rows > 0 {
-			v.expectRows(b.rows)
 		}
 		if b.err != nil {
 			if errors.Is(b.err, io.EOF) {
 				return sum, headerProblems, nil
 			}
 			return sum, headerProblems, b.err
+		}
+		select {
+		case free <- b:
+		default:
 		}
 	}
 	return sum, headerProblems, nil
@@ -80,11 +91,40 @@ const (
 
 // scanBatch is a run of records; err, when set, ended the reading (io.EOF
 // or a fatal read error) after the items. The first batch carries the
-// reader's guess of the manifest's rows, if it has one.
+// reader's guess of the manifest's rows, if it has one. Batches are reused
+// once the caller's goroutine is done with them.
 type scanBatch struct {
-	items []scanItem
-	err   error
-	rows  int
+	items   []scanItem
+	uses    []dupUse // the items' identifiers, once checked
+	checked bool
+	err     error
+	rows    int
+}
+
+type scanItem struct {
+	rec Record
+	err *RowError // the row could not be read whole
+
+	// Once the batch is checked:
+	row      Row
+	problems []Problem // all but duplicates
+	uses     int       // the row's first identifier in the batch's uses
+}
+
+// check checks the batch's rows but for duplicates. It touches nothing
+// of v that another check may change, so either goroutine may run it.
+func (b *scanBatch) check(v *Validator) {
+	for i := range b.items {
+		it := &b.items[i]
+		it.uses = len(b.uses)
+		if it.err != nil {
+			it.row = Row{Number: it.rec.Row, Values: it.rec.Values}
+			it.problems = []Problem{it.err.Problem()}
+		} else {
+			it.row, it.problems = v.check(it.rec, &b.uses)
+		}
+	}
+	b.checked = true
 }
 
 // rowEstimator is a Reader that can guess from the file's size how many
@@ -95,13 +135,8 @@ type rowEstimator interface {
 	estimateRows() int
 }
 
-type scanItem struct {
-	rec Record
-	err *RowError // the row could not be read whole
-}
-
 // readAhead reads r into batches until the end, a fatal error, or done.
-func readAhead(r Reader, out chan<- scanBatch, done <-chan struct{}) {
+func readAhead(r Reader, v *Validator, out chan<- *scanBatch, free <-chan *scanBatch, done <-chan struct{}) {
 	defer close(out)
 	est, _ := r.(rowEstimator)
 	for {
@@ -110,7 +145,13 @@ func readAhead(r Reader, out chan<- scanBatch, done <-chan struct{}) {
 			return
 		default:
 		}
-		b := scanBatch{items: make([]scanItem, 0, scanBatchSize)}
+		var b *scanBatch
+		select {
+		case b = <-free:
+			*b = scanBatch{items: b.items[:0], uses: b.uses[:0]}
+		default:
+			b = &scanBatch{items: make([]scanItem, 0, scanBatchSize)}
+		}
 		for len(b.items) < scanBatchSize {
 			rec, err := r.Next()
 			var rowErr *RowError
@@ -127,6 +168,14 @@ func readAhead(r Reader, out chan<- scanBatch, done <-chan struct{}) {
 		case out <- b:
 		case <-done:
 			return
+		default:
+			// The caller is behind: check the batch here rather than wait.
+			b.check(v)
+			select {
+			case out <- b:
+			case <-done:
+				return
+			}
 		}
 		if b.err != nil {
 			return

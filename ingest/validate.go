@@ -24,13 +24,12 @@ type Validator struct {
 
 	iProvider, iEID, iICCID, iCLI, iIMEI int
 	fieldCols                            []fieldCol // provider fields present in the header, in file order
-	fieldVals                            []string   // scratch for fields: the trimmed cell of each fieldCols entry
 	colNames                             []string   // position -> canonical name, or the header as written
 
 	headersFound  string // for messages: the headers as written
 	noProviderMsg string
 	dups          *dupIndex
-	checked       int // rows checked, for expectRows
+	uses          []dupUse // Check's scratch
 }
 
 type fieldCol struct {
@@ -134,7 +133,6 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 	}
 	slices.SortFunc(v.fieldCols, func(a, b fieldCol) int { return a.idx - b.idx })
-	v.fieldVals = make([]string, len(v.fieldCols))
 
 	if len(h.Names) == 0 {
 		v.headersFound = "none"
@@ -224,14 +222,15 @@ func (v *Validator) setupFor(prov string, known bool) *providerSetup {
 }
 
 // expectRows tells the Validator how many rows the manifest probably has
-// in all, so that it can size the duplicate index once, from the
-// identifiers per row checked so far, instead of growing it step by step.
-// A wrong guess costs memory or a few small growth steps, never a result.
-func (v *Validator) expectRows(total int) {
-	if v.checked == 0 || total <= v.checked || v.dups.n == 0 {
+// in all, after the first rows have been through the duplicate index, so
+// that it can size the index once, from their identifiers per row, instead
+// of growing it step by step. A wrong guess costs memory or a few small
+// growth steps, never a result.
+func (v *Validator) expectRows(rowsSoFar, total int) {
+	if rowsSoFar == 0 || total <= rowsSoFar || v.dups.n == 0 {
 		return
 	}
-	ids := float64(v.dups.n) / float64(v.checked) * float64(total)
+	ids := float64(v.dups.n) / float64(rowsSoFar) * float64(total)
 	v.dups.reserve(int(ids * 1.125)) // the first rows are a small sample
 }
 
@@ -281,9 +280,18 @@ func HasErrors(problems []Problem) bool {
 // send it, with every problem found in it (not just the first). The row is
 // invalid when HasErrors(problems).
 func (v *Validator) Check(rec Record) (Row, []Problem) {
-	c := rowCheck{v: v, rec: rec}
+	v.uses = v.uses[:0]
+	row, problems := v.check(rec, &v.uses)
+	v.dups.resolve(v.uses)
+	return row, addDuplicates(problems, v.uses)
+}
+
+// check is Check without the duplicate index: the row's identifiers are
+// appended to uses, for resolve and then addDuplicates. It changes nothing
+// in v, so Scan may run it on two goroutines.
+func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
+	c := rowCheck{v: v, rec: rec, uses: uses}
 	row := Row{Number: rec.Row, Values: rec.Values}
-	v.checked++
 
 	fields := rec.FieldCount
 	if fields == 0 {
@@ -319,11 +327,29 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 	return row, c.problems
 }
 
+// addDuplicates puts a row's duplicate problems, from its resolved uses,
+// among its other problems where the identifier was checked.
+func addDuplicates(problems []Problem, uses []dupUse) []Problem {
+	added := 0
+	for _, u := range uses {
+		if !u.dup {
+			continue
+		}
+		k := dupKindNames[u.kind]
+		p := Problem{Row: u.row, Column: k.col, Value: u.raw, Code: CodeDuplicate, Severity: SeverityError,
+			Message: fmt.Sprintf("same %s as row %d; each %s may appear only once in a manifest", k.name, u.earlier, k.name)}
+		problems = slices.Insert(problems, u.at+added, p)
+		added++
+	}
+	return problems
+}
+
 // rowCheck collects the problems of one record.
 type rowCheck struct {
 	v        *Validator
 	rec      Record
 	problems []Problem
+	uses     *[]dupUse // identifiers for the duplicate index
 }
 
 func (c *rowCheck) add(col, value, code string, sev Severity, msg string) {
@@ -455,13 +481,11 @@ func (c *rowCheck) idProblem(col, raw string, p idProblem, rules ProviderRules) 
 	return sev == SeverityError
 }
 
-// dup records a usable identifier in the duplicate index and reports a
-// repeat.
-func (c *rowCheck) dup(kind dupKind, key, col, raw, name string) {
-	if earlier, seen := c.v.dups.use(kind, key, c.rec.Row); seen {
-		c.add(col, raw, CodeDuplicate, SeverityError, fmt.Sprintf(
-			"same %s as row %d; each %s may appear only once in a manifest", name, earlier, name))
-	}
+// dup queues a usable identifier for the duplicate index, which reports a
+// repeat at this point among the row's problems.
+func (c *rowCheck) dup(kind dupKind, key, raw string) {
+	*c.uses = append(*c.uses, dupUse{key: c.v.dups.hash(kind, key), raw: raw, row: c.rec.Row,
+		at: len(c.problems), kind: kind})
 }
 
 func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
@@ -472,7 +496,7 @@ func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
 	if p := checkEID(val); !p.ok() && c.idProblem(ColEID, raw, p, rules) {
 		return val
 	}
-	c.dup(dupEID, val, ColEID, raw, "EID")
+	c.dup(dupEID, val, raw)
 	return val
 }
 
@@ -488,7 +512,7 @@ func (c *rowCheck) iccid(prov string, rules ProviderRules, required bool) string
 		}
 		canon = val // a checksum warning: the value goes out as written
 	}
-	c.dup(dupICCID, canon, ColICCID, raw, "ICCID")
+	c.dup(dupICCID, canon, raw)
 	return val
 }
 
@@ -539,7 +563,7 @@ func (c *rowCheck) cli(prov string, required bool) string {
 			c.add(ColCLI, raw, p.code, SeverityError, p.msg)
 			return val
 		}
-		c.dup(dupIMSI, val, ColCLI, raw, "IMSI")
+		c.dup(dupIMSI, val, raw)
 		return val
 	}
 	m, p := parseMSISDN(val, asavie)
@@ -547,7 +571,7 @@ func (c *rowCheck) cli(prov string, required bool) string {
 		c.add(ColCLI, raw, p.code, SeverityError, p.msg)
 		return val
 	}
-	c.dup(dupMSISDN, m.digits, ColCLI, raw, "MSISDN")
+	c.dup(dupMSISDN, m.digits, raw)
 	if asavie {
 		return m.asavieCLI()
 	}
@@ -560,16 +584,18 @@ func (c *rowCheck) cli(prov string, required bool) string {
 // a manifest's many field columns, and a map with room for eight or fewer
 // entries is a fraction of the cost of a larger one.
 func (c *rowCheck) fields(setup *providerSetup) map[string]string {
-	vals := c.v.fieldVals
+	var buf [32]string // more than the canonical field columns
+	vals := buf[:0]
 	n := 0
-	for j, fc := range c.v.fieldCols {
-		vals[j] = ""
+	for _, fc := range c.v.fieldCols {
+		val := ""
 		if fc.idx < len(c.rec.Values) {
-			vals[j] = trimCell(c.rec.Values[fc.idx])
+			val = trimCell(c.rec.Values[fc.idx])
 		}
-		if vals[j] != "" {
+		if val != "" {
 			n++
 		}
+		vals = append(vals, val)
 	}
 	for _, d := range setup.defaults {
 		if d.col < 0 || vals[d.col] == "" {
@@ -599,21 +625,21 @@ func (c *rowCheck) fieldRaw(col string, f map[string]string) string {
 	return f[col]
 }
 
-// require reports a required field that is empty; it returns whether the
-// field has a value to check further.
-func (c *rowCheck) require(prov, col string, f map[string]string, need string) bool {
-	if f[col] != "" {
-		return true
+// require reports a required field that is empty; otherwise it returns
+// the field's value to check further.
+func (c *rowCheck) require(prov, col string, f map[string]string, need string) (val string, ok bool) {
+	if val := f[col]; val != "" {
+		return val, true
 	}
 	raw, _, _ := c.cell(c.v.h.Index(col))
 	c.missing(prov, col, raw, need)
-	return false
+	return "", false
 }
 
 func (c *rowCheck) iotconnect(f map[string]string) {
 	p := ProviderIoTConnect
-	if c.require(p, ColCMP, f, needEveryRow) && !slices.Contains(cmpValues, f[ColCMP]) {
-		if up := strings.ToUpper(f[ColCMP]); slices.Contains(cmpValues, up) {
+	if cmp, ok := c.require(p, ColCMP, f, needEveryRow); ok && !slices.Contains(cmpValues, cmp) {
+		if up := strings.ToUpper(cmp); slices.Contains(cmpValues, up) {
 			f[ColCMP] = up
 		} else {
 			c.add(ColCMP, c.fieldRaw(ColCMP, f), CodeBadValue, SeverityError, fmt.Sprintf(
@@ -630,7 +656,7 @@ func (c *rowCheck) iotconnect(f map[string]string) {
 
 func (c *rowCheck) thingspace(f map[string]string) {
 	p := ProviderThingSpace
-	if c.require(p, ColAccountName, f, needEveryRow) && !validAccountName(f[ColAccountName]) {
+	if name, ok := c.require(p, ColAccountName, f, needEveryRow); ok && !validAccountName(name) {
 		c.add(ColAccountName, c.fieldRaw(ColAccountName, f), CodeBadFormat, SeverityError,
 			"account_name must be 10 digits, a hyphen and 5 digits, e.g. 0000123456-00001; if leading zeros are missing, format the column as Text")
 	}
@@ -650,10 +676,10 @@ func (c *rowCheck) thingspace(f map[string]string) {
 	}
 	// The place of use is all or nothing.
 	for _, col := range placeOfUseRequired {
-		if !c.require(p, col, f, needPlaceOfUse) {
+		val, ok := c.require(p, col, f, needPlaceOfUse)
+		if !ok {
 			continue
 		}
-		val := f[col]
 		bad := ""
 		switch col {
 		case ColFirstName:

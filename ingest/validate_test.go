@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -724,6 +726,78 @@ func TestScan(t *testing.T) {
 	}
 }
 
+// TestScanMatchesCheck: Scan gives every row the same result as Check
+// one row at a time, whether the caller's goroutine or the reading one
+// checked its batch, with duplicates found across batches and each
+// duplicate problem in its place among the row's other problems.
+func TestScanMatchesCheck(t *testing.T) {
+	h := NewHeader([]string{"provider", "eid", "iccid", "cli", "account", "cmp", "euicc_agreement_id", "locale_id", "description"})
+	var recs []Record
+	for i := range 6*scanBatchSize + 13 {
+		n := i
+		if i%7 == 3 && i > 300 {
+			n = i - 300 // an identifier from a batch or two back
+		}
+		eid := fmt.Sprintf("890490321234512345%012d", n)
+		eid += EIDCheckDigits(eid)
+		iccid := fmt.Sprintf("8944%014d", n)
+		iccid += string(LuhnDigit(iccid))
+		row := i + 2
+		switch i % 5 {
+		case 0, 1:
+			if i%11 == 0 {
+				eid = eid[:31] // too short, and no duplicate check
+			}
+			recs = append(recs, record(row, "iotconnect", eid, iccid, "", "", "iota_eu", "agr", "en_GB", " d "))
+		case 2:
+			recs = append(recs, record(row, "asavie", "", iccid, fmt.Sprintf("+4477009%05d", n), "acct", "", "", "", ""))
+		case 3:
+			recs = append(recs, record(row, "asavie", "", "'"+iccid, fmt.Sprintf("00101%010d", n), "", "", "", "", "x"))
+		default:
+			recs = append(recs, record(row, "", eid, iccid, "", "", "", "", ""))
+		}
+	}
+
+	opts := ValidateOptions{Defaults: map[string]map[string]string{"asavie": {"account": "default", "tariff": "T"}}}
+	v, _ := NewValidator(h, opts)
+	type result struct {
+		row      Row
+		problems []Problem
+	}
+	var want []result
+	for _, rec := range recs {
+		row, ps := v.Check(rec)
+		want = append(want, result{row, ps})
+	}
+	if !slices.ContainsFunc(want, func(r result) bool {
+		return slices.ContainsFunc(r.problems, func(p Problem) bool { return p.Code == CodeDuplicate })
+	}) {
+		t.Fatal("no duplicates in the test data")
+	}
+
+	for _, slow := range []bool{false, true} {
+		var got []result
+		_, _, err := Scan(&fakeReader{h: h, recs: slices.Clone(recs)}, opts, func(row Row, ps []Problem) error {
+			if slow && len(got)%scanBatchSize == 0 {
+				time.Sleep(5 * time.Millisecond) // let the reading goroutine check batches
+			}
+			got = append(got, result{row, ps})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("slow %v: %d rows, want %d", slow, len(got), len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("slow %v: row %d:\n got %+v\nwant %+v", slow, want[i].row.Number, got[i], want[i])
+			}
+		}
+	}
+}
+
 // benchManifest renders n iotconnect rows as CSV.
 func benchManifest(n int) string {
 	var b strings.Builder
@@ -846,15 +920,15 @@ func TestDupIndex(t *testing.T) {
 	d := newDupIndex()
 	const n = 100_000 // several doublings
 	for i := 0; i < n; i++ {
-		if earlier, dup := d.use(dupICCID, fmt.Sprint(i), i+2); dup {
+		if earlier, dup := d.use(d.hash(dupICCID, fmt.Sprint(i)), i+2); dup {
 			t.Fatalf("value %d: false duplicate of row %d", i, earlier)
 		}
 	}
 	for i := 0; i < n; i += 997 {
-		if earlier, dup := d.use(dupICCID, fmt.Sprint(i), n+i); !dup || earlier != i+2 {
+		if earlier, dup := d.use(d.hash(dupICCID, fmt.Sprint(i)), n+i); !dup || earlier != i+2 {
 			t.Fatalf("value %d: use = %d, %v; want row %d", i, earlier, dup, i+2)
 		}
-		if _, dup := d.use(dupEID, fmt.Sprint(i), n+i); dup {
+		if _, dup := d.use(d.hash(dupEID, fmt.Sprint(i)), n+i); dup {
 			t.Fatalf("value %d: an EID clashed with an ICCID", i)
 		}
 	}
@@ -862,7 +936,7 @@ func TestDupIndex(t *testing.T) {
 		t.Errorf("n = %d, size = %d", d.n, d.size())
 	}
 	d.reset()
-	if _, dup := d.use(dupICCID, "0", 2); dup {
+	if _, dup := d.use(d.hash(dupICCID, "0"), 2); dup {
 		t.Error("reset index remembers")
 	}
 }

@@ -123,11 +123,10 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 	} else if n > 0 {
 		e.Logger.Info("rows were in flight when the run stopped; looking them up before sending anything again", "rows", n)
 	}
-	counts, err := e.Checkpoint.Counts(ctx, run.ID)
+	limit, failed, err := e.failureBudget(ctx, run.ID)
 	if err != nil {
 		return RunInterrupted, err
 	}
-	limit := e.MaxFailures.Limit(counts.Total() - counts[Invalid] - counts[Skipped])
 
 	// stop ends the taking of new work; requests keep reqCtx until Grace
 	// after the stop.
@@ -151,7 +150,7 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 	}()
 
 	r := &runner{e: e, run: run, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
-	r.failures.Store(int64(counts[Failed]))
+	r.failures.Store(int64(failed))
 	var g errgroup.Group
 	for _, lane := range e.Lanes {
 		lane.defaults()
@@ -182,6 +181,25 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 		err = serr
 	}
 	return state, err
+}
+
+// failureBudget returns the run's failure threshold (0: none) and how many
+// of its rows have failed already. Counting every row of a run reads an
+// index entry per row, a wait before a million-row run can resume, so it
+// is done only for a percentage threshold.
+func (e *Engine) failureBudget(ctx context.Context, runID string) (limit, failed int, err error) {
+	switch {
+	case e.MaxFailures.Count > 0:
+		failed, err = e.Checkpoint.countState(ctx, runID, Failed)
+		return e.MaxFailures.Count, failed, err
+	case e.MaxFailures.Percent > 0:
+		counts, err := e.Checkpoint.Counts(ctx, runID)
+		if err != nil {
+			return 0, 0, err
+		}
+		return e.MaxFailures.Limit(counts.Total() - counts[Invalid] - counts[Skipped]), counts[Failed], nil
+	}
+	return 0, 0, nil
 }
 
 // runner is the state of one Engine.Run shared by its lanes.

@@ -102,7 +102,7 @@ func (c *Checkpoint) apply(ctx context.Context, runID string, ts []transition) e
 func (c *Checkpoint) reclaimInFlight(ctx context.Context, runID string) (int64, error) {
 	var n int64
 	err := c.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("UPDATE rows SET state = 'pending', must_lookup = 1, next_attempt_at = 0 WHERE run_id = ? AND state = 'in_flight'", runID)
+		res, err := tx.Exec("UPDATE rows INDEXED BY rows_by_state SET state = 'pending', must_lookup = 1, next_attempt_at = 0 WHERE run_id = ? AND state = 'in_flight'", runID)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,12 @@
 // the kernel reports belongs to that phase alone. The children also sample
 // the Go heap while they work. Two sizes show whether memory stays flat as
 // the row count grows: it should, apart from the duplicate index.
+//
+// Timings on a shared machine vary from run to run, so each phase runs
+// -runs times, the two phases taking turns, and the table shows the median
+// time (and CPU time: validation reads and checks on two goroutines, so it
+// suffers more than the bare read when other work takes a core) and the
+// largest peaks.
 package main
 
 import (
@@ -23,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,14 +52,18 @@ func main() {
 	dir := flag.String("dir", "", "directory for the generated manifests (default: a temporary one, removed afterwards)")
 	phase := flag.String("phase", "", "internal: run one phase on -file and print its measurements as JSON")
 	file := flag.String("file", "", "internal: the manifest for -phase")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of each phase to `DIR` (for go tool pprof)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of each phase to `DIR` (for go tool pprof; the last run's)")
+	runs := flag.Int("runs", 3, "run each phase this many times and report the median time")
 	flag.Parse()
 
 	var err error
-	if *phase != "" {
+	switch {
+	case *phase != "":
 		err = child(*phase, *file, *profile, os.Stdout)
-	} else {
-		err = parent(*rows, *dir, *profile, os.Stdout)
+	case *runs < 1:
+		err = fmt.Errorf("-runs %d: need at least one run", *runs)
+	default:
+		err = parent(*rows, *dir, *profile, *runs, os.Stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchmanifest:", err)
@@ -66,6 +77,32 @@ type measurement struct {
 	Seconds  float64 `json:"seconds"`
 	PeakHeap uint64  `json:"peak_heap"` // live heap objects, sampled
 	PeakRSS  uint64  `json:"peak_rss"`  // kernel's maximum resident set size
+	CPU      float64 `json:"-"`         // user and system seconds, from the parent's view of the child
+}
+
+// summarise combines the runs of one phase: median times, largest peaks.
+func summarise(runs []measurement) measurement {
+	median := func(f func(measurement) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, m := range runs {
+			v[i] = f(m)
+		}
+		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	s := measurement{
+		Rows:    runs[0].Rows,
+		Seconds: median(func(m measurement) float64 { return m.Seconds }),
+		CPU:     median(func(m measurement) float64 { return m.CPU }),
+	}
+	for _, m := range runs {
+		s.PeakHeap = max(s.PeakHeap, m.PeakHeap)
+		s.PeakRSS = max(s.PeakRSS, m.PeakRSS)
+	}
+	return s
 }
 
 const (
@@ -78,7 +115,7 @@ var phaseLabel = map[string]string{
 	phaseValidate: "ingest Open+Scan",
 }
 
-func parent(sizeList, dir, profileDir string, out io.Writer) error {
+func parent(sizeList, dir, profileDir string, runs int, out io.Writer) error {
 	var sizes []int
 	for _, s := range strings.Split(sizeList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -115,40 +152,44 @@ func parent(sizeList, dir, profileDir string, out io.Writer) error {
 			return fmt.Errorf("write manifest: %w", err)
 		}
 		r := result{size: n, bytes: size}
-		for _, ph := range []string{phaseRead, phaseValidate} {
-			fmt.Fprintf(os.Stderr, "%s: %d rows\n", phaseLabel[ph], n)
-			m, err := runChild(self, ph, path, profileDir)
-			if err != nil {
-				return err
-			}
-			if m.Rows != n {
-				return fmt.Errorf("%s read %d rows, want %d", ph, m.Rows, n)
-			}
-			if ph == phaseRead {
-				r.read = m
-			} else {
-				r.check = m
+		var reads, checks []measurement
+		for run := 1; run <= runs; run++ {
+			for _, ph := range []string{phaseRead, phaseValidate} {
+				fmt.Fprintf(os.Stderr, "%s: %d rows, run %d of %d\n", phaseLabel[ph], n, run, runs)
+				m, err := runChild(self, ph, path, profileDir)
+				if err != nil {
+					return err
+				}
+				if m.Rows != n {
+					return fmt.Errorf("%s read %d rows, want %d", ph, m.Rows, n)
+				}
+				if ph == phaseRead {
+					reads = append(reads, m)
+				} else {
+					checks = append(checks, m)
+				}
 			}
 		}
+		r.read, r.check = summarise(reads), summarise(checks)
 		results = append(results, r)
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rows\tfile\tphase\tseconds\trows/s\tpeak heap\tpeak RSS\t")
+	fmt.Fprintf(tw, "rows\tfile\tphase\tseconds\trows/s\tCPU s\tpeak heap\tpeak RSS\t\n")
 	for _, r := range results {
 		for _, ph := range []string{phaseRead, phaseValidate} {
 			m := r.read
 			if ph == phaseValidate {
 				m = r.check
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.0f\t%s\t%s\t\n", r.size, mib(uint64(r.bytes)), phaseLabel[ph],
-				m.Seconds, float64(m.Rows)/m.Seconds, mib(m.PeakHeap), mib(m.PeakRSS))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.0f\t%.2f\t%s\t%s\t\n", r.size, mib(uint64(r.bytes)), phaseLabel[ph],
+				m.Seconds, float64(m.Rows)/m.Seconds, m.CPU, mib(m.PeakHeap), mib(m.PeakRSS))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out)
+	fmt.Fprintf(out, "\nseconds and CPU: median of %d runs; peaks: the largest\n", runs)
 	for _, r := range results {
 		ratio := r.check.Seconds / r.read.Seconds
 		fmt.Fprintf(out, "%d rows: validation takes %.2fx the time of a bare CSV read (goal <= %.0fx: %s); validation peak RSS %s (goal < %d MiB: %s)\n",
@@ -177,6 +218,7 @@ func runChild(self, phase, path, profileDir string) (measurement, error) {
 	if err := json.Unmarshal(outBytes, &m); err != nil {
 		return m, fmt.Errorf("phase %s: reading its result: %w", phase, err)
 	}
+	m.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return m, nil
 }
 
