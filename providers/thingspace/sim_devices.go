@@ -271,14 +271,25 @@ func (s *Simulator) handleList(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.now()
 	var found []*simDevice
-	for _, d := range s.devices {
+	match := func(d *simDevice) bool {
 		if req.AccountName != "" && d.account != req.AccountName {
-			continue
+			return false
 		}
-		if id := req.DeviceID; id != nil && idsOf(d.ids())[id.Kind] != id.ID {
-			continue
+		id := req.DeviceID
+		return id == nil || idsOf(d.ids())[id.Kind] == id.ID
+	}
+	if id := req.DeviceID; id != nil && id.Kind == kindEID {
+		// Devices are keyed by EID: a lookup by EID must not scan the fleet,
+		// or reconciling a large one takes quadratic time.
+		if d := s.devices[id.ID]; d != nil && match(d) {
+			found = append(found, d)
 		}
-		found = append(found, d)
+	} else {
+		for _, d := range s.devices {
+			if match(d) {
+				found = append(found, d)
+			}
+		}
 	}
 	slices.SortFunc(found, func(a, b *simDevice) int { return strings.Compare(a.eid, b.eid) })
 	out := listResponse{Devices: []listedDevice{}}
