@@ -10,7 +10,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // wantRec is the part of a Record a reader test checks.
@@ -459,4 +461,63 @@ func BenchmarkCSVReader(b *testing.B) {
 		r.Close()
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestUTF8Watch: the watch flags text as bad exactly when it is not valid
+// UTF-8, however the reads cut it, runes split between reads included.
+func TestUTF8Watch(t *testing.T) {
+	texts := []string{
+		"", "plain ascii", "Zürich € 𝄞 ok", "\uFFFD is valid text",
+		"bad \xff byte", "cut rune at the end \xe2\x82", "lone continuation \x80 byte",
+		"surrogate \xed\xa0\x80", "overlong \xc0\xaf", "€𝄞€𝄞€𝄞€𝄞€𝄞€𝄞", "€\xe2\x82€",
+	}
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":      func(r io.Reader) io.Reader { return r },
+		"one byte":   iotest.OneByteReader,
+		"half reads": iotest.HalfReader,
+	}
+	for _, text := range texts {
+		for name, wrap := range readers {
+			w := &utf8Watch{r: wrap(strings.NewReader(text))}
+			if got, err := io.ReadAll(w); err != nil || string(got) != text {
+				t.Fatalf("%q, %s: read %q, %v", text, name, got, err)
+			}
+			if w.bad != !utf8.ValidString(text) {
+				t.Errorf("%q, %s: bad = %v", text, name, w.bad)
+			}
+		}
+	}
+}
+
+// TestCSVReaderBadEncodingLate: a bad byte far into a file, after the rows
+// were read without checking each field, still marks its own row and only
+// that row.
+func TestCSVReaderBadEncodingLate(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("EID,Name\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "%d,Zürich %d\n", i, i)
+	}
+	b.WriteString("bad,Jos\xe9\n")
+	b.WriteString("after,Jos\u00e9\n")
+	r, err := NewCSVReader(iotest.HalfReader(strings.NewReader(b.String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []string
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.BadEncoding {
+			bad = append(bad, rec.Values[0]+" "+rec.Values[1])
+		}
+	}
+	if want := []string{"bad Jos\uFFFD"}; !reflect.DeepEqual(bad, want) {
+		t.Errorf("rows with bad encoding: %q, want %q", bad, want)
+	}
 }

@@ -362,17 +362,20 @@ func (c *rowCheck) cell(i int) (raw, val string, numeric bool) {
 	if i < 0 || i >= len(c.rec.Values) {
 		return "", "", false
 	}
-	raw = c.rec.Values[i]
-	return raw, trimCell(raw), i < len(c.rec.Numeric) && c.rec.Numeric[i]
+	raw, val = c.rec.Values[i], c.rec.Values[i]
+	if !plainEnds(val) {
+		val = strings.TrimSpace(val)
+	}
+	return raw, val, i < len(c.rec.Numeric) && c.rec.Numeric[i]
 }
 
-// trimCell is strings.TrimSpace with the common cases inlined: an empty
-// cell, or one that starts and ends with a printable ASCII character.
-func trimCell(s string) string {
-	if s == "" || (s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf) {
-		return s
-	}
-	return strings.TrimSpace(s)
+// plainEnds reports whether strings.TrimSpace would leave s as it is
+// because it is empty or starts and ends with a printable ASCII character
+// ('!' to DEL; the subtraction wraps everything else above the limit).
+// Most cells are like that, and unlike TrimSpace the check is inlined.
+func plainEnds(s string) bool {
+	n := len(s)
+	return n == 0 || (s[0]-'!' < utf8.RuneSelf-'!' && s[n-1]-'!' < utf8.RuneSelf-'!')
 }
 
 // badEncoding names the cells that hold replacement characters. They are
@@ -590,7 +593,9 @@ func (c *rowCheck) fields(setup *providerSetup) map[string]string {
 	for _, fc := range c.v.fieldCols {
 		val := ""
 		if fc.idx < len(c.rec.Values) {
-			val = trimCell(c.rec.Values[fc.idx])
+			if val = c.rec.Values[fc.idx]; !plainEnds(val) {
+				val = strings.TrimSpace(val)
+			}
 		}
 		if val != "" {
 			n++

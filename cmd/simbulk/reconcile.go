@@ -135,7 +135,7 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 	}
 	a.logger().Info("reconciliation finished", "run", run.ID, "checked", res.Checked, "in_sync", res.InSync,
 		"drift", len(res.Drift), "not_provisioned", res.NotProvisioned, "unchecked", res.Unchecked,
-		"took", took.Round(time.Millisecond), "rows_per_second", int(float64(res.Checked)/max(took.Seconds(), 1e-3)))
+		"took", took.Round(time.Millisecond).String(), "rows_per_second", int(float64(res.Checked)/max(took.Seconds(), 1e-3)))
 
 	d := &reports.Drift{Checked: res.Checked, InSync: res.InSync, Items: make([]reports.DriftItem, len(res.Drift))}
 	for i, f := range res.Drift {

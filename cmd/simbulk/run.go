@@ -294,7 +294,7 @@ func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Ru
 	for _, p := range headerProblems {
 		a.logger().Warn("manifest problem", "row", p.Row, "column", p.Column, "code", p.Code, "message", p.Message)
 	}
-	a.logger().Info("manifest loaded", "run", run.ID, "rows", sum.Rows, "valid", sum.Valid, "invalid", sum.Invalid, "took", time.Since(started).Round(time.Millisecond))
+	a.logger().Info("manifest loaded", "run", run.ID, "rows", sum.Rows, "valid", sum.Valid, "invalid", sum.Invalid, "took", time.Since(started).Round(time.Millisecond).String())
 	return cp.MarkLoaded(ctx, run.ID)
 }
 
