@@ -209,6 +209,10 @@ func Compare(row RowRecord, sub providers.Subscription) []Finding {
 		}
 		out = append(out, f(DriftMismatch, k+"="+want, k+"="+got))
 	}
+	if sub.Conflict != "" && len(out) == 0 {
+		// Same identifiers, somebody else's record (another agreement).
+		out = append(out, f(DriftMismatch, "this row's record", sub.Conflict))
+	}
 	if sub.Pending || !sub.Active {
 		actual := sub.State
 		if sub.Pending {

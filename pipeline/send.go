@@ -205,6 +205,14 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error)
 	case !sub.Found:
 		l.limiter.OK()
 		return transition{}, true, nil
+	case sub.Conflict != "":
+		// Somebody else's record holds the identifier: resending would be
+		// refused and counting it as ours would be a lie.
+		l.limiter.OK()
+		pe := &providers.Error{Code: providers.CodeConflict, Message: sub.Conflict}
+		a.outcome = providers.Outcome{Status: providers.Failed, Err: pe}
+		l.failed(1)
+		return transition{row: r.Row, state: Failed, err: pe, attempt: a}, false, nil
 	case sub.Pending:
 		l.limiter.OK()
 		return transition{row: r.Row, state: Accepted, handle: r.Handle, result: sub.Identifiers, accepted: true, attempt: a}, false, nil

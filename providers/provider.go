@@ -131,4 +131,9 @@ type Subscription struct {
 	// Identifiers the provider reports, by canonical name: eid, iccid,
 	// imsi, msisdn, cli, imei.
 	Identifiers map[string]string
+	// Conflict, when set, says why the record found is not the order's
+	// own (another eUICC agreement, another SIM on the CLI): the
+	// identifier is taken, so the order can neither be resent nor be
+	// counted as done.
+	Conflict string
 }

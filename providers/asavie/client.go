@@ -252,7 +252,10 @@ func (c *Client) resolveConflict(ctx context.Context, o providers.Order, account
 	if err != nil {
 		e := *providers.AsError(err)
 		e.Message = fmt.Sprintf("CLI %s already exists; looking it up failed: %s", cli, e.Message)
-		e.MaybeApplied = false // the 409 says our request created nothing
+		// The 409 says our request created nothing, but the CLI exists:
+		// another POST would only be refused again, so the next try
+		// should look it up (Lookup tells ours from somebody else's).
+		e.MaybeApplied = true
 		return providers.Outcome{Status: providers.Failed, Err: &e}
 	}
 	if !found {

@@ -126,6 +126,10 @@ func testConflictDifferentSIM(t *testing.T) {
 	if out.Err.Code != providers.CodeConflict || out.Err.Retryable || out.Err.MaybeApplied {
 		t.Errorf("err %+v, want permanent conflict", out.Err)
 	}
+	// Crash recovery looks it up: found, and said to be another SIM.
+	if sub, err := e.client.Lookup(context.Background(), o); err != nil || !sub.Found || !strings.Contains(sub.Conflict, other) {
+		t.Errorf("lookup: %+v %v, want found with a conflict naming %s", sub, err, other)
+	}
 	for _, s := range []string{o.CLI, other, o.ICCID} {
 		if !strings.Contains(out.Err.Message, s) {
 			t.Errorf("message %q does not name %s", out.Err.Message, s)

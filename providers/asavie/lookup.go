@@ -23,7 +23,9 @@ func (c *Client) Lookup(ctx context.Context, o providers.Order) (providers.Subsc
 	if err != nil || !found {
 		return providers.Subscription{}, err
 	}
-	return subscriptionOf(card), nil
+	sub := subscriptionOf(card)
+	sub.Conflict = difference(o, card)
+	return sub, nil
 }
 
 // fetchSIM GETs one SIM. found is false on 404.

@@ -185,7 +185,12 @@ func (c *Client) register(ctx context.Context, o providers.Order) providers.Outc
 func (c *Client) registeredBefore(ctx context.Context, o providers.Order, refused *providers.Error) providers.Outcome {
 	v, found, err := c.readEUICC(ctx, o.EID)
 	if err != nil {
-		return providers.FailedOutcome(err)
+		// The EID is registered; whose it is stays open. Another POST would
+		// only be refused again, so the next try should look it up instead.
+		e := *providers.AsError(err)
+		e.Message = fmt.Sprintf("EID %s is already registered; looking it up failed: %s", o.EID, e.Message)
+		e.MaybeApplied = true
+		return providers.Outcome{Status: providers.Failed, Err: &e}
 	}
 	if !found {
 		// Registered a moment ago and gone now; the refusal stands.
@@ -248,6 +253,9 @@ func (c *Client) Lookup(ctx context.Context, o providers.Order) (providers.Subsc
 		return providers.Subscription{}, err
 	}
 	sub := providers.Subscription{Found: true, Identifiers: v.identifiers(o.EID)}
+	if want := o.Fields["euicc_agreement_id"]; want != "" && v.agreementID != want {
+		sub.Conflict = fmt.Sprintf("EID %s is registered under another eUICC agreement (%s), not %s", o.EID, v.agreementID, want)
+	}
 	if !v.ready() {
 		sub.Pending = true
 		return sub, nil

@@ -195,6 +195,14 @@ func testAlreadyRegisteredOther(t *testing.T) {
 	if out.Err.Code != providers.CodeConflict || out.Err.Retryable || out.Err.MaybeApplied {
 		t.Errorf("error %+v, want permanent conflict", out.Err)
 	}
+	// Crash recovery and reconciliation look it up: found, but not ours.
+	sub, err := r.Client.Lookup(context.Background(), other)
+	if err != nil || !sub.Found || !strings.Contains(sub.Conflict, "another eUICC agreement") {
+		t.Errorf("lookup under another agreement: %+v %v, want found with a conflict", sub, err)
+	}
+	if sub, err := r.Client.Lookup(context.Background(), o); err != nil || sub.Conflict != "" {
+		t.Errorf("lookup under its own agreement: %+v %v, want no conflict", sub, err)
+	}
 }
 
 func testValidationEnvelope(t *testing.T) {
