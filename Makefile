@@ -27,7 +27,7 @@ help:
 	@echo "make build    build $(BIN)"
 	@echo "make test     every test, under the race detector"
 	@echo "make demo     validate the samples, then provision samples/mixed.csv against the simulators"
-	@echo "make bench    time validation of 100k and 1M row manifests against a bare CSV read"
+	@echo "make bench    validation vs a bare CSV read; rollout overhead, rate, resume cost, memory"
 	@echo "make fuzz     run every Fuzz target for FUZZTIME (default $(FUZZTIME)) each"
 	@echo "make lint     gofmt and go vet"
 	@echo "make samples  regenerate samples/ (go generate ./samples)"
@@ -55,8 +55,14 @@ demo: build
 	@$(BIN) status --db $(DEMO_DIR)/simbulk.db
 	@echo; echo "Checkpoint: $(DEMO_DIR)/simbulk.db   Reports: $(DEMO_DIR)/runs/<run-id>/"
 
+# Validation against a bare CSV read, then the rollout engine: overhead
+# against a bare errgroup loop, rate-limit adherence, resume cost and peak
+# memory (the million-row parts take several minutes; ROLLOUT_BENCH=-quick
+# runs everything small for a first look).
+ROLLOUT_BENCH ?=
 bench:
 	$(GO) run ./ingest/internal/benchmanifest -rows $(BENCH_ROWS)
+	$(GO) run ./pipeline/internal/benchrollout $(ROLLOUT_BENCH)
 
 # Fuzz targets are discovered, so new ones are run without editing this.
 fuzz:

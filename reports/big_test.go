@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/samples/peakmem"
 )
 
 // memoryLimit is what writing every report of a million-row run may take
@@ -51,7 +52,7 @@ func TestBigRunMemory(t *testing.T) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	rssBefore := maxRSS()
+	rssBefore := peakmem.RSS()
 	var peakHeap atomic.Uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -81,7 +82,7 @@ func TestBigRunMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	rss := maxRSS()
+	rss := peakmem.RSS()
 	for _, p := range files.Paths {
 		fi, err := os.Stat(p)
 		if err != nil {

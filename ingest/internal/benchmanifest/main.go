@@ -38,6 +38,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/samples"
+	"github.com/simbulk/simbulk/samples/peakmem"
 )
 
 // Goals the table is read against; nothing fails when they are missed,
@@ -286,7 +287,7 @@ func child(phase, path, profileDir string, out io.Writer) error {
 		return err
 	}
 	return json.NewEncoder(out).Encode(measurement{
-		Rows: rows, Seconds: elapsed.Seconds(), PeakHeap: peakHeap, PeakRSS: maxRSS(),
+		Rows: rows, Seconds: elapsed.Seconds(), PeakHeap: peakHeap, PeakRSS: peakmem.RSS(),
 	})
 }
 

@@ -1,13 +1,13 @@
 //go:build unix
 
-package main
+package peakmem
 
 import (
 	"runtime"
 	"syscall"
 )
 
-// maxRSS returns this process's peak resident set size in bytes.
+// maxRSS is getrusage's peak, where /proc is missing (macOS, the BSDs).
 func maxRSS() uint64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -16,5 +16,5 @@ func maxRSS() uint64 {
 	if runtime.GOOS == "darwin" {
 		return uint64(ru.Maxrss) // bytes on macOS
 	}
-	return uint64(ru.Maxrss) * 1024 // KiB on Linux and the BSDs
+	return uint64(ru.Maxrss) * 1024 // KiB on the BSDs
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package peakmem
+
+func maxRSS() uint64 { return 0 }
