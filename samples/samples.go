@@ -12,7 +12,7 @@
 // regenerating without a change leaves git clean.
 package samples
 
-//go:generate go run ./gen
+//go:generate go run ./gen -dir .
 
 import (
 	"fmt"

@@ -1,6 +1,7 @@
 // Command gen writes the sample manifests in samples/. Run it through
-// `go generate ./samples` (or `make samples`); it writes into the current
-// directory, which go generate sets to samples/.
+// `go generate ./samples` (or `make samples`), which passes -dir .
+// from samples/; -dir is required so that a stray `go run` elsewhere
+// cannot scatter sample files.
 //
 // The valid samples use the header spellings and file conventions found in
 // real exports (aliases like "SIM Number", a semicolon-separated file with
@@ -12,6 +13,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +25,14 @@ import (
 )
 
 func main() {
-	if err := generate("."); err != nil {
+	dir := flag.String("dir", "", "directory to write the samples into (required)")
+	flag.Parse()
+	if *dir == "" || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: gen -dir DIR")
+		flag.PrintDefaults()
+		os.Exit(2)
+	}
+	if err := generate(*dir); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
