@@ -27,12 +27,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -183,8 +181,8 @@ func parent(sizeList, dir, profileDir string, runs int, out io.Writer) error {
 			if ph == phaseValidate {
 				m = r.check
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.0f\t%.2f\t%s\t%s\t\n", r.size, mib(uint64(r.bytes)), phaseLabel[ph],
-				m.Seconds, float64(m.Rows)/m.Seconds, m.CPU, mib(m.PeakHeap), mib(m.PeakRSS))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f\t%.0f\t%.2f\t%s\t%s\t\n", r.size, peakmem.MiB(uint64(r.bytes)), phaseLabel[ph],
+				m.Seconds, float64(m.Rows)/m.Seconds, m.CPU, peakmem.MiB(m.PeakHeap), peakmem.MiB(m.PeakRSS))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -194,7 +192,7 @@ func parent(sizeList, dir, profileDir string, runs int, out io.Writer) error {
 	for _, r := range results {
 		ratio := r.check.Seconds / r.read.Seconds
 		fmt.Fprintf(out, "%d rows: validation takes %.2fx the time of a bare CSV read (goal <= %.0fx: %s); validation peak RSS %s (goal < %d MiB: %s)\n",
-			r.size, ratio, goalRatio, verdict(ratio <= goalRatio), mib(r.check.PeakRSS), goalPeakMiB, verdict(r.check.PeakRSS < goalPeakMiB<<20))
+			r.size, ratio, goalRatio, verdict(ratio <= goalRatio), peakmem.MiB(r.check.PeakRSS), goalPeakMiB, verdict(r.check.PeakRSS < goalPeakMiB<<20))
 	}
 	return nil
 }
@@ -205,8 +203,6 @@ func verdict(ok bool) string {
 	}
 	return "MISSED"
 }
-
-func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func runChild(self, phase, path, profileDir string) (measurement, error) {
 	var m measurement
@@ -269,7 +265,7 @@ func child(phase, path, profileDir string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	sampler := startHeapSampler(5 * time.Millisecond)
+	sampler := peakmem.StartHeapSampler(5*time.Millisecond, nil)
 	start := time.Now()
 	var rows int
 	var err error
@@ -282,7 +278,7 @@ func child(phase, path, profileDir string, out io.Writer) error {
 		err = fmt.Errorf("unknown phase %q", phase)
 	}
 	elapsed := time.Since(start)
-	peakHeap := sampler.stop()
+	peakHeap := sampler.Stop()
 	if err != nil {
 		return err
 	}
@@ -343,39 +339,4 @@ func validate(path string) (int, error) {
 		return sum.Rows, fmt.Errorf("generated manifest has %d problems, first: %s", problems, first)
 	}
 	return sum.Rows, nil
-}
-
-// heapSampler records the largest live heap seen. runtime/metrics reads
-// do not stop the world, so sampling barely disturbs the timing.
-type heapSampler struct {
-	done chan struct{}
-	wg   sync.WaitGroup
-	peak uint64
-}
-
-func startHeapSampler(every time.Duration) *heapSampler {
-	s := &heapSampler{done: make(chan struct{})}
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			s.peak = max(s.peak, sample[0].Value.Uint64())
-			select {
-			case <-s.done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *heapSampler) stop() uint64 {
-	close(s.done)
-	s.wg.Wait()
-	return s.peak
 }

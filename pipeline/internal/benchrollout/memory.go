@@ -12,11 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
@@ -79,7 +77,7 @@ func benchMemory(o options) (string, error) {
 	fmt.Printf("memory: whole rollouts (load the manifest, run every row; concurrency %d per provider, no latency)\n", o.concurrency)
 	for _, r := range res {
 		fmt.Printf("  %8d rows: load %7.1f s, run %7.1f s (%6.0f rows/s), peak heap %10s (loading %10s), peak RSS %10s (loading %10s)\n",
-			r.Rows, r.LoadSeconds, r.RunSeconds, float64(r.Rows)/r.RunSeconds, mib(r.PeakHeap), mib(r.LoadHeap), mib(r.PeakRSS), mib(r.LoadRSS))
+			r.Rows, r.LoadSeconds, r.RunSeconds, float64(r.Rows)/r.RunSeconds, peakmem.MiB(r.PeakHeap), peakmem.MiB(r.LoadHeap), peakmem.MiB(r.PeakRSS), peakmem.MiB(r.LoadRSS))
 	}
 	ratio := float64(res[1].PeakRSS) / float64(res[0].PeakRSS)
 	heapRatio := float64(res[1].PeakHeap) / float64(res[0].PeakHeap)
@@ -107,7 +105,7 @@ func writeManifest(path string, n int) error {
 // loaded into it, every row run against the simulators at base.
 func memoryChild(manifest, base, db, profileDir string, concurrency int, poll time.Duration, out io.Writer) error {
 	ctx := context.Background()
-	sampler := startHeapSampler(5 * time.Millisecond)
+	sampler := peakmem.StartHeapSampler(5*time.Millisecond, nil)
 	name := strings.TrimSuffix(filepath.Base(manifest), ".csv")
 	stopProfile, err := profile(profileDir, name+"-load")
 	if err != nil {
@@ -140,11 +138,11 @@ func memoryChild(manifest, base, db, profileDir string, concurrency int, poll ti
 		return err
 	}
 	loaded := time.Since(start)
-	loadHeap := sampler.stop()
+	loadHeap := sampler.Stop()
 	loadRSS := peakmem.RSS()
 	stopProfile()
 	var lastHeapProfile time.Time
-	sampler = startHeapSamplerWith(5*time.Millisecond, func() {
+	sampler = peakmem.StartHeapSampler(5*time.Millisecond, func() {
 		// A heap profile at the live heap's peaks (at most one a second)
 		// shows what the run holds when it holds the most.
 		if profileDir == "" || time.Since(lastHeapProfile) < time.Second {
@@ -179,8 +177,8 @@ func memoryChild(manifest, base, db, profileDir string, concurrency int, poll ti
 	if state != pipeline.RunCompleted {
 		return fmt.Errorf("run %s with %v", state, counts)
 	}
-	runHeap := sampler.stop()
-	fmt.Fprintf(os.Stderr, "  run: live heap at most %s\n", mib(sampler.peakLive))
+	runHeap := sampler.Stop()
+	fmt.Fprintf(os.Stderr, "  run: live heap at most %s\n", peakmem.MiB(sampler.PeakLive()))
 	if profileDir != "" {
 		// What the run still holds at its end: anything here grows with it.
 		f, err := os.Create(filepath.Join(profileDir, name+"-heap.pprof"))
@@ -195,52 +193,4 @@ func memoryChild(manifest, base, db, profileDir string, concurrency int, poll ti
 	}
 	return json.NewEncoder(out).Encode(memoryResult{Rows: sum.Rows, LoadSeconds: loaded.Seconds(), RunSeconds: ran.Seconds(),
 		PeakHeap: max(loadHeap, runHeap), LoadHeap: loadHeap, LoadRSS: loadRSS, PeakRSS: peakmem.RSS(), Succeeded: counts[pipeline.Succeeded]})
-}
-
-// heapSampler records the largest live heap seen. runtime/metrics reads
-// do not stop the world, so sampling barely disturbs the timing.
-type heapSampler struct {
-	done     chan struct{}
-	wg       sync.WaitGroup
-	peak     uint64
-	peakLive uint64 // the live heap the last GC found, at most
-	// onLive, if set, is called when the live heap reaches a new peak.
-	onLive func()
-}
-
-func startHeapSampler(every time.Duration) *heapSampler {
-	return startHeapSamplerWith(every, nil)
-}
-
-func startHeapSamplerWith(every time.Duration, onLive func()) *heapSampler {
-	s := &heapSampler{done: make(chan struct{}), onLive: onLive}
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			s.peak = max(s.peak, sample[0].Value.Uint64())
-			if live := sample[1].Value.Uint64(); live > s.peakLive {
-				s.peakLive = live
-				if s.onLive != nil {
-					s.onLive()
-				}
-			}
-			select {
-			case <-s.done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *heapSampler) stop() uint64 {
-	close(s.done)
-	s.wg.Wait()
-	return s.peak
 }

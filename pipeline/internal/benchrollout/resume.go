@@ -13,6 +13,7 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
+	"github.com/simbulk/simbulk/samples/peakmem"
 )
 
 // resumeCost is one measurement of a resume.
@@ -37,7 +38,7 @@ func benchResume(o options) (string, error) {
 			return "", fmt.Errorf("build %d-row checkpoint: %w", n, err)
 		}
 		st, _ := os.Stat(path)
-		fmt.Fprintf(os.Stderr, "  built %d rows (%d pending) in %s, %s\n", n, o.resumePending, time.Since(start).Round(time.Millisecond), mib(uint64(st.Size())))
+		fmt.Fprintf(os.Stderr, "  built %d rows (%d pending) in %s, %s\n", n, o.resumePending, time.Since(start).Round(time.Millisecond), peakmem.MiB(uint64(st.Size())))
 		var costs []resumeCost
 		for trial := range o.trials {
 			// Each trial resumes a fresh copy: a resume changes the rows.
