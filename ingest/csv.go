@@ -235,10 +235,11 @@ func (r *csvReader) record(rd csvRead) Record {
 
 // estimateRows guesses how many records the whole file holds from its
 // size and the bytes per record read so far, for sizing the duplicate
-// index; 0 when it cannot tell (a stream, UTF-16 text, too few records).
+// index; 0 when it cannot tell (a stream, UTF-16 text, or fewer than a
+// few hundred records so far).
 func (r *csvReader) estimateRows() int {
 	read := r.cr.InputOffset()
-	if r.size <= 0 || r.utf16 || r.records < 64 || read <= 0 {
+	if r.size <= 0 || r.utf16 || r.records < 256 || read <= 0 {
 		return 0
 	}
 	return int(float64(r.size) / float64(read) * float64(r.records))
