@@ -74,11 +74,13 @@ demo: build
 # Validation against a bare CSV read, then the rollout engine: overhead
 # against a bare errgroup loop, rate-limit adherence, resume cost and peak
 # memory (the million-row parts take several minutes; ROLLOUT_BENCH=-quick
-# runs everything small for a first look).
+# runs those small for a first look), then the reports of a million-row
+# run and their peak memory.
 ROLLOUT_BENCH ?=
 bench:
 	$(GO) run ./ingest/internal/benchmanifest -rows $(BENCH_ROWS)
 	$(GO) run ./pipeline/internal/benchrollout $(ROLLOUT_BENCH)
+	SIMBULK_BIG=1 $(GO) test -run '^TestBigRunMemory$$' -count=1 -v ./reports/
 
 # Fuzz targets are discovered, so new ones are run without editing this.
 fuzz:
