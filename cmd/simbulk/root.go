@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/simbulk/simbulk/providers/simkit"
 )
 
 // app is what every subcommand shares: the process's streams and the
@@ -29,7 +32,7 @@ type app struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, logFormat: "text"}
 	root := a.rootCommand()
-	root.SetArgs(args)
+	root.SetArgs(simulateProfileArgs(args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
@@ -188,3 +191,32 @@ func (c *choice) Set(s string) error {
 
 func (c *choice) String() string { return *c.value }
 func (c *choice) Type() string   { return "string" }
+
+// simulateProfileArgs lets `--simulate PROFILE` work as written in the
+// help and the contract. pflag gives a flag with an optional value its
+// value only as --simulate=PROFILE; a bare --simulate followed by a
+// profile name would leave the name among the positional arguments (and
+// `simbulk run devices.csv --simulate flaky` would fail as "unexpected
+// flaky"). The name is joined to the flag unless a file of that name
+// exists, which is then the manifest it looks like.
+func simulateProfileArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "--simulate" && i+1 < len(args) {
+			next := args[i+1]
+			if _, err := simkit.Profile(next); err == nil && next != "" {
+				if _, err := os.Stat(next); err != nil {
+					out = append(out, "--simulate="+next)
+					i++
+					continue
+				}
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}

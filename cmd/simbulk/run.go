@@ -204,7 +204,11 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	defer closeLanes()
 
 	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: 10 * time.Second}
-	a.logger().Info("rollout starting", "run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ","), "checkpoint", o.db)
+	attrs := []any{"run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ","), "checkpoint", o.db}
+	if o.simulate != "" {
+		attrs = append(attrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
+	}
+	a.logger().Info("rollout starting", attrs...)
 	watch := a.watchProgress(ctx, cp, run.ID)
 	state, err := engine.Run(ctx, run)
 	watch()
