@@ -48,6 +48,23 @@ type writeOp struct {
 // 64 workers' intents commit together, small enough that a commit is quick.
 const maxGroup = 256
 
+// ErrNoCheckpoint is returned by OpenExistingCheckpoint when there is no
+// checkpoint file.
+var ErrNoCheckpoint = errors.New("no checkpoint")
+
+// OpenExistingCheckpoint opens the checkpoint at path like OpenCheckpoint
+// but never creates one: commands that only read runs or continue them
+// must not answer a mistyped --db with an empty checkpoint of their own.
+func OpenExistingCheckpoint(p string) (*Checkpoint, error) {
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: simbulk run creates it; --db names another", ErrNoCheckpoint, p)
+		}
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	return OpenCheckpoint(p)
+}
+
 // OpenCheckpoint opens (creating if needed, with owner-only permissions) the
 // checkpoint at path and brings its schema up to date.
 func OpenCheckpoint(p string) (*Checkpoint, error) {

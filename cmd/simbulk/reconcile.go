@@ -80,6 +80,12 @@ Exit status: 0 in sync, 1 fatal, 2 usage, 3 drift found, 130 interrupted.`,
 }
 
 func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool, lockWait time.Duration, o rolloutOptions) error {
+	// Open first: a mistyped --db fails here without leaving a lock file.
+	cp, err := pipeline.OpenExistingCheckpoint(o.db)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
 	unlock, err := lockCheckpoint(o.db, lockWait)
 	if err != nil {
 		return err
@@ -90,11 +96,6 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 		return err
 	}
 	defer stopSims()
-	cp, err := pipeline.OpenCheckpoint(o.db)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
 
 	var run pipeline.Run
 	if runID != "" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -171,6 +172,11 @@ func asavieCLI(t *testing.T, raw string) string {
 func TestReconcileLock(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "simbulk.db")
+	cp, err := pipeline.OpenCheckpoint(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Close()
 	unlock, err := lockCheckpoint(db, 0)
 	if err != nil {
 		t.Fatal(err)

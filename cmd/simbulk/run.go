@@ -122,7 +122,7 @@ provider are looked up first.`,
   simbulk retry-failed 20261124-112356-3f9a2c --all --simulate`,
 		Args: argNames("RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := pipeline.OpenCheckpoint(o.db)
+			cp, err := pipeline.OpenExistingCheckpoint(o.db)
 			if err != nil {
 				return err
 			}
@@ -162,7 +162,11 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return a.plan(ctx, path, cfg, o)
 	}
 
-	cp, err := pipeline.OpenCheckpoint(o.db)
+	open := pipeline.OpenCheckpoint
+	if path == "" {
+		open = pipeline.OpenExistingCheckpoint // resuming: the run must be there
+	}
+	cp, err := open(o.db)
 	if err != nil {
 		return err
 	}
