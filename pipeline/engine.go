@@ -26,6 +26,16 @@ type Provider interface {
 	Lookup(ctx context.Context, order providers.Order) (providers.Subscription, error)
 }
 
+// Batcher is implemented by a Provider whose requests carry several orders
+// only when they agree on the request's own fields (ThingSpace: account,
+// service plan, place of use). Orders with equal keys may share a Submit;
+// the engine batches by key, so each Submit is one request, each request
+// waits for the rate limiter, and a manifest of all-different rows still
+// spreads over every worker.
+type Batcher interface {
+	BatchKey(order providers.Order) string
+}
+
 // Lane is one provider's share of a run: its client and its limits.
 type Lane struct {
 	Name        string

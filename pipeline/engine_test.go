@@ -109,3 +109,57 @@ func TestEngineDrivesEveryRowFinal(t *testing.T) {
 		}
 	}
 }
+
+// keyedFake is a fakeProvider whose requests carry several orders only
+// when they share a key (the EID's last digit, odd or even), and which
+// records the orders of every Submit.
+type keyedFake struct {
+	*fakeProvider
+	submits [][]string
+}
+
+func (k *keyedFake) BatchKey(o providers.Order) string {
+	return fmt.Sprint((o.EID[len(o.EID)-1] - '0') % 2)
+}
+
+func (k *keyedFake) Submit(ctx context.Context, orders []providers.Order) []providers.Outcome {
+	k.mu.Lock()
+	eids := make([]string, len(orders))
+	for i, o := range orders {
+		eids[i] = o.EID
+	}
+	k.submits = append(k.submits, eids)
+	k.mu.Unlock()
+	return k.fakeProvider.Submit(ctx, orders)
+}
+
+func TestEngineBatchesByKey(t *testing.T) {
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 45)
+	fake := &keyedFake{fakeProvider: newFake()}
+	e := &Engine{Checkpoint: cp, Lanes: map[string]*Lane{"fake": {Name: "fake", Client: fake, Concurrency: 4, BatchSize: 10, PollInterval: 5 * time.Millisecond}}}
+	if state, err := e.Run(context.Background(), run); err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	sent := 0
+	for _, eids := range fake.submits {
+		if len(eids) > 10 {
+			t.Errorf("a Submit of %d orders, over the batch size: %v", len(eids), eids)
+		}
+		for _, eid := range eids {
+			if fake.BatchKey(providers.Order{EID: eid}) != fake.BatchKey(providers.Order{EID: eids[0]}) {
+				t.Errorf("one Submit mixes keys: %v", eids)
+				break
+			}
+		}
+		sent += len(eids)
+	}
+	// 23 even and 22 odd EIDs in batches of 10: 3 + 3 Submits, no more.
+	if sent != 45 || len(fake.submits) != 6 {
+		t.Errorf("%d orders in %d Submits (%v), want 45 in 6", sent, len(fake.submits), fake.submits)
+	}
+}

@@ -50,8 +50,7 @@ func (l *laneRunner) send() error {
 			continue
 		}
 		after = rows[len(rows)-1].Row
-		for start := 0; start < len(rows); start += l.lane.BatchSize {
-			batch := rows[start:min(start+l.lane.BatchSize, len(rows))]
+		for _, batch := range l.batches(rows) {
 			if ctx.Err() != nil {
 				l.release(batch)
 				continue
@@ -69,6 +68,35 @@ func (l *laneRunner) send() error {
 		l.stop(fatal)
 	}
 	return fatal
+}
+
+// batches cuts rows into Submits of at most BatchSize rows, keeping
+// together only rows the client says can share a request (see Batcher).
+// Rows keep their order within a batch; batches come in the order of
+// their first row.
+func (l *laneRunner) batches(rows []RowRecord) [][]RowRecord {
+	size := l.lane.BatchSize
+	keyer, ok := l.lane.Client.(Batcher)
+	if !ok || size == 1 {
+		var out [][]RowRecord
+		for start := 0; start < len(rows); start += size {
+			out = append(out, rows[start:min(start+size, len(rows))])
+		}
+		return out
+	}
+	var out [][]RowRecord
+	open := map[string]int{} // key -> index in out of its batch still filling
+	for _, r := range rows {
+		key := keyer.BatchKey(orderOf(r))
+		i, ok := open[key]
+		if !ok || len(out[i]) == size {
+			i = len(out)
+			open[key] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
 }
 
 // claim drops rows another worker already has and marks the rest busy.

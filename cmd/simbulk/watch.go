@@ -18,10 +18,7 @@ import (
 func (a *app) watchProgress(ctx context.Context, cp *pipeline.Checkpoint, runID string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	interactive := false
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		interactive = true
-	}
+	interactive := isTerminal(a.stderr)
 	go func() {
 		defer close(done)
 		every := 5 * time.Second
@@ -51,7 +48,7 @@ func (a *app) watchProgress(ctx context.Context, cp *pipeline.Checkpoint, runID 
 				if bar == nil {
 					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(a.stderr),
 						progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
-						progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
+						progressbar.OptionSetPredictTime(true), barWidth(a.stderr), progressbar.OptionClearOnFinish())
 				}
 				bar.Describe(formatFailures(c[pipeline.Failed]))
 				_ = bar.Set(done)
@@ -60,7 +57,7 @@ func (a *app) watchProgress(ctx context.Context, cp *pipeline.Checkpoint, runID 
 			elapsed := time.Since(started).Seconds()
 			a.logger().Info("progress", "run", runID, "done", done, "total", total,
 				"succeeded", c[pipeline.Succeeded], "failed", c[pipeline.Failed], "accepted", c[pipeline.Accepted],
-				"pending", c[pipeline.Pending], "rows_per_second", float64(int(float64(done)/elapsed*10))/10)
+				"in_flight", c[pipeline.InFlight], "pending", c[pipeline.Pending], "rows_per_second", float64(int(float64(done)/elapsed*10))/10)
 		}
 	}()
 	return func() {
@@ -74,4 +71,16 @@ func formatFailures(n int) string {
 		return "provisioning"
 	}
 	return fmt.Sprintf("provisioning, %d failed", n)
+}
+
+// barWidth fills the terminal's width when the terminal says what it is;
+// some (a serial console, `script`, an IDE's pane) report 0 columns, where
+// a full-width bar would have no bar at all.
+func barWidth(w any) progressbar.Option {
+	if f, ok := w.(*os.File); ok {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols >= 60 {
+			return progressbar.OptionFullWidth()
+		}
+	}
+	return progressbar.OptionSetWidth(30)
 }

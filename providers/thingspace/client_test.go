@@ -667,3 +667,25 @@ func TestCheckWithoutHandleUsesDeviceState(t *testing.T) {
 		t.Errorf("suspended device: %+v", out)
 	}
 }
+
+func TestBatchKey(t *testing.T) {
+	c := newTestClient(t, testConfig("http://127.0.0.1:1"))
+	order := func(eid, first, account string) providers.Order {
+		return providers.Order{EID: eid, Fields: map[string]string{
+			"account_name": account, "service_plan": "M2M", "first_name": first, "last_name": "Lovelace", "zip": "78701"}}
+	}
+	a := c.BatchKey(order("1", "Ada", "acct-1"))
+	if b := c.BatchKey(order("2", "Ada", "acct-1")); a != b {
+		t.Errorf("devices with the same request fields get keys %q and %q; they can share a request", a, b)
+	}
+	if b := c.BatchKey(order("1", "Bob", "acct-1")); a == b {
+		t.Error("another customer name gets the same key: one request would carry the wrong primaryPlaceOfUse")
+	}
+	if b := c.BatchKey(order("1", "Ada", "acct-2")); a == b {
+		t.Error("another account gets the same key")
+	}
+	// The account falls back to the config's default, as in Submit.
+	if b := c.BatchKey(order("1", "Ada", "")); b != c.BatchKey(order("1", "Ada", testAccount)) {
+		t.Error("an order without account_name is not keyed with the default account")
+	}
+}

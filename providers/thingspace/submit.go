@@ -37,6 +37,18 @@ func (c *Client) fieldsOf(o providers.Order) requestFields {
 	}
 }
 
+// BatchKey is equal for orders that can share one activate request: the
+// same request-level fields (account, plan, carrier, ZIP, IP pool, place
+// of use). The pipeline batches by it, so that a manifest whose rows each
+// name another customer sends its requests in parallel, not one after
+// another inside a single Submit.
+func (c *Client) BatchKey(o providers.Order) string {
+	rf := c.fieldsOf(o)
+	return strings.Join([]string{rf.account, rf.servicePlan, rf.carrierName, rf.mdnZip, rf.ipPool,
+		rf.name.Title, rf.name.FirstName, rf.name.MiddleName, rf.name.LastName, rf.name.Suffix,
+		rf.addr.AddressLine1, rf.addr.AddressLine2, rf.addr.City, rf.addr.State, rf.addr.Zip, rf.addr.Zip4, rf.addr.Country}, "\x00")
+}
+
 // request builds the activate body for the devices of one group.
 func (rf requestFields) request(devices []activateDevice) activateRequest {
 	r := activateRequest{
