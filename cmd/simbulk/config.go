@@ -23,6 +23,12 @@ import (
 // never logged, stored in the checkpoint or written to a report.
 type Config struct {
 	Providers ProvidersConfig `yaml:"providers"`
+
+	// unset maps the path of each value that names an environment
+	// variable that is not set (providers.asavie.client_secret) to the
+	// variable. Only providers the manifest uses must have theirs set: one
+	// config can serve every team, each with its own provider's secrets.
+	unset map[string]string
 }
 
 // ProvidersConfig has one block per provider; a nil block is a provider
@@ -102,11 +108,17 @@ func loadConfig(path string) (*Config, error) {
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	var missing []string
-	expandNode(&root, &missing)
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return nil, fmt.Errorf("config %s: environment variable(s) not set: %s", path, strings.Join(slices.Compact(missing), ", "))
+	unset := map[string]string{}
+	expandNode(&root, "", unset)
+	var outside []string // unset outside any provider's block: always an error
+	for at, name := range unset {
+		if !strings.HasPrefix(at, "providers.") || strings.Count(at, ".") < 2 {
+			outside = append(outside, name)
+		}
+	}
+	if len(outside) > 0 {
+		slices.Sort(outside)
+		return nil, fmt.Errorf("config %s: environment variable(s) not set: %s", path, strings.Join(slices.Compact(outside), ", "))
 	}
 	expanded, err := yaml.Marshal(&root)
 	if err != nil {
@@ -114,7 +126,7 @@ func loadConfig(path string) (*Config, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true) // a misspelt key is an error, not a silent default
-	var c Config
+	c := Config{unset: unset}
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -124,20 +136,31 @@ func loadConfig(path string) (*Config, error) {
 	return &c, nil
 }
 
-func expandNode(n *yaml.Node, missing *[]string) {
-	if n.Kind == yaml.ScalarNode {
+// expandNode replaces ${VAR} in the scalar values under n (at is n's
+// dotted path) and records in unset where a variable is not set.
+func expandNode(n *yaml.Node, at string, unset map[string]string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			name := envRef.FindStringSubmatch(ref)[1]
 			v, ok := os.LookupEnv(name)
 			if !ok {
-				*missing = append(*missing, name)
+				unset[at] = name
 			}
 			return v
 		})
-		return
-	}
-	for _, c := range n.Content {
-		expandNode(c, missing)
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if at != "" {
+				key = at + "." + key
+			}
+			expandNode(n.Content[i+1], key, unset)
+		}
+	default:
+		for _, c := range n.Content {
+			expandNode(c, at, unset)
+		}
 	}
 }
 
@@ -179,8 +202,16 @@ func (c *Config) requireCredentials(used []string) error {
 	var problems []string
 	need := func(provider string, fields map[string]string) {
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			if strings.TrimSpace(fields[k]) == "" {
-				problems = append(problems, fmt.Sprintf("providers.%s.%s", provider, k))
+			at := "providers." + provider + "." + k
+			if _, ok := c.unset[at]; !ok && strings.TrimSpace(fields[k]) == "" {
+				problems = append(problems, at)
+			}
+		}
+	}
+	for _, at := range slices.Sorted(maps.Keys(c.unset)) {
+		for _, p := range used {
+			if strings.HasPrefix(at, "providers."+p+".") {
+				problems = append(problems, fmt.Sprintf("%s (environment variable %s is not set)", at, c.unset[at]))
 			}
 		}
 	}
