@@ -163,3 +163,51 @@ func TestEngineBatchesByKey(t *testing.T) {
 		t.Errorf("%d orders in %d Submits (%v), want 45 in 6", sent, len(fake.submits), fake.submits)
 	}
 }
+
+// TestEditedManifestLooksUpRowsInDoubt: a run is killed with a row in
+// flight; the operator edits the manifest and runs it again, which makes a
+// new run. The repeated row may already be at the provider, so the new run
+// looks it up instead of sending it.
+func TestEditedManifestLooksUpRowsInDoubt(t *testing.T) {
+	ctx := context.Background()
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	first := seedRun(t, cp, 3) // E000 E001 E002 at rows 2-4
+	if err := cp.markInFlight(ctx, first.ID, []int{2}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := cp.CreateRun(ctx, "fp-edited", "m.csv", []string{"provider", "eid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []RowRecord
+	for i, eid := range []string{"E000", "E001"} {
+		rows = append(rows, RowRecord{RunID: second.ID, Row: i + 2, Provider: "fake", EID: eid, Cells: []string{"fake", eid}, State: Pending})
+	}
+	if err := cp.AddRows(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	mustLookup := map[string]bool{}
+	if err := cp.RowsIn(ctx, second.ID, "", func(r RowRecord) error { mustLookup[r.EID] = r.MustLookup; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !mustLookup["E000"] || mustLookup["E001"] {
+		t.Fatalf("must_lookup %v: want E000 (in flight in the first run) only", mustLookup)
+	}
+
+	fake := newFake()
+	fake.have["E000"] = true // the killed run's request had reached the provider
+	e := &Engine{Checkpoint: cp, Lanes: map[string]*Lane{"fake": {Name: "fake", Client: fake, PollInterval: 5 * time.Millisecond}}}
+	if state, err := e.Run(ctx, second); err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	if fake.sent["E000"] != 0 || fake.sent["E001"] != 1 {
+		t.Errorf("sent E000 %d times and E001 %d times, want 0 and 1", fake.sent["E000"], fake.sent["E001"])
+	}
+	if c, _ := cp.Counts(ctx, second.ID); c[Succeeded] != 2 {
+		t.Errorf("counts %v, want both rows succeeded", c)
+	}
+}

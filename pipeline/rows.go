@@ -71,7 +71,9 @@ func jsonText(v any) string {
 
 // AddRows stores new rows of a run in one transaction. A row whose
 // identifier an earlier run of this checkpoint already provisioned is stored
-// as skipped, naming that run.
+// as skipped, naming that run. A row whose identifier another run left in
+// doubt (sent, outcome unknown or not yet complete) is stored to be looked
+// up at the provider before anything is sent.
 func (c *Checkpoint) AddRows(ctx context.Context, rows []RowRecord) error {
 	now := c.now().UnixMilli()
 	return c.Write(ctx, func(tx *sql.Tx) error {
@@ -89,6 +91,10 @@ func (c *Checkpoint) AddRows(ctx context.Context, rows []RowRecord) error {
 					r.ErrorCode = "already_provisioned"
 					r.ErrorMessage = fmt.Sprintf("already provisioned by run %s (row %d)", prior.RunID, prior.Row)
 					r.Result = prior.Result
+				} else if doubt, err := inDoubtElsewhere(tx, r); err != nil {
+					return err
+				} else if doubt {
+					r.MustLookup = true
 				}
 			}
 			cells, err := json.Marshal(r.Cells)
@@ -125,6 +131,29 @@ func provisionedBefore(tx *sql.Tx, r RowRecord) (RowRecord, bool, error) {
 		return prior, true, nil
 	}
 	return RowRecord{}, false, nil
+}
+
+// inDoubtElsewhere reports whether another run holds the row's identifier
+// in a state where its request may have reached the provider (the
+// condition of the rows_doubt_* indexes, repeated so SQLite uses them).
+func inDoubtElsewhere(tx *sql.Tx, r RowRecord) (bool, error) {
+	for _, q := range []struct{ col, val string }{{"eid", r.EID}, {"cli", r.CLI}, {"iccid", r.ICCID}} {
+		if q.val == "" {
+			continue
+		}
+		var one int
+		err := tx.QueryRow("SELECT 1 FROM rows WHERE provider = ? AND "+q.col+" = ? AND "+q.col+" != '' AND run_id != ?"+
+			" AND (state IN ('in_flight', 'accepted') OR (state = 'pending' AND must_lookup = 1)) LIMIT 1",
+			r.Provider, q.val, r.RunID).Scan(&one)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("check other runs for row %d: %w", r.Row, err)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // RowsIn streams a run's rows in one state (all rows when state is ""), in
