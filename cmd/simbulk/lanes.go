@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/simset"
 	"github.com/simbulk/simbulk/providers/thingspace"
 )
 
@@ -23,20 +22,15 @@ func simulatedConfig(profile string, asyncDelay time.Duration) (*Config, func(),
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	set := simset.New(faults, asyncDelay)
+	base, stopServer, err := simset.ServeLoopback(set, 2*time.Second)
 	if err != nil {
-		return nil, nil, fmt.Errorf("start simulators: %w", err)
+		return nil, nil, err
 	}
-	set := newSimSet(faults, asyncDelay)
-	srv := &http.Server{Handler: set, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
 	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		set.ThingSpace.Close()
+		stopServer()
+		set.Close()
 	}
-	base := "http://" + ln.Addr().String()
 	lane := LaneConfig{Concurrency: 16, Timeout: 5 * time.Second, MaxRetryAfter: 5 * time.Second,
 		PollInterval: 200 * time.Millisecond, MaxAttempts: 8}
 	cfg := &Config{Providers: ProvidersConfig{

@@ -17,11 +17,12 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/providers/simset"
 	"github.com/simbulk/simbulk/samples"
 )
 
 // injectDrift changes (or repairs) one record in a `sim serve` process.
-func injectDrift(t *testing.T, base string, d driftRequest) {
+func injectDrift(t *testing.T, base string, d simset.Drift) {
 	t.Helper()
 	body, _ := json.Marshal(d)
 	resp, err := http.Post(base+"/_sim/drift", "application/json", bytes.NewReader(body))
@@ -89,9 +90,9 @@ func TestReconcileFindsExactlyTheInjectedDrift(t *testing.T) {
 	asv := samples.NewDevice(ingest.ProviderAsavie, 2)
 	ts := samples.NewDevice(ingest.ProviderThingSpace, 3)
 	asvCLI := asavieCLI(t, asv.CLI)
-	injectDrift(t, base, driftRequest{Provider: "iotconnect", ID: iot.EID, Action: "state", Value: "PAUSED"})
-	injectDrift(t, base, driftRequest{Provider: "asavie", ID: asvCLI, Action: "alter", Field: "sim_number", Value: "89440000000000000010"})
-	injectDrift(t, base, driftRequest{Provider: "thingspace", ID: ts.EID, Action: "delete"})
+	injectDrift(t, base, simset.Drift{Provider: "iotconnect", ID: iot.EID, Action: "state", Value: "PAUSED"})
+	injectDrift(t, base, simset.Drift{Provider: "asavie", ID: asvCLI, Action: "alter", Field: "sim_number", Value: "89440000000000000010"})
+	injectDrift(t, base, simset.Drift{Provider: "thingspace", ID: ts.EID, Action: "delete"})
 
 	code, res, logs = reconcileCron(t, dir, cfg, db)
 	if code != exitRowsFailed {
@@ -114,13 +115,13 @@ func TestReconcileFindsExactlyTheInjectedDrift(t *testing.T) {
 	}
 
 	// Repair, and the next night's run is clean.
-	injectDrift(t, base, driftRequest{Provider: "iotconnect", ID: iot.EID, Action: "state", Value: "ACTIVE"})
-	injectDrift(t, base, driftRequest{Provider: "asavie", ID: asvCLI, Action: "alter", Field: "sim_number", Value: asv.ICCID})
-	injectDrift(t, base, driftRequest{Provider: "thingspace", ID: ts.EID, Action: "create",
+	injectDrift(t, base, simset.Drift{Provider: "iotconnect", ID: iot.EID, Action: "state", Value: "ACTIVE"})
+	injectDrift(t, base, simset.Drift{Provider: "asavie", ID: asvCLI, Action: "alter", Field: "sim_number", Value: asv.ICCID})
+	injectDrift(t, base, simset.Drift{Provider: "thingspace", ID: ts.EID, Action: "create",
 		Fields: map[string]string{"account_name": ts.AccountName, "iccid": ts.ICCID}})
 	// A re-created line gets a new number; give it back the one the
 	// rollout recorded (succeeded.csv, result_msisdn).
-	injectDrift(t, base, driftRequest{Provider: "thingspace", ID: ts.EID, Action: "alter", Field: "msisdn",
+	injectDrift(t, base, simset.Drift{Provider: "thingspace", ID: ts.EID, Action: "alter", Field: "msisdn",
 		Value: reportedResult(t, dir, ts.EID, "result_msisdn")})
 	if code, res, logs := reconcileCron(t, dir, cfg, db); code != 0 || len(res.Drift) != 0 {
 		t.Errorf("after repair: exit %d drift %v\n%s", code, res.Drift, logs)

@@ -124,7 +124,7 @@ func bareLoop(o options, devices []samples.Device) (overheadResult, error) {
 	if n := failed.Load(); n > 0 {
 		return overheadResult{}, fmt.Errorf("%d of %d orders did not succeed", n, len(orders))
 	}
-	return overheadResult{took: took, peak: sims.peak.Load(), requests: totalRequests(sims.asv.Kit().Stats())}, nil
+	return overheadResult{took: took, peak: sims.peak.Load(), requests: totalRequests(sims.Asavie.Kit().Stats())}, nil
 }
 
 func pipelineRun(o options, devices []samples.Device, concurrency int, name string) (overheadResult, error) {
@@ -176,7 +176,7 @@ func pipelineRun(o options, devices []samples.Device, concurrency int, name stri
 	if state != pipeline.RunCompleted || counts[pipeline.Succeeded] != len(devices) {
 		return overheadResult{}, fmt.Errorf("run %s with %v, want every row succeeded", state, counts)
 	}
-	return overheadResult{took: took, peak: sims.peak.Load(), requests: totalRequests(sims.asv.Kit().Stats())}, nil
+	return overheadResult{took: took, peak: sims.peak.Load(), requests: totalRequests(sims.Asavie.Kit().Stats())}, nil
 }
 
 // profile starts a CPU profile named after the phase in dir ("" = none)

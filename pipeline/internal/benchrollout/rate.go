@@ -57,7 +57,7 @@ func benchRate(o options) (string, error) {
 	if state != pipeline.RunCompleted || counts[pipeline.Succeeded] != rows {
 		return "", fmt.Errorf("run %s with %v, want every row succeeded", state, counts)
 	}
-	st := sims.asv.Kit().Stats()
+	st := sims.Asavie.Kit().Stats()
 	total := totalRequests(st)
 	perSec := float64(total) / wall.Seconds()
 	spanRate := float64(total) / sims.span().Seconds()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simkit"
+	"github.com/simbulk/simbulk/providers/simset"
 	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/samples"
 )
@@ -24,9 +24,7 @@ import (
 // measure at the door: requests in flight at once, the first provisioning
 // request, and the first and last request of all.
 type simulators struct {
-	iot *iotconnect.Simulator
-	asv *asavie.Simulator
-	ts  *thingspace.Simulator
+	*simset.Set
 
 	inFlight, peak atomic.Int64
 	firstReq       atomic.Int64 // unix nanoseconds
@@ -38,12 +36,7 @@ type simulators struct {
 }
 
 func newSimulators(f simkit.Faults) *simulators {
-	return &simulators{
-		iot:   iotconnect.NewSimulator(iotconnect.SimOptions{Faults: f}),
-		asv:   asavie.NewSimulator(asavie.SimOptions{Faults: f}),
-		ts:    thingspace.NewSimulator(thingspace.SimOptions{Faults: f}),
-		first: make(chan struct{}),
-	}
+	return &simulators{Set: simset.New(f, 0), first: make(chan struct{})}
 }
 
 func (s *simulators) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,16 +57,7 @@ func (s *simulators) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			close(s.first)
 		})
 	}
-	switch {
-	case p == iotconnect.SimTokenPath || strings.HasPrefix(p, "/iot-connect/"):
-		s.iot.ServeHTTP(w, r)
-	case strings.HasPrefix(p, "/v1/"):
-		s.asv.ServeHTTP(w, r)
-	case strings.HasPrefix(p, "/api/"):
-		s.ts.ServeHTTP(w, r)
-	default:
-		http.NotFound(w, r)
-	}
+	s.Set.ServeHTTP(w, r)
 }
 
 // span is the time from the first request to the end of the last.
@@ -83,19 +67,14 @@ func (s *simulators) span() time.Duration {
 
 // serve listens on a loopback port and returns the base URL and a stop.
 func (s *simulators) serve() (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := simset.ServeLoopback(s, 5*time.Second)
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		s.ts.Close()
-	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return base, func() {
+		stop()
+		s.Close()
+	}, nil
 }
 
 // laneSettings shape every lane of a benchmark.
