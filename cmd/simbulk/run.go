@@ -186,6 +186,7 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		if err := a.load(ctx, cp, run, path, cfg, o); err != nil {
 			return err
 		}
+		run.Loaded = true
 	}
 	if run.State == pipeline.RunCompleted {
 		if runID == "" {
@@ -295,6 +296,8 @@ func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Ru
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = cp.SetRunState(context.WithoutCancel(ctx), run.ID, pipeline.RunInterrupted)
+			a.logger().Warn("interrupted while loading the manifest; nothing was sent, and the same command loads it afresh",
+				"run", run.ID, "took", time.Since(started).Round(time.Millisecond).String())
 			return exitWith(exitInterrupted)
 		}
 		return err

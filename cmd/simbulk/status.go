@@ -18,7 +18,10 @@ type statusJSON struct {
 	RunID    string            `json:"run_id"`
 	Manifest string            `json:"manifest"`
 	State    pipeline.RunState `json:"state"`
-	Counts   pipeline.Counts   `json:"counts"`
+	// Loaded is false while the manifest is still going into the
+	// checkpoint, or when loading was cut short (nothing was sent then).
+	Loaded bool            `json:"loaded"`
+	Counts pipeline.Counts `json:"counts"`
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -50,7 +53,7 @@ func (a *app) statusCommand() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, statusJSON{RunID: run.ID, Manifest: run.Manifest, State: run.State, Counts: counts})
+				return writeJSON(a.stdout, statusJSON{RunID: run.ID, Manifest: run.Manifest, State: run.State, Loaded: run.Loaded, Counts: counts})
 			}
 			printCounts(a.stdout, run, run.State, counts)
 			return nil
@@ -72,7 +75,7 @@ func (a *app) listRuns(ctx context.Context, cp *pipeline.Checkpoint, asJSON bool
 		if err != nil {
 			return err
 		}
-		out = append(out, statusJSON{RunID: r.ID, Manifest: r.Manifest, State: r.State, Counts: counts})
+		out = append(out, statusJSON{RunID: r.ID, Manifest: r.Manifest, State: r.State, Loaded: r.Loaded, Counts: counts})
 	}
 	if asJSON {
 		return writeJSON(a.stdout, out)
@@ -85,7 +88,11 @@ func (a *app) listRuns(ctx context.Context, cp *pipeline.Checkpoint, asJSON bool
 	fmt.Fprintln(tw, "RUN\tSTATE\tROWS\tSUCCEEDED\tFAILED\tINVALID\tSKIPPED\tOPEN\tMANIFEST")
 	for _, s := range out {
 		c := s.Counts
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.RunID, s.State, c.Total(), c[pipeline.Succeeded], c[pipeline.Failed],
+		state := string(s.State)
+		if !s.Loaded {
+			state += " (loading)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.RunID, state, c.Total(), c[pipeline.Succeeded], c[pipeline.Failed],
 			c[pipeline.Invalid], c[pipeline.Skipped], c[pipeline.Pending]+c[pipeline.InFlight]+c[pipeline.Accepted], s.Manifest)
 	}
 	return tw.Flush()
@@ -97,6 +104,10 @@ func printCounts(w io.Writer, run pipeline.Run, state pipeline.RunState, c pipel
 	fmt.Fprintf(w, "Manifest:   %s\n", run.Manifest)
 	if !run.CreatedAt.IsZero() {
 		fmt.Fprintf(w, "Started:    %s\n", run.CreatedAt.Local().Format(time.DateTime))
+	}
+	if !run.Loaded {
+		fmt.Fprintf(w, "Loading:    not finished (%d rows so far); nothing has been sent. Running the\n", c.Total())
+		fmt.Fprintf(w, "            manifest again (or simbulk resume %s) loads it afresh.\n", run.ID)
 	}
 	fmt.Fprintf(w, "Rows:       %d\n", c.Total())
 	for _, s := range pipeline.States {
