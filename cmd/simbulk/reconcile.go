@@ -80,6 +80,9 @@ Exit status: 0 in sync, 1 fatal, 2 usage, 3 drift found, 130 interrupted.`,
 }
 
 func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool, lockWait time.Duration, o rolloutOptions) error {
+	if err := checkConcurrency(o.concurrency); err != nil {
+		return err
+	}
 	// Open first: a mistyped --db fails here without leaving a lock file.
 	cp, err := pipeline.OpenExistingCheckpoint(o.db)
 	if err != nil {

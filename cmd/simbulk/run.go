@@ -153,6 +153,9 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	if err != nil {
 		return usageError(err)
 	}
+	if err := checkConcurrency(o.concurrency); err != nil {
+		return err
+	}
 	cfg, stopSims, err := a.rolloutConfig(o)
 	if err != nil {
 		return err
@@ -407,4 +410,12 @@ func parseThreshold(s string) (pipeline.Threshold, error) {
 		return pipeline.Threshold{}, fmt.Errorf("--max-failures %q: want a count like 50 or a percentage like 2%%", s)
 	}
 	return pipeline.Threshold{Count: n}, nil
+}
+
+// checkConcurrency refuses a negative --concurrency (0 means the config's).
+func checkConcurrency(n int) error {
+	if n < 0 {
+		return usageError(fmt.Errorf("--concurrency %d: want a positive number of workers per provider", n))
+	}
+	return nil
 }
