@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -123,7 +124,7 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 	defer closeLanes()
 
 	started := time.Now()
-	a.logger().Info("reconciliation starting", "run", run.ID, "providers", used, "checkpoint", o.db)
+	a.logger().Info("reconciliation starting", "run", run.ID, "providers", strings.Join(used, ","), "checkpoint", o.db)
 	rec := &pipeline.Reconciler{Checkpoint: cp, Lanes: lanes, Logger: a.logger()}
 	res, err := rec.Reconcile(ctx, run)
 	if err != nil {
