@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -279,6 +280,61 @@ func TestInterruptIsResumable(t *testing.T) {
 	for name, s := range simStats(t, base) {
 		if len(s.Duplicates) > 0 {
 			t.Errorf("%s: duplicates %v", name, s.Duplicates)
+		}
+	}
+}
+
+// TestSecondRunRefusedWhileFirstWorks: an operator starts the same rollout
+// again in another terminal while the first still works. The second must
+// not touch the checkpoint (it would claim the same rows and send them
+// again); it says why and exits 1, and the first completes with no
+// duplicates.
+func TestSecondRunRefusedWhileFirstWorks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two processes")
+	}
+	const rows = 300
+	dir := t.TempDir()
+	manifest := writeManifest(t, dir, rows)
+	base, _ := startSimServe(t, "--latency", "20ms", "--async-delay", "200ms")
+	cfg := writeConfig(t, dir, base)
+	db := filepath.Join(dir, "simbulk.db")
+
+	first := exec.Command("simbulk", "run", manifest, "--config", cfg, "--db", db)
+	first.Dir = dir
+	var out bytes.Buffer
+	first.Stdout, first.Stderr = &out, &out
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the first holds the checkpoint and has sent something.
+	deadline := time.Now().Add(20 * time.Second)
+	for sent := 0; sent == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first run sent nothing in 20s:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		for _, st := range simStats(t, base) {
+			sent += st.ProvisionRequests
+		}
+	}
+	second := exec.Command("simbulk", "run", manifest, "--config", cfg, "--db", db)
+	second.Dir = dir
+	var stderr bytes.Buffer
+	second.Stderr = &stderr
+	code := exitCode(second.Run())
+	if code != exitFatal || !strings.Contains(stderr.String(), "another simbulk is working on") {
+		t.Errorf("second run: exit %d, stderr %q; want 1 and a message about the first", code, stderr.String())
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out.String())
+	}
+	if st := runStatus(t, db)[0]; st.State != pipeline.RunCompleted || st.Counts[pipeline.Succeeded] != rows {
+		t.Errorf("first run: state %s counts %v, want completed with %d succeeded", st.State, st.Counts, rows)
+	}
+	for name, st := range simStats(t, base) {
+		if len(st.Duplicates) > 0 {
+			t.Errorf("%s received duplicate provisioning requests: %v", name, st.Duplicates)
 		}
 	}
 }

@@ -29,6 +29,10 @@ type rolloutOptions struct {
 	maxFailures string
 	dryRun      bool
 	asyncDelay  time.Duration
+	lockWait    time.Duration
+	// redrive (retry-failed) puts failed rows back to pending first, all
+	// of them with redriveAll, under the same lock as the rollout.
+	redrive, redriveAll bool
 }
 
 func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
@@ -40,6 +44,7 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.StringVar(&o.out, "out", reports.DefaultDir, "`DIR` for the reports; each run gets DIR/<run-id>/")
 	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
 	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
+	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same checkpoint (default: give up at once)")
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
 }
@@ -122,24 +127,8 @@ provider are looked up first.`,
   simbulk retry-failed 20261124-112356-3f9a2c --all --simulate`,
 		Args: argNames("RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := pipeline.OpenExistingCheckpoint(o.db)
-			if err != nil {
-				return err
-			}
-			run, err := cp.Run(cmd.Context(), args[0])
-			if err == nil {
-				var n int64
-				if n, err = cp.Redrive(cmd.Context(), run.ID, all); err == nil {
-					a.logger().Info("re-queued failed rows", "run", run.ID, "rows", n, "all", all)
-				}
-			}
-			if cerr := cp.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			return a.rollout(cmd.Context(), "", run.ID, o)
+			o.redrive, o.redriveAll = true, all
+			return a.rollout(cmd.Context(), "", args[0], o)
 		},
 	}
 	addRolloutFlags(cmd, &o)
@@ -174,11 +163,29 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return err
 	}
 	defer cp.Close()
+	// One simbulk at a time drives a checkpoint: a second `run` of the
+	// same manifest (started in another terminal, or by cron, while the
+	// first still works) would claim the same rows and send them again.
+	unlock, err := lockCheckpoint(o.db, o.lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	var run pipeline.Run
 	if runID != "" {
 		if run, err = cp.Run(ctx, runID); err != nil {
 			return err
+		}
+		if o.redrive {
+			n, err := cp.Redrive(ctx, run.ID, o.redriveAll)
+			if err != nil {
+				return err
+			}
+			a.logger().Info("re-queued failed rows", "run", run.ID, "rows", n, "all", o.redriveAll)
+			if run, err = cp.Run(ctx, run.ID); err != nil {
+				return err
+			}
 		}
 		path = run.Manifest
 		o.provider, o.sheet = run.Options.Provider, run.Options.Sheet
