@@ -14,6 +14,8 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/providers"
+	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -330,9 +332,19 @@ func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptio
 	}
 	defer r.Close()
 	perProvider := map[string]int{}
+	// ThingSpace rows share an activate request only when they agree on
+	// its request-level fields; count its requests per such group.
+	tsGroups := map[string]int{}
+	tsAccount := ""
+	if t := cfg.Providers.ThingSpace; t != nil {
+		tsAccount = t.Defaults[ingest.ColAccountName]
+	}
 	sum, _, err := ingest.Scan(r, cfg.validateOptions(o.provider), func(row ingest.Row, problems []ingest.Problem) error {
 		if !ingest.HasErrors(problems) {
 			perProvider[row.Provider]++
+			if row.Provider == ingest.ProviderThingSpace {
+				tsGroups[thingspace.RequestGroup(providers.Order{EID: row.EID, Fields: row.Fields}, tsAccount)]++
+			}
 		}
 		return ctx.Err()
 	})
@@ -354,6 +366,12 @@ func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptio
 			}
 		}
 		requests := (n + batch - 1) / batch
+		if p == ingest.ProviderThingSpace {
+			requests = 0
+			for _, g := range tsGroups {
+				requests += (g + batch - 1) / batch
+			}
+		}
 		line := fmt.Sprintf("  %-11s %7d rows in %7d requests", p, n, requests)
 		if l != nil && l.Rate > 0 {
 			line += fmt.Sprintf(", at least %s at %g requests/s", (time.Duration(float64(requests) / l.Rate * float64(time.Second))).Round(time.Second), l.Rate)

@@ -18,10 +18,14 @@ type requestFields struct {
 	addr                                              address
 }
 
-func (c *Client) fieldsOf(o providers.Order) requestFields {
+func fieldsOf(o providers.Order, defaultAccount string) requestFields {
 	f := func(k string) string { return strings.TrimSpace(o.Fields[k]) }
+	account := f("account_name")
+	if account == "" {
+		account = defaultAccount
+	}
 	return requestFields{
-		account:     c.accountOf(o),
+		account:     account,
 		servicePlan: f("service_plan"),
 		carrierName: f("carrier_name"),
 		mdnZip:      f("mdn_zip_code"),
@@ -37,13 +41,21 @@ func (c *Client) fieldsOf(o providers.Order) requestFields {
 	}
 }
 
-// BatchKey is equal for orders that can share one activate request: the
-// same request-level fields (account, plan, carrier, ZIP, IP pool, place
-// of use). The pipeline batches by it, so that a manifest whose rows each
-// name another customer sends its requests in parallel, not one after
-// another inside a single Submit.
+// BatchKey is equal for orders that can share one activate request: see
+// RequestGroup. The pipeline batches by it, so that a manifest whose rows
+// each name another customer sends its requests in parallel, not one
+// after another inside a single Submit.
 func (c *Client) BatchKey(o providers.Order) string {
-	rf := c.fieldsOf(o)
+	return RequestGroup(o, c.cfg.AccountName)
+}
+
+// RequestGroup names the activate request an order can share: orders with
+// the same request-level fields (account, plan, carrier, ZIP, IP pool,
+// place of use) may go in one request of up to 100 devices; orders that
+// differ need requests of their own. defaultAccount is the account of
+// orders that name none. A dry run counts requests with it.
+func RequestGroup(o providers.Order, defaultAccount string) string {
+	rf := fieldsOf(o, defaultAccount)
 	return strings.Join([]string{rf.account, rf.servicePlan, rf.carrierName, rf.mdnZip, rf.ipPool,
 		rf.name.Title, rf.name.FirstName, rf.name.MiddleName, rf.name.LastName, rf.name.Suffix,
 		rf.addr.AddressLine1, rf.addr.AddressLine2, rf.addr.City, rf.addr.State, rf.addr.Zip, rf.addr.Zip4, rf.addr.Country}, "\x00")
@@ -131,7 +143,7 @@ func (c *Client) Submit(ctx context.Context, orders []providers.Order) []provide
 			outs[i] = providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeRejected, Message: err.Error()}}
 			continue
 		}
-		rf := c.fieldsOf(o)
+		rf := fieldsOf(o, c.cfg.AccountName)
 		b := open[rf]
 		if b == nil || (len(b.devices) >= c.cfg.BatchSize && !b.seen[o.EID]) {
 			b = &batch{fields: rf, seen: map[string]bool{}}
