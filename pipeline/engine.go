@@ -81,6 +81,35 @@ type Engine struct {
 	Grace   time.Duration
 	Logger  *slog.Logger
 	Backoff func(attempt int) time.Duration
+	// OutagePause is how long a lane stops sending when its provider fails
+	// request after request (then probes; each failed probe doubles the
+	// pause, up to 24 times this). Zero means 5 seconds.
+	OutagePause time.Duration
+	// MaxOutage is how long a provider may fail every request before the
+	// run stops with ErrProviderDown (rows left pending, resumable): an
+	// endpoint that is wrong or gone should not keep a cron job alive
+	// forever. Zero means 30 minutes.
+	MaxOutage time.Duration
+}
+
+// ErrProviderDown ends a run whose provider failed every request for
+// longer than Engine.MaxOutage.
+var ErrProviderDown = errors.New("provider down")
+
+func (e *Engine) maxOutage() time.Duration {
+	if e.MaxOutage > 0 {
+		return e.MaxOutage
+	}
+	return 30 * time.Minute
+}
+
+// limiterFor builds a lane's limiter with the engine's outage settings.
+func (e *Engine) limiterFor(lane *Lane) *adaptiveLimiter {
+	lim := newAdaptiveLimiter(lane.Rate)
+	if e.OutagePause > 0 {
+		lim.outageFirstPause, lim.outageMaxPause = e.OutagePause, 24*e.OutagePause
+	}
+	return lim
 }
 
 // Threshold is --max-failures: a count, or a percentage of the run's rows.
@@ -164,7 +193,7 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 	var g errgroup.Group
 	for _, lane := range e.Lanes {
 		lane.defaults()
-		ln := &laneRunner{runner: r, lane: lane, limiter: newAdaptiveLimiter(lane.Rate)}
+		ln := &laneRunner{runner: r, lane: lane, limiter: e.limiterFor(lane)}
 		g.Go(ln.drive)
 	}
 	err = g.Wait()
@@ -174,6 +203,8 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 	switch {
 	case err != nil:
 		state = RunInterrupted
+	case errors.Is(context.Cause(stopCtx), ErrProviderDown):
+		state, err = RunInterrupted, context.Cause(stopCtx)
 	case errors.Is(context.Cause(stopCtx), ErrThreshold):
 		state = RunAborted
 	case ctx.Err() != nil:

@@ -187,7 +187,9 @@ func (ro *rollout) sims() map[string]simulator {
 }
 
 func (ro *rollout) engine() *Engine {
-	return &Engine{Checkpoint: ro.cp, Lanes: ro.lanes, Grace: 5 * time.Second,
+	// Random faults can fail a few requests in a row; the outage pause
+	// that follows is kept short so the tests stay quick.
+	return &Engine{Checkpoint: ro.cp, Lanes: ro.lanes, Grace: 5 * time.Second, OutagePause: 50 * time.Millisecond,
 		Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
 }
 

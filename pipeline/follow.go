@@ -115,10 +115,14 @@ func (l *laneRunner) check(r RowRecord) transition {
 	a := &attempt{row: r.Row, kind: "check", started: started, latency: time.Since(started), outcome: out}
 	switch out.Status {
 	case providers.Succeeded:
-		l.limiter.OK()
+		l.ok()
 		return transition{row: r.Row, state: Succeeded, handle: r.Handle, result: merge(r.Result, out.Result), attempt: a}
 	case providers.Accepted:
-		l.limiter.OK()
+		if out.Err != nil {
+			l.noteAnswer(out.Err) // the look failed; the work is not in doubt
+		} else {
+			l.ok()
+		}
 		if !r.AcceptedAt.IsZero() && time.Since(r.AcceptedAt) > l.lane.CompletionTimeout {
 			l.failed(1)
 			return transition{row: r.Row, state: Failed, mustLookup: true, attempt: a,

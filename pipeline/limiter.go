@@ -13,16 +13,43 @@ import (
 // succeed (additive increase, multiplicative decrease). A 429's
 // Retry-After also pauses every worker of the lane, not just the one that
 // was told: the provider is telling the client, not the request.
+//
+// It also notices an outage. A provider that fails request after request
+// (5xx, timeouts, refused connections) is down, not busy, and every row
+// sent to it spends one of its attempts: a ten-minute outage at 2 a.m.
+// would fail a whole rollout. After outageFailures such failures in a row
+// the lane stops sending (the circuit opens) for a pause, then lets a
+// single request through as a probe. An answer closes the circuit; another
+// failure doubles the pause, up to outageMaxPause. Rows wait meanwhile
+// without spending attempts.
 type adaptiveLimiter struct {
 	target float64 // configured rate; 0 = unlimited
 	lim    *rate.Limiter
 
+	outageFailures   int
+	outageFirstPause time.Duration
+	outageMaxPause   time.Duration
+
 	mu          sync.Mutex
 	pausedUntil time.Time
+	troubles    int           // server-side failures since the last answer
+	outage      bool          // circuit open
+	outageSince time.Time     // when it opened
+	pause       time.Duration // the current outage pause
+	probeSince  time.Time     // a probe is out since then (zero: none)
+	probeDone   chan struct{} // closed when the probe's outcome is known
 }
 
+// Outage detection defaults; see adaptiveLimiter.
+const (
+	defaultOutageFailures = 5 // at most the default max_attempts, so even a lone row waits
+	defaultOutagePause    = 5 * time.Second
+	defaultOutageMaxPause = 2 * time.Minute
+)
+
 func newAdaptiveLimiter(perSecond float64) *adaptiveLimiter {
-	a := &adaptiveLimiter{target: perSecond}
+	a := &adaptiveLimiter{target: perSecond, outageFailures: defaultOutageFailures,
+		outageFirstPause: defaultOutagePause, outageMaxPause: defaultOutageMaxPause, probeDone: make(chan struct{})}
 	if perSecond > 0 {
 		// Burst 1: the configured rate is a promise to the provider, and a
 		// burst at start would spend it in one go.
@@ -33,25 +60,109 @@ func newAdaptiveLimiter(perSecond float64) *adaptiveLimiter {
 	return a
 }
 
-// Wait blocks until the lane may send one request.
+// Wait blocks until the lane may send one request: after any pause, and
+// during an outage until this caller is the probe or the probe answered.
 func (a *adaptiveLimiter) Wait(ctx context.Context) error {
-	a.mu.Lock()
-	until := a.pausedUntil
-	a.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
+	for {
+		a.mu.Lock()
+		until, outage := a.pausedUntil, a.outage
+		var probeDone chan struct{}
+		if outage && !time.Now().Before(until) {
+			// A probe whose outcome never came (its worker stopped) must
+			// not hold the lane shut: after a pause's length, probe again.
+			if a.probeSince.IsZero() || time.Since(a.probeSince) > a.outageMaxPause {
+				a.probeSince = time.Now()
+				a.mu.Unlock()
+				return a.lim.Wait(ctx)
+			}
+			probeDone = a.probeDone
+		}
+		a.mu.Unlock()
+		d := time.Until(until)
+		if d <= 0 && probeDone == nil {
+			return a.lim.Wait(ctx)
+		}
+		t := time.NewTimer(max(d, 0))
+		if d <= 0 {
+			t.Stop() // waiting for the probe only
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		case <-probeDone:
+			t.Stop()
 		}
 	}
-	return a.lim.Wait(ctx)
+}
+
+// Trouble records a request that failed on the provider's side (5xx,
+// timeout, connection refused or dropped). It returns the pause when this
+// failure opened the circuit or failed the probe, else 0.
+func (a *adaptiveLimiter) Trouble() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.troubles++
+	switch {
+	case a.outage && !a.probeSince.IsZero():
+		// The probe (or a request from before the pause) failed.
+		a.pause = min(2*a.pause, a.outageMaxPause)
+	case !a.outage && a.troubles >= a.outageFailures:
+		a.outage = true
+		a.outageSince = time.Now()
+		a.pause = a.outageFirstPause
+	default:
+		return 0
+	}
+	a.pausedUntil = time.Now().Add(a.pause)
+	a.probeSince = time.Time{}
+	a.wakeWaiters()
+	return a.pause
+}
+
+// wakeWaiters lets goroutines waiting for a probe look again. Call with
+// a.mu held.
+func (a *adaptiveLimiter) wakeWaiters() {
+	close(a.probeDone)
+	a.probeDone = make(chan struct{})
+}
+
+// Down reports whether the lane is in an outage (circuit open).
+func (a *adaptiveLimiter) Down() bool {
+	return a.DownFor() > 0
+}
+
+// DownFor is how long the current outage has lasted, 0 when there is none.
+func (a *adaptiveLimiter) DownFor() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.outage {
+		return 0
+	}
+	return max(time.Since(a.outageSince), time.Nanosecond)
+}
+
+// answered records that the provider answered (success or a refusal of
+// its own): it is up. It returns true when this closed an outage.
+func (a *adaptiveLimiter) answered() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.troubles = 0
+	if !a.outage {
+		return false
+	}
+	a.outage = false
+	a.pause = 0
+	a.probeSince = time.Time{}
+	a.pausedUntil = time.Time{}
+	a.wakeWaiters()
+	return true
 }
 
 // TooMany slows the lane down after a 429.
 func (a *adaptiveLimiter) TooMany(retryAfter time.Duration) {
+	a.answered() // busy, but up
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if retryAfter > 0 {
@@ -65,15 +176,17 @@ func (a *adaptiveLimiter) TooMany(retryAfter time.Duration) {
 }
 
 // OK lets the lane speed up again after a request that was not refused.
-func (a *adaptiveLimiter) OK() {
+// It returns true when the answer ended an outage.
+func (a *adaptiveLimiter) OK() bool {
+	recovered := a.answered()
 	if a.target <= 0 {
-		return
+		return recovered
 	}
 	cur := a.lim.Limit()
-	if float64(cur) >= a.target {
-		return
+	if float64(cur) < a.target {
+		a.lim.SetLimit(min(rate.Limit(a.target), cur+rate.Limit(a.target/50)))
 	}
-	a.lim.SetLimit(min(rate.Limit(a.target), cur+rate.Limit(a.target/50)))
+	return recovered
 }
 
 // Limit is the current rate (requests per second); +Inf when unlimited.

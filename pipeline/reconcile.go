@@ -173,8 +173,13 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 	sub, err := lane.Client.Lookup(ctx, orderOf(row))
 	if err != nil {
 		pe := providers.AsError(err)
-		if pe.HTTPStatus == 429 {
+		switch {
+		case pe.HTTPStatus == 429:
 			lim.TooMany(pe.RetryAfter)
+		case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):
+			if pause := lim.Trouble(); pause > 0 {
+				r.Logger.Warn("provider failing every lookup; pausing its lookups", "provider", lane.Name, "pause", pause.String())
+			}
 		}
 		if pe.Retryable {
 			return verdict{row: row.Row, note: pe.Error()}

@@ -231,21 +231,21 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error)
 		// Cannot tell whether the provider has it: try the lookup again later.
 		return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe)), attempt: a}, false, nil
 	case !sub.Found:
-		l.limiter.OK()
+		l.ok()
 		return transition{}, true, nil
 	case sub.Conflict != "":
 		// Somebody else's record holds the identifier: resending would be
 		// refused and counting it as ours would be a lie.
-		l.limiter.OK()
+		l.ok()
 		pe := &providers.Error{Code: providers.CodeConflict, Message: sub.Conflict}
 		a.outcome = providers.Outcome{Status: providers.Failed, Err: pe}
 		l.failed(1)
 		return transition{row: r.Row, state: Failed, err: pe, attempt: a}, false, nil
 	case sub.Pending:
-		l.limiter.OK()
+		l.ok()
 		return transition{row: r.Row, state: Accepted, handle: r.Handle, result: sub.Identifiers, accepted: true, attempt: a}, false, nil
 	}
-	l.limiter.OK()
+	l.ok()
 	res := map[string]string{"note": "found at the provider on recovery"}
 	for k, v := range sub.Identifiers {
 		res[k] = v
@@ -260,10 +260,10 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error)
 func (l *laneRunner) afterSubmit(r RowRecord, out providers.Outcome) transition {
 	switch out.Status {
 	case providers.Succeeded:
-		l.limiter.OK()
+		l.ok()
 		return transition{row: r.Row, state: Succeeded, handle: out.Handle, result: out.Result}
 	case providers.Accepted:
-		l.limiter.OK()
+		l.ok()
 		return transition{row: r.Row, state: Accepted, handle: out.Handle, result: out.Result, accepted: true}
 	}
 	return l.afterFailure(r, out.Err)
@@ -276,8 +276,10 @@ func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
 	}
 	l.noteAnswer(pe)
 	// Attempts left: try again later, also when the run is stopping (the
-	// resume does): a stop is no reason to give up on a row.
-	if pe.Retryable && r.Attempts < l.lane.MaxAttempts {
+	// resume does): a stop is no reason to give up on a row. Nor is an
+	// outage: while the provider is down, its rows wait, however many of
+	// their attempts the outage has seen.
+	if pe.Retryable && (r.Attempts < l.lane.MaxAttempts || l.limiter.Down()) {
 		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe))}
 	}
 	if pe.Retryable && l.stopCtx.Err() != nil && errors.Is(l.reqCtx.Err(), context.Canceled) {
@@ -288,11 +290,30 @@ func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
 	return transition{row: r.Row, state: Failed, err: pe, mustLookup: pe.MaybeApplied}
 }
 
+// noteAnswer tells the lane's limiter what a failed request says about the
+// provider: busy (429), perhaps down (5xx, no answer), or up and refusing.
 func (l *laneRunner) noteAnswer(pe *providers.Error) {
-	if pe.HTTPStatus == 429 || pe.Code == providers.CodeRateLimited {
+	switch {
+	case pe.HTTPStatus == 429 || pe.Code == providers.CodeRateLimited:
 		l.limiter.TooMany(pe.RetryAfter)
-	} else {
-		l.limiter.OK()
+	case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):
+		if pause := l.limiter.Trouble(); pause > 0 {
+			l.e.Logger.Warn("provider failing every request; pausing its rows rather than spend their attempts",
+				"provider", l.lane.Name, "pause", pause.String(), "last_error", pe.Code, "http_status", pe.HTTPStatus)
+		}
+		if down := l.limiter.DownFor(); down > l.e.maxOutage() {
+			l.stop(fmt.Errorf("%w: %s has failed every request for %s (last: %s); its rows wait, and the same command resumes the run",
+				ErrProviderDown, l.lane.Name, down.Round(time.Millisecond), pe.Error()))
+		}
+	default:
+		l.ok()
+	}
+}
+
+// ok tells the limiter a request was answered.
+func (l *laneRunner) ok() {
+	if l.limiter.OK() {
+		l.e.Logger.Info("provider answering again; sending resumes", "provider", l.lane.Name)
 	}
 }
 

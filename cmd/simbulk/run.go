@@ -32,6 +32,7 @@ type rolloutOptions struct {
 	dryRun      bool
 	asyncDelay  time.Duration
 	lockWait    time.Duration
+	maxOutage   time.Duration
 	// redrive (retry-failed) puts failed rows back to pending first, all
 	// of them with redriveAll, under the same lock as the rollout.
 	redrive, redriveAll bool
@@ -46,6 +47,7 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.StringVar(&o.out, "out", reports.DefaultDir, "`DIR` for the reports; each run gets DIR/<run-id>/")
 	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
 	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
+	f.DurationVar(&o.maxOutage, "max-outage", 30*time.Minute, "stop (exit 1, resumable) when a provider has failed every request for this long; its rows wait meanwhile")
 	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same checkpoint (default: give up at once)")
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
@@ -220,7 +222,8 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	}
 	defer closeLanes()
 
-	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: 10 * time.Second}
+	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: 10 * time.Second,
+		MaxOutage: o.maxOutage}
 	attrs := []any{"run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ","), "checkpoint", o.db}
 	if o.simulate != "" {
 		attrs = append(attrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
@@ -229,6 +232,12 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	watch := a.watchProgress(ctx, cp, run.ID)
 	state, err := engine.Run(ctx, run)
 	watch()
+	if errors.Is(err, pipeline.ErrProviderDown) {
+		// Reports of the state so far, then the reason, exit 1: the rows
+		// wait for the provider and the same command resumes them.
+		_ = a.finish(ctx, cp, run, state, o)
+		return err
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,178 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/simbulk/simbulk/providers"
+)
+
+// waitReturns reports whether Wait returns within d.
+func waitReturns(a *adaptiveLimiter, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return a.Wait(ctx) == nil
+}
+
+func TestLimiterOutageCircuit(t *testing.T) {
+	a := newAdaptiveLimiter(0)
+	a.outageFailures, a.outageFirstPause, a.outageMaxPause = 3, 400*time.Millisecond, 1200*time.Millisecond
+
+	// Failures below the threshold, then an answer: no outage.
+	a.Trouble()
+	a.Trouble()
+	if a.OK() {
+		t.Error("OK reported the end of an outage that never began")
+	}
+	if !waitReturns(a, 20*time.Millisecond) {
+		t.Fatal("the lane is paused after two failures and an answer")
+	}
+
+	// Three failures in a row open the circuit for the first pause.
+	a.Trouble()
+	a.Trouble()
+	if p := a.Trouble(); p != 400*time.Millisecond {
+		t.Fatalf("third failure: pause %v, want 400ms", p)
+	}
+	if waitReturns(a, 100*time.Millisecond) {
+		t.Fatal("Wait returned during the outage pause")
+	}
+	// After the pause exactly one caller goes: the probe.
+	if !waitReturns(a, time.Second) {
+		t.Fatal("no probe after the pause")
+	}
+	if waitReturns(a, 100*time.Millisecond) {
+		t.Fatal("a second request went while the probe was out")
+	}
+	// The probe fails: the pause doubles.
+	if !a.Down() {
+		t.Error("Down is false during an outage")
+	}
+	if p := a.Trouble(); p != 800*time.Millisecond {
+		t.Fatalf("failed probe: pause %v, want 800ms", p)
+	}
+	if waitReturns(a, 200*time.Millisecond) {
+		t.Fatal("Wait returned during the doubled pause")
+	}
+	// The next probe is answered: every waiter goes again at once.
+	if !waitReturns(a, 2*time.Second) {
+		t.Fatal("no probe after the doubled pause")
+	}
+	var released atomic.Int32
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if waitReturns(a, time.Second) {
+				released.Add(1)
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if !a.OK() {
+		t.Error("the probe's answer did not end the outage")
+	}
+	if a.Down() {
+		t.Error("Down is true after the outage ended")
+	}
+	wg.Wait()
+	if released.Load() != 5 {
+		t.Errorf("%d of 5 waiters went on after the outage ended", released.Load())
+	}
+
+	// Pauses never exceed the maximum.
+	for range 3 {
+		a.Trouble()
+	}
+	for range 5 {
+		if p := a.Trouble(); p > 1200*time.Millisecond {
+			t.Fatalf("pause %v over the 1.2s maximum", p)
+		}
+	}
+}
+
+// outageFake refuses every request with 503 until recoverAt, then behaves
+// like fakeProvider.
+type outageFake struct {
+	*fakeProvider
+	recoverAt time.Time
+	refused   atomic.Int64
+}
+
+func (o *outageFake) Submit(ctx context.Context, orders []providers.Order) []providers.Outcome {
+	if time.Now().Before(o.recoverAt) {
+		o.refused.Add(1)
+		outs := make([]providers.Outcome, len(orders))
+		for i := range outs {
+			outs[i] = providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeServer, HTTPStatus: 503, Retryable: true}}
+		}
+		return outs
+	}
+	return o.fakeProvider.Submit(ctx, orders)
+}
+
+// TestOutageDoesNotSpendAttempts: the provider is down for longer than
+// every row's attempts would last. The lane pauses instead of failing the
+// rows, and every row succeeds once the provider is back.
+func TestOutageDoesNotSpendAttempts(t *testing.T) {
+	cp, err := OpenCheckpoint(t.TempDir() + "/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 50)
+	fake := &outageFake{fakeProvider: newFake(), recoverAt: time.Now().Add(700 * time.Millisecond)}
+	e := &Engine{Checkpoint: cp, OutagePause: 50 * time.Millisecond,
+		Lanes:   map[string]*Lane{"fake": {Name: "fake", Client: fake, Concurrency: 4, MaxAttempts: 3, PollInterval: 5 * time.Millisecond}},
+		Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if state, err := e.Run(ctx, run); err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	c, _ := cp.Counts(ctx, run.ID)
+	if c[Succeeded] != 50 || c[Failed] != 0 {
+		t.Errorf("counts %v: want all 50 succeeded; the outage spent the rows' attempts", c)
+	}
+	// Three attempts per row over 700ms of outage would be 150 refused
+	// requests without the pause; with it, a handful of probes.
+	if n := fake.refused.Load(); n >= 50 {
+		t.Errorf("%d requests refused during the outage: the lane kept sending", n)
+	}
+	t.Logf("%d requests refused during the outage", fake.refused.Load())
+}
+
+// TestProviderDownStopsTheRun: a provider that never comes back (a wrong
+// endpoint) ends the run after MaxOutage with ErrProviderDown, its rows
+// still pending for a resume, none failed.
+func TestProviderDownStopsTheRun(t *testing.T) {
+	cp, err := OpenCheckpoint(t.TempDir() + "/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 30)
+	fake := &outageFake{fakeProvider: newFake(), recoverAt: time.Now().Add(time.Hour)}
+	e := &Engine{Checkpoint: cp, OutagePause: 20 * time.Millisecond, MaxOutage: 200 * time.Millisecond,
+		Lanes:   map[string]*Lane{"fake": {Name: "fake", Client: fake, Concurrency: 4, MaxAttempts: 2, PollInterval: 5 * time.Millisecond}},
+		Backoff: func(int) time.Duration { return 5 * time.Millisecond }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	state, err := e.Run(ctx, run)
+	if !errors.Is(err, ErrProviderDown) || state != RunInterrupted {
+		t.Fatalf("state %s err %v, want interrupted with ErrProviderDown", state, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the run did not stop by itself")
+	}
+	c, _ := cp.Counts(context.Background(), run.ID)
+	if c[Failed] != 0 || c[Pending] != 30 {
+		t.Errorf("counts %v, want all 30 rows pending for the resume", c)
+	}
+	t.Logf("%v", err)
+}
