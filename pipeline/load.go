@@ -19,12 +19,16 @@ const loadBatch = 2000
 // reports can hand them back. It returns the validation summary and any
 // header-level problems.
 func (c *Checkpoint) Load(ctx context.Context, run Run, r ingest.Reader, opts ingest.ValidateOptions) (ingest.Summary, []ingest.Problem, error) {
+	doubt, err := c.inDoubtElsewhere(ctx, run.ID)
+	if err != nil {
+		return ingest.Summary{}, nil, err
+	}
 	batch := make([]RowRecord, 0, loadBatch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := c.AddRows(ctx, batch); err != nil {
+		if err := c.addRows(ctx, batch, doubt); err != nil {
 			return err
 		}
 		batch = batch[:0]

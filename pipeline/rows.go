@@ -75,6 +75,19 @@ func jsonText(v any) string {
 // doubt (sent, outcome unknown or not yet complete) is stored to be looked
 // up at the provider before anything is sent.
 func (c *Checkpoint) AddRows(ctx context.Context, rows []RowRecord) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	doubt, err := c.inDoubtElsewhere(ctx, rows[0].RunID)
+	if err != nil {
+		return err
+	}
+	return c.addRows(ctx, rows, doubt)
+}
+
+// addRows is AddRows with the other runs' identifiers in doubt already
+// known (Load asks once for the whole manifest).
+func (c *Checkpoint) addRows(ctx context.Context, rows []RowRecord, doubt doubtSet) error {
 	now := c.now().UnixMilli()
 	return c.Write(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.Prepare("INSERT INTO rows (" + rowColumns + ", updated_at) VALUES (" + placeholders(20) + ")")
@@ -82,23 +95,21 @@ func (c *Checkpoint) AddRows(ctx context.Context, rows []RowRecord) error {
 			return err
 		}
 		defer ins.Close()
-		others, err := prepareOtherRuns(tx)
+		done, err := prepareProvisioned(tx)
 		if err != nil {
 			return err
 		}
-		defer others.close()
+		defer done.close()
 		for _, r := range rows {
 			if r.State == Pending {
-				if prior, ok, err := others.provisioned(r); err != nil {
+				if prior, ok, err := done.find(r); err != nil {
 					return err
 				} else if ok {
 					r.State = Skipped
 					r.ErrorCode = "already_provisioned"
 					r.ErrorMessage = fmt.Sprintf("already provisioned by run %s (row %d)", prior.RunID, prior.Row)
 					r.Result = prior.Result
-				} else if doubt, err := others.inDoubt(r); err != nil {
-					return err
-				} else if doubt {
+				} else if doubt.has(r) {
 					r.MustLookup = true
 				}
 			}
@@ -118,55 +129,41 @@ func (c *Checkpoint) AddRows(ctx context.Context, rows []RowRecord) error {
 	})
 }
 
-// otherRuns asks what other runs of the checkpoint did with a row's
-// identifiers, through statements prepared once per batch of rows (a
+// provisionedStmts find a succeeded row of another run with a row's
+// identifier, through statements prepared once per batch of rows (a
 // million-row load spent half its time preparing them row by row). Each
-// query repeats the condition of its partial index so SQLite uses it.
-type otherRuns struct {
-	done, doubt [3]*sql.Stmt // by identifier column: eid, cli, iccid
-}
+// query repeats the condition of its partial index (rows_done_*) so SQLite
+// uses it.
+type provisionedStmts [3]*sql.Stmt // by identifier: eid, cli, iccid
 
-var otherRunsColumns = [3]string{"eid", "cli", "iccid"}
-
-func prepareOtherRuns(tx *sql.Tx) (*otherRuns, error) {
-	o := &otherRuns{}
-	for i, col := range otherRunsColumns {
-		var err error
-		// rows_done_*: identifiers provisioned by any run.
-		o.done[i], err = tx.Prepare("SELECT " + rowColumns + " FROM rows WHERE provider = ? AND " + col + " = ? AND " + col + " != ''" +
+func prepareProvisioned(tx *sql.Tx) (*provisionedStmts, error) {
+	var p provisionedStmts
+	for i, col := range []string{"eid", "cli", "iccid"} {
+		st, err := tx.Prepare("SELECT " + rowColumns + " FROM rows WHERE provider = ? AND " + col + " = ? AND " + col + " != ''" +
 			" AND state = 'succeeded' AND run_id != ? LIMIT 1")
-		if err == nil {
-			// rows_doubt_*: identifiers whose request may have reached the
-			// provider in a run that has not settled them.
-			o.doubt[i], err = tx.Prepare("SELECT 1 FROM rows WHERE provider = ? AND " + col + " = ? AND " + col + " != '' AND run_id != ?" +
-				" AND (state IN ('in_flight', 'accepted') OR (state = 'pending' AND must_lookup = 1)) LIMIT 1")
-		}
 		if err != nil {
-			o.close()
+			p.close()
 			return nil, err
 		}
+		p[i] = st
 	}
-	return o, nil
+	return &p, nil
 }
 
-func (o *otherRuns) close() {
-	for _, st := range append(o.done[:], o.doubt[:]...) {
+func (p *provisionedStmts) close() {
+	for _, st := range p {
 		if st != nil {
 			st.Close()
 		}
 	}
 }
 
-func identifiers(r RowRecord) [3]string { return [3]string{r.EID, r.CLI, r.ICCID} }
-
-// provisioned finds a succeeded row of another run with the same provider
-// and identifier.
-func (o *otherRuns) provisioned(r RowRecord) (RowRecord, bool, error) {
-	for i, v := range identifiers(r) {
+func (p *provisionedStmts) find(r RowRecord) (RowRecord, bool, error) {
+	for i, v := range [3]string{r.EID, r.CLI, r.ICCID} {
 		if v == "" {
 			continue
 		}
-		prior, err := scanRow(o.done[i].QueryRow(r.Provider, v, r.RunID))
+		prior, err := scanRow(p[i].QueryRow(r.Provider, v, r.RunID))
 		if err == sql.ErrNoRows {
 			continue
 		}
@@ -178,24 +175,49 @@ func (o *otherRuns) provisioned(r RowRecord) (RowRecord, bool, error) {
 	return RowRecord{}, false, nil
 }
 
-// inDoubt reports whether another run holds the row's identifier in a
-// state where its request may have reached the provider.
-func (o *otherRuns) inDoubt(r RowRecord) (bool, error) {
-	for i, v := range identifiers(r) {
-		if v == "" {
-			continue
+// doubtSet holds the identifiers (by provider) whose request may have
+// reached the provider in a run that has not settled them: left in flight
+// by a crash, accepted and not complete, or waiting for a lookup.
+type doubtSet map[string]struct{}
+
+func doubtKey(provider, kind, id string) string { return provider + "\x00" + kind + "\x00" + id }
+
+func (d doubtSet) has(r RowRecord) bool {
+	for kind, v := range map[string]string{"eid": r.EID, "cli": r.CLI, "iccid": r.ICCID} {
+		if v != "" {
+			if _, ok := d[doubtKey(r.Provider, kind, v)]; ok {
+				return true
+			}
 		}
-		var one int
-		err := o.doubt[i].QueryRow(r.Provider, v, r.RunID).Scan(&one)
-		if err == sql.ErrNoRows {
-			continue
-		}
-		if err != nil {
-			return false, fmt.Errorf("check other runs for row %d: %w", r.Row, err)
-		}
-		return true, nil
 	}
-	return false, nil
+	return false
+}
+
+// inDoubtElsewhere collects the identifiers other unfinished runs hold in
+// doubt. It is asked once per manifest load rather than per row: keeping
+// an index of rows in those states would cost every state change of every
+// rollout, for the rare edited manifest after a crash.
+func (c *Checkpoint) inDoubtElsewhere(ctx context.Context, runID string) (doubtSet, error) {
+	rows, err := c.read.QueryContext(ctx, `SELECT r.provider, r.eid, r.cli, r.iccid FROM runs u JOIN rows r INDEXED BY rows_by_state ON r.run_id = u.id
+		WHERE u.id != ? AND u.state != 'completed'
+		  AND (r.state IN ('in_flight', 'accepted') OR (r.state = 'pending' AND r.must_lookup = 1))`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("check other runs: %w", err)
+	}
+	defer rows.Close()
+	d := doubtSet{}
+	for rows.Next() {
+		var provider, eid, cli, iccid string
+		if err := rows.Scan(&provider, &eid, &cli, &iccid); err != nil {
+			return nil, fmt.Errorf("check other runs: %w", err)
+		}
+		for kind, v := range map[string]string{"eid": eid, "cli": cli, "iccid": iccid} {
+			if v != "" {
+				d[doubtKey(provider, kind, v)] = struct{}{}
+			}
+		}
+	}
+	return d, rows.Err()
 }
 
 // RowsIn streams a run's rows in one state (all rows when state is ""), in
