@@ -241,19 +241,8 @@ func TestInterruptIsResumable(t *testing.T) {
 		t.Skip("process signal test")
 	}
 	const rows = 300
-	dir := t.TempDir()
-	manifest := writeManifest(t, dir, rows)
-	base, _ := startSimServe(t, "--latency", "20ms", "--async-delay", "200ms")
-	cfg := writeConfig(t, dir, base)
-	db := filepath.Join(dir, "simbulk.db")
-
-	cmd := exec.Command("simbulk", "run", manifest, "--config", cfg, "--db", db)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	dir, manifest, base, cfg, db := slowRollout(t, rows)
+	cmd, out := startRun(t, dir, manifest, cfg, db)
 	time.Sleep(700 * time.Millisecond)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
@@ -294,19 +283,8 @@ func TestSecondRunRefusedWhileFirstWorks(t *testing.T) {
 		t.Skip("two processes")
 	}
 	const rows = 300
-	dir := t.TempDir()
-	manifest := writeManifest(t, dir, rows)
-	base, _ := startSimServe(t, "--latency", "20ms", "--async-delay", "200ms")
-	cfg := writeConfig(t, dir, base)
-	db := filepath.Join(dir, "simbulk.db")
-
-	first := exec.Command("simbulk", "run", manifest, "--config", cfg, "--db", db)
-	first.Dir = dir
-	var out bytes.Buffer
-	first.Stdout, first.Stderr = &out, &out
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
+	dir, manifest, base, cfg, db := slowRollout(t, rows)
+	first, out := startRun(t, dir, manifest, cfg, db)
 	// Wait until the first holds the checkpoint and has sent something.
 	deadline := time.Now().Add(20 * time.Second)
 	for sent := 0; sent == 0; {
@@ -337,4 +315,30 @@ func TestSecondRunRefusedWhileFirstWorks(t *testing.T) {
 			t.Errorf("%s received duplicate provisioning requests: %v", name, st.Duplicates)
 		}
 	}
+}
+
+// slowRollout sets up a rollout of rows devices against `sim serve` with
+// 20ms latency, slow enough to catch mid-way: the directory, manifest,
+// simulators' base URL, config and checkpoint paths.
+func slowRollout(t *testing.T, rows int) (dir, manifest, base, cfg, db string) {
+	t.Helper()
+	dir = t.TempDir()
+	manifest = writeManifest(t, dir, rows)
+	base, _ = startSimServe(t, "--latency", "20ms", "--async-delay", "200ms")
+	cfg = writeConfig(t, dir, base)
+	return dir, manifest, base, cfg, filepath.Join(dir, "simbulk.db")
+}
+
+// startRun starts `simbulk run` in its own process; out collects its
+// stdout and stderr.
+func startRun(t *testing.T, dir, manifest, cfg, db string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command("simbulk", "run", manifest, "--config", cfg, "--db", db)
+	cmd.Dir = dir
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
 }
