@@ -65,34 +65,38 @@ func newAdaptiveLimiter(perSecond float64) *adaptiveLimiter {
 func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 	for {
 		a.mu.Lock()
-		until, outage := a.pausedUntil, a.outage
-		var probeDone chan struct{}
-		if outage && !time.Now().Before(until) {
-			// A probe whose outcome never came (its worker stopped) must
-			// not hold the lane shut: after a pause's length, probe again.
-			if a.probeSince.IsZero() || time.Since(a.probeSince) > a.outageMaxPause {
-				a.probeSince = time.Now()
-				a.mu.Unlock()
-				return a.lim.Wait(ctx)
-			}
-			probeDone = a.probeDone
+		until := a.pausedUntil
+		changed := a.probeDone // closed when the outage state changes
+		probeTime := a.outage && !time.Now().Before(until)
+		if probeTime && (a.probeSince.IsZero() || time.Since(a.probeSince) > a.outageMaxPause) {
+			// This caller is the probe. (A probe whose outcome never came,
+			// because its worker stopped, must not hold the lane shut:
+			// after the longest pause another caller probes.)
+			a.probeSince = time.Now()
+			a.mu.Unlock()
+			return a.lim.Wait(ctx)
 		}
 		a.mu.Unlock()
 		d := time.Until(until)
-		if d <= 0 && probeDone == nil {
+		if !probeTime && d <= 0 {
 			return a.lim.Wait(ctx)
 		}
-		t := time.NewTimer(max(d, 0))
-		if d <= 0 {
-			t.Stop() // waiting for the probe only
+		var timer *time.Timer
+		var wake <-chan time.Time // nil while waiting for the probe alone
+		if d > 0 {
+			timer = time.NewTimer(d)
+			wake = timer.C
 		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		case <-probeDone:
-			t.Stop()
+		case <-wake:
+		case <-changed:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 }
