@@ -406,9 +406,11 @@ func TestFaultsMaxFailures(t *testing.T) {
 	// any row: a row cut short by the stop stays pending for the resume.
 	// (Only 503s: a 500 hides the refusal, and the row is then rightly
 	// sent again after a lookup, which the simulator counts twice.)
+	// Accepted work takes a second to complete, far longer than reaching
+	// the fifth refusal, so the stop always finds rows still open.
 	const rejected = 5
 	ro := newRollout(t, 80, simkit.Faults{Latency: 20 * time.Millisecond, FaultRate: 0.2, Kinds: []simkit.Fault{simkit.Unavailable}, Seed: 6},
-		knobs{}, rejectAsavie(rejected))
+		knobs{asyncDelay: time.Second}, rejectAsavie(rejected))
 	e := ro.engine()
 	e.MaxFailures = Threshold{Count: rejected}
 	if state := ro.runToEnd(e); state != RunAborted {
