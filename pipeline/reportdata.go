@@ -138,33 +138,35 @@ func (v *ReportView) Latencies(ctx context.Context) (map[string][]LatencyCount, 
 	return out, nil
 }
 
-// MinuteCount is how many rows reached succeeded or failed in one minute.
-type MinuteCount struct {
-	Minute    time.Time // start of the minute, UTC
+// FinishedCount is how many rows reached succeeded or failed in one
+// interval.
+type FinishedCount struct {
+	Start     time.Time // start of the interval, UTC
 	Succeeded int
 	Failed    int
 }
 
-// FinishedPerMinute returns, for every minute in which rows of the run
-// reached succeeded or failed, how many did, in time order. Minutes with
-// none are left out.
-func (v *ReportView) FinishedPerMinute(ctx context.Context) ([]MinuteCount, error) {
-	rows, err := v.tx.QueryContext(ctx, `SELECT updated_at / 60000 AS minute,
+// FinishedPer returns, for every interval of the given length (whole
+// seconds, at least one) in which rows of the run reached succeeded or
+// failed, how many did, in time order. Intervals with none are left out.
+func (v *ReportView) FinishedPer(ctx context.Context, interval time.Duration) ([]FinishedCount, error) {
+	ms := max(interval.Milliseconds()/1000*1000, 1000)
+	rows, err := v.tx.QueryContext(ctx, `SELECT updated_at / ? AS bucket,
 		sum(state = 'succeeded'), sum(state = 'failed') FROM rows
-		WHERE run_id = ? AND state IN ('succeeded', 'failed') GROUP BY minute ORDER BY minute`, v.run.ID)
+		WHERE run_id = ? AND state IN ('succeeded', 'failed') GROUP BY bucket ORDER BY bucket`, ms, v.run.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read throughput: %w", err)
 	}
 	defer rows.Close()
-	var out []MinuteCount
+	var out []FinishedCount
 	for rows.Next() {
-		var minute int64
-		var mc MinuteCount
-		if err := rows.Scan(&minute, &mc.Succeeded, &mc.Failed); err != nil {
+		var bucket int64
+		var fc FinishedCount
+		if err := rows.Scan(&bucket, &fc.Succeeded, &fc.Failed); err != nil {
 			return nil, fmt.Errorf("read throughput: %w", err)
 		}
-		mc.Minute = time.UnixMilli(minute * 60000).UTC()
-		out = append(out, mc)
+		fc.Start = time.UnixMilli(bucket * ms).UTC()
+		out = append(out, fc)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read throughput: %w", err)

@@ -75,7 +75,12 @@
 //	    "per_minute": [                     // minutes in which rows reached succeeded
 //	      {"minute": "2026-11-24T11:24:00Z", // or failed, in time order; minutes with
 //	       "succeeded": 60, "failed": 1}    // none are left out
-//	    ]
+//	    ],
+//	    "fine": {                           // only for runs that finished within
+//	      "bucket_seconds": 5,              // minutes: the same in buckets of 1, 2,
+//	      "buckets": [{"start": "2026-11-24T11:24:05Z", // 5 or 10 seconds (at most
+//	                   "succeeded": 12, "failed": 0}]  // 60 of them)
+//	    }
 //	  },
 //	  "latency_ms": {                       // per provider, over every request sent
 //	    "asavie": {"count": 2100,           // (submit, status check, lookup);

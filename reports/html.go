@@ -190,36 +190,52 @@ func outcomesChart(s *Summary) chart {
 
 // throughputChart draws rows finished over time as stacked columns
 // (succeeded below, failed above), zero-filled between the first and last
-// busy minute, in buckets of one or more minutes so that a long run still
-// fits.
+// busy interval: seconds-long buckets for a short run (Throughput.Fine),
+// else minutes, grouped several to a column so that a long run still fits.
 func throughputChart(s *Summary) chart {
 	c := chart{ID: "chart-throughput", Kind: "throughput", Width: chartWidth}
-	pm := s.Throughput.PerMinute
-	if len(pm) == 0 {
+	type point struct {
+		at         time.Time
+		succ, fail int
+	}
+	unit := time.Minute
+	var pts []point
+	if f := s.Throughput.Fine; f != nil && len(f.Buckets) > 0 {
+		unit = time.Duration(f.BucketSeconds) * time.Second
+		for _, b := range f.Buckets {
+			pts = append(pts, point{b.Start, b.Succeeded, b.Failed})
+		}
+	} else {
+		for _, m := range s.Throughput.PerMinute {
+			pts = append(pts, point{m.Minute, m.Succeeded, m.Failed})
+		}
+	}
+	if len(pts) == 0 {
 		c.Title = "Rows finished per minute"
 		c.Empty = "No rows have finished yet."
 		c.Height = 40
 		return c
 	}
-	first, last := pm[0].Minute, pm[len(pm)-1].Minute
-	span := int(last.Sub(first)/time.Minute) + 1
-	bucket := max(1, (span+maxColumns-1)/maxColumns)
-	n := (span + bucket - 1) / bucket
+	first, last := pts[0].at, pts[len(pts)-1].at
+	span := int(last.Sub(first)/unit) + 1
+	group := max(1, (span+maxColumns-1)/maxColumns)
+	n := (span + group - 1) / group
 	succ := make([]int, n)
 	fail := make([]int, n)
-	for _, m := range pm {
-		i := int(m.Minute.Sub(first)/time.Minute) / bucket
-		succ[i] += m.Succeeded
-		fail[i] += m.Failed
+	for _, p := range pts {
+		i := int(p.at.Sub(first)/unit) / group
+		succ[i] += p.succ
+		fail[i] += p.fail
 	}
 	peak := 0
 	for i := range succ {
 		peak = max(peak, succ[i]+fail[i])
 	}
-	if bucket == 1 {
-		c.Title = "Rows finished per minute"
-	} else {
-		c.Title = fmt.Sprintf("Rows finished per %d minutes", bucket)
+	bucket := time.Duration(group) * unit
+	c.Title = "Rows finished per " + describeInterval(bucket)
+	labelFormat := "15:04"
+	if unit < time.Minute {
+		labelFormat = "15:04:05"
 	}
 	top := float64(legendSpace + 8)
 	plotW := float64(chartWidth - axisWidth - 10)
@@ -235,7 +251,7 @@ func throughputChart(s *Summary) chart {
 	}
 	for i := range n {
 		x := axisWidth + float64(i)*colW + gap/2
-		t := first.Add(time.Duration(i*bucket) * time.Minute)
+		t := first.Add(time.Duration(i) * bucket)
 		y := base
 		for _, seg := range []struct {
 			name string
@@ -248,13 +264,13 @@ func throughputChart(s *Summary) chart {
 			y -= h
 			c.Bars = append(c.Bars, bar{X: px(x), Y: px(y), W: px(max(colW-gap, 1)), H: px(h), Class: "s-" + seg.name,
 				Series: seg.name, Label: t.Format(time.RFC3339), Value: strconv.Itoa(seg.v),
-				Title: fmt.Sprintf("%s: %s %s", t.Format("15:04"), formatInt(seg.v), seg.name)})
+				Title: fmt.Sprintf("%s: %s %s", t.Format(labelFormat), formatInt(seg.v), seg.name)})
 		}
 	}
 	labelY := px(base + 16)
 	c.Texts = append(c.Texts,
-		text{X: px(axisWidth), Y: labelY, Anchor: "start", Class: "axis", Text: first.Format("2006-01-02 15:04 UTC")},
-		text{X: px(chartWidth - 10), Y: labelY, Anchor: "end", Class: "axis", Text: first.Add(time.Duration(n*bucket) * time.Minute).Format("15:04")})
+		text{X: px(axisWidth), Y: labelY, Anchor: "start", Class: "axis", Text: first.Format("2006-01-02 " + labelFormat + " UTC")},
+		text{X: px(chartWidth - 10), Y: labelY, Anchor: "end", Class: "axis", Text: first.Add(time.Duration(n) * bucket).Format(labelFormat)})
 	c.Height = int(base) + 24
 	return c
 }
@@ -393,4 +409,18 @@ func formatDuration(sec float64) string {
 		return fmt.Sprintf("%dm %02ds", m, s)
 	}
 	return fmt.Sprintf("%ds", s)
+}
+
+// describeInterval names a bucket for a chart title: "minute", "5 minutes",
+// "second", "10 seconds".
+func describeInterval(d time.Duration) string {
+	switch {
+	case d == time.Second:
+		return "second"
+	case d == time.Minute:
+		return "minute"
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return fmt.Sprintf("%d seconds", d/time.Second)
 }

@@ -596,3 +596,25 @@ func TestRemovesStaleTemporaryFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestThroughputBuckets(t *testing.T) {
+	for span, want := range map[time.Duration]time.Duration{
+		6 * time.Second:  time.Second,
+		60 * time.Second: time.Second,
+		61 * time.Second: 2 * time.Second,
+		4 * time.Minute:  5 * time.Second,
+		10 * time.Minute: 10 * time.Second,
+		11 * time.Minute: 0, // minutes do
+	} {
+		if got := fineBucket(span); got != want {
+			t.Errorf("fineBucket(%v) = %v, want %v", span, got, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{
+		time.Second: "second", 5 * time.Second: "5 seconds", time.Minute: "minute", 3 * time.Minute: "3 minutes",
+	} {
+		if got := describeInterval(d); got != want {
+			t.Errorf("describeInterval(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -59,6 +59,60 @@ type Throughput struct {
 	// PerMinute lists the minutes in which rows finished, in time order;
 	// minutes with none are left out.
 	PerMinute []Minute `json:"per_minute"`
+	// Fine is the same in seconds-long buckets, for runs that finished
+	// within a few minutes, where minutes would be one or two columns;
+	// absent for longer runs.
+	Fine *FineThroughput `json:"fine,omitempty"`
+}
+
+// FineThroughput counts finished rows in buckets of BucketSeconds.
+type FineThroughput struct {
+	BucketSeconds int      `json:"bucket_seconds"`
+	Buckets       []Bucket `json:"buckets"` // in time order; empty buckets left out
+}
+
+// Bucket is one bucket of FineThroughput.
+type Bucket struct {
+	Start     time.Time `json:"start"` // UTC
+	Succeeded int       `json:"succeeded"`
+	Failed    int       `json:"failed"`
+}
+
+// fineThroughput reads a short run's finished rows per second and sums
+// them into buckets that cut its span into at most about 60 columns; nil
+// when the span needs more than 10-second buckets.
+func fineThroughput(ctx context.Context, v *pipeline.ReportView) (*FineThroughput, error) {
+	secs, err := v.FinishedPer(ctx, time.Second)
+	if err != nil || len(secs) == 0 {
+		return nil, err
+	}
+	first := secs[0].Start
+	b := fineBucket(secs[len(secs)-1].Start.Add(time.Second).Sub(first))
+	if b == 0 {
+		return nil, nil
+	}
+	f := &FineThroughput{BucketSeconds: int(b / time.Second)}
+	for _, sec := range secs {
+		start := first.Add(sec.Start.Sub(first).Truncate(b))
+		if n := len(f.Buckets); n == 0 || !f.Buckets[n-1].Start.Equal(start) {
+			f.Buckets = append(f.Buckets, Bucket{Start: start})
+		}
+		last := &f.Buckets[len(f.Buckets)-1]
+		last.Succeeded += sec.Succeeded
+		last.Failed += sec.Failed
+	}
+	return f, nil
+}
+
+// fineBucket picks a bucket of whole seconds that cuts span into at most
+// 60 columns, or 0 when that would take more than 10 seconds.
+func fineBucket(span time.Duration) time.Duration {
+	for _, b := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second} {
+		if span <= 60*b {
+			return b
+		}
+	}
+	return 0
 }
 
 // Minute is one minute of throughput.
@@ -183,14 +237,19 @@ func buildSummary(ctx context.Context, v *pipeline.ReportView, now time.Time) (*
 		s.TopErrors = append(s.TopErrors, TopError{Code: e.Code, Count: e.Count, Message: e.Message})
 	}
 
-	minutes, err := v.FinishedPerMinute(ctx)
+	minutes, err := v.FinishedPer(ctx, time.Minute)
 	if err != nil {
 		return nil, err
 	}
 	s.Throughput.PerMinute = make([]Minute, 0, len(minutes))
 	for _, m := range minutes {
-		s.Throughput.PerMinute = append(s.Throughput.PerMinute, Minute{Minute: m.Minute, Succeeded: m.Succeeded, Failed: m.Failed})
+		s.Throughput.PerMinute = append(s.Throughput.PerMinute, Minute{Minute: m.Start, Succeeded: m.Succeeded, Failed: m.Failed})
 		s.Throughput.PeakRowsPerMinute = max(s.Throughput.PeakRowsPerMinute, m.Succeeded+m.Failed)
+	}
+	if len(minutes) > 0 && minutes[len(minutes)-1].Start.Sub(minutes[0].Start) < 10*time.Minute {
+		if s.Throughput.Fine, err = fineThroughput(ctx, v); err != nil {
+			return nil, err
+		}
 	}
 	if s.DurationSeconds > 0 {
 		s.Throughput.RowsPerSecond = round(float64(s.Counts[pipeline.Succeeded]+s.Counts[pipeline.Failed])/s.DurationSeconds, 4)
