@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/providers"
 )
 
@@ -306,27 +307,7 @@ func sameICCID(a, b string) bool {
 	if len(a) > len(b) {
 		a, b = b, a
 	}
-	return len(b) == len(a)+1 && strings.EqualFold(a, b[:len(a)]) && luhnValid(b)
-}
-
-func luhnValid(s string) bool {
-	sum := 0
-	double := false
-	for i := len(s) - 1; i >= 0; i-- {
-		d := int(s[i] - '0')
-		if d < 0 || d > 9 {
-			return false
-		}
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return len(s) > 0 && sum%10 == 0
+	return len(b) == len(a)+1 && strings.EqualFold(a, b[:len(a)]) && ingest.LuhnValid(b)
 }
 
 func stalledError(card SIMCard) *providers.Error {

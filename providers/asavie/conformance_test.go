@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/providertest"
@@ -60,18 +61,7 @@ func rejected(i int) providers.Order {
 
 // withLuhn appends the Luhn check digit to digits.
 func withLuhn(digits string) string {
-	sum := 0
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if (len(digits)-1-i)%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return digits + string(rune('0'+(10-sum%10)%10))
+	return digits + string(ingest.LuhnDigit(digits))
 }
 
 // env is a simulator behind a recorder, and a client for it.

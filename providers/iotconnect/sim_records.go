@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/simbulk/simbulk/ingest"
 )
 
 // record is one registered eUICC. Its IoT subscription comes into being
@@ -70,7 +72,7 @@ func (s *Simulator) register(reg Registration, now time.Time, delay time.Duratio
 	r.imsi = s.assign("imsi", reg.EID, func(h []byte) string { return imsiPrefix + digits(h, 10) })
 	r.iccid = s.assign("iccid", reg.EID, func(h []byte) string {
 		body := iccidPrefix + digits(h, 12)
-		return body + string(luhnDigit(body))
+		return body + string(ingest.LuhnDigit(body))
 	})
 	r.msisdn = s.assign("msisdn", reg.EID, func(h []byte) string { return msisdnPrefix + digits(h, 10) })
 	r.subID = s.assign("sub", reg.EID, func(h []byte) string {
@@ -105,23 +107,6 @@ func digits(h []byte, n int) string {
 		mod *= 10
 	}
 	return fmt.Sprintf("%0*d", n, binary.BigEndian.Uint64(h[:8])%mod)
-}
-
-// luhnDigit returns the Luhn check digit for an all-digit payload.
-func luhnDigit(payload string) byte {
-	sum := 0
-	double := true
-	for i := len(payload) - 1; i >= 0; i-- {
-		d := int(payload[i] - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
 }
 
 // find returns the record for an EID or an IoT subscription id. The

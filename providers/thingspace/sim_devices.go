@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/providers/simkit"
 )
 
@@ -193,7 +194,7 @@ func (s *Simulator) handleActivate(w http.ResponseWriter, r *http.Request) {
 		}
 		if dev.iccid == "" {
 			s.seq++
-			dev.iccid = withLuhn(fmtSeq("89148000", s.seq, 10))
+			dev.iccid = iccidWithCheck(s.seq)
 		}
 		if dev.mdn == "" && !dev.failed {
 			s.seq++
@@ -318,20 +319,9 @@ func fmtSeq(prefix string, n, width int) string {
 	return fmt.Sprintf("%s%0*d", prefix, width, n%mod)
 }
 
-// withLuhn appends the Luhn check digit to a digit string.
-func withLuhn(s string) string {
-	sum := 0
-	double := true
-	for i := len(s) - 1; i >= 0; i-- {
-		d := int(s[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return s + string(rune('0'+(10-sum%10)%10))
+// iccidWithCheck is a simulated Verizon ICCID (prefix 89148000) for
+// sequence number n, with its Luhn check digit.
+func iccidWithCheck(n int) string {
+	body := fmtSeq("89148000", n, 10)
+	return body + string(ingest.LuhnDigit(body))
 }

@@ -64,7 +64,7 @@ func (s *Simulator) Preload(account, eid, iccid string) {
 	defer s.mu.Unlock()
 	s.seq++
 	if iccid == "" {
-		iccid = withLuhn(fmtSeq("89148000", s.seq, 10))
+		iccid = iccidWithCheck(s.seq)
 	}
 	t := s.now().Add(-time.Hour)
 	s.devices[eid] = &simDevice{
