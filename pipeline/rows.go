@@ -134,11 +134,11 @@ func (c *Checkpoint) addRows(ctx context.Context, rows []RowRecord, doubt doubtS
 // million-row load spent half its time preparing them row by row). Each
 // query repeats the condition of its partial index (rows_done_*) so SQLite
 // uses it.
-type provisionedStmts [3]*sql.Stmt // by identifier: eid, cli, iccid
+type provisionedStmts [3]*sql.Stmt // by identifierKinds
 
 func prepareProvisioned(tx *sql.Tx) (*provisionedStmts, error) {
 	var p provisionedStmts
-	for i, col := range []string{"eid", "cli", "iccid"} {
+	for i, col := range identifierKinds {
 		st, err := tx.Prepare("SELECT " + rowColumns + " FROM rows WHERE provider = ? AND " + col + " = ? AND " + col + " != ''" +
 			" AND state = 'succeeded' AND run_id != ? LIMIT 1")
 		if err != nil {
@@ -159,7 +159,7 @@ func (p *provisionedStmts) close() {
 }
 
 func (p *provisionedStmts) find(r RowRecord) (RowRecord, bool, error) {
-	for i, v := range [3]string{r.EID, r.CLI, r.ICCID} {
+	for i, v := range rowIdentifiers(r.EID, r.CLI, r.ICCID) {
 		if v == "" {
 			continue
 		}
@@ -182,10 +182,19 @@ type doubtSet map[string]struct{}
 
 func doubtKey(provider, kind, id string) string { return provider + "\x00" + kind + "\x00" + id }
 
+// identifierKinds name the identifiers a row is known by, in the order of
+// rowIdentifiers.
+var identifierKinds = [3]string{"eid", "cli", "iccid"}
+
+func rowIdentifiers(eid, cli, iccid string) [3]string { return [3]string{eid, cli, iccid} }
+
 func (d doubtSet) has(r RowRecord) bool {
-	for kind, v := range map[string]string{"eid": r.EID, "cli": r.CLI, "iccid": r.ICCID} {
+	if len(d) == 0 {
+		return false
+	}
+	for i, v := range rowIdentifiers(r.EID, r.CLI, r.ICCID) {
 		if v != "" {
-			if _, ok := d[doubtKey(r.Provider, kind, v)]; ok {
+			if _, ok := d[doubtKey(r.Provider, identifierKinds[i], v)]; ok {
 				return true
 			}
 		}
@@ -211,9 +220,9 @@ func (c *Checkpoint) inDoubtElsewhere(ctx context.Context, runID string) (doubtS
 		if err := rows.Scan(&provider, &eid, &cli, &iccid); err != nil {
 			return nil, fmt.Errorf("check other runs: %w", err)
 		}
-		for kind, v := range map[string]string{"eid": eid, "cli": cli, "iccid": iccid} {
+		for i, v := range rowIdentifiers(eid, cli, iccid) {
 			if v != "" {
-				d[doubtKey(provider, kind, v)] = struct{}{}
+				d[doubtKey(provider, identifierKinds[i], v)] = struct{}{}
 			}
 		}
 	}

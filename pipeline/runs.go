@@ -279,20 +279,8 @@ func (c *Checkpoint) DiscardRows(ctx context.Context, id string) error {
 
 // OpenProviders lists the providers that still have work in a run.
 func (c *Checkpoint) OpenProviders(ctx context.Context, id string) ([]string, error) {
-	rows, err := c.read.QueryContext(ctx, "SELECT DISTINCT provider FROM rows INDEXED BY rows_by_state WHERE run_id = ? AND state IN ('pending', 'in_flight', 'accepted') ORDER BY provider", id)
-	if err != nil {
-		return nil, fmt.Errorf("list providers with work: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return c.providersIn(ctx, "list providers with work",
+		"SELECT DISTINCT provider FROM rows INDEXED BY rows_by_state WHERE run_id = ? AND state IN ('pending', 'in_flight', 'accepted') ORDER BY provider", id)
 }
 
 // LatestRun returns the newest run with this fingerprint, whatever its state.
@@ -311,16 +299,22 @@ func (c *Checkpoint) LatestRun(ctx context.Context, fingerprint string) (Run, bo
 // Providers lists the providers of a run's provisioned rows (succeeded or
 // skipped): what a reconciliation must look up.
 func (c *Checkpoint) Providers(ctx context.Context, id string) ([]string, error) {
-	rows, err := c.read.QueryContext(ctx, "SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state IN ('succeeded', 'skipped') ORDER BY provider", id)
+	return c.providersIn(ctx, "list providers",
+		"SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state IN ('succeeded', 'skipped') ORDER BY provider", id)
+}
+
+// providersIn runs a query of one provider column for a run.
+func (c *Checkpoint) providersIn(ctx context.Context, what, query, id string) ([]string, error) {
+	rows, err := c.read.QueryContext(ctx, query, id)
 	if err != nil {
-		return nil, fmt.Errorf("list providers: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var p string
 		if err := rows.Scan(&p); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, p)
 	}

@@ -46,9 +46,13 @@ func simulatedConfig(profile string, asyncDelay time.Duration) (*Config, func(),
 	return cfg, stop, nil
 }
 
-// openLanes builds a client and a pipeline lane for each provider used.
+// openLanes builds a client and a pipeline lane for each provider used,
+// after checking that each is configured with what its client needs.
 // closeAll stops what the clients run (the ThingSpace callback listener).
 func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int) (map[string]*pipeline.Lane, func(), error) {
+	if err := cfg.requireCredentials(used); err != nil {
+		return nil, nil, err
+	}
 	lanes := map[string]*pipeline.Lane{}
 	var closers []func() error
 	closeAll := func() {

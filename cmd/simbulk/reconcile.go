@@ -114,9 +114,6 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 	if err != nil {
 		return err
 	}
-	if err := cfg.requireCredentials(used); err != nil {
-		return err
-	}
 	lanes, closeLanes, err := openLanes(ctx, cfg, used, o.concurrency)
 	if err != nil {
 		return err

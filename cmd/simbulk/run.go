@@ -213,9 +213,6 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	if err != nil {
 		return err
 	}
-	if err := cfg.requireCredentials(used); err != nil {
-		return err
-	}
 	lanes, closeLanes, err := openLanes(ctx, cfg, used, o.concurrency)
 	if err != nil {
 		return err
