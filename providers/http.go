@@ -170,13 +170,19 @@ type Token struct {
 // TokenCache hands out a cached token, fetching a new one when none is held
 // or the held one is within Margin of expiry. Concurrent callers share one
 // fetch. Invalidate drops a token the server refused (HTTP 401).
+//
+// A fetch refused as CodeCredentials is remembered: every later Get returns
+// the same error without asking again. Providers lock accounts after a few
+// failed logins (ThingSpace after 5), and credentials that were refused once
+// will not be accepted until a person changes the config.
 type TokenCache struct {
 	Fetch  func(ctx context.Context) (Token, error)
 	Margin time.Duration    // refresh this long before expiry; default 60s
 	Now    func() time.Time // for tests; default time.Now
 
-	mu  sync.Mutex
-	tok Token
+	mu      sync.Mutex
+	tok     Token
+	refused *Error
 }
 
 // Get returns a valid token value.
@@ -191,11 +197,17 @@ func (c *TokenCache) Get(ctx context.Context) (string, error) {
 	if margin == 0 {
 		margin = time.Minute
 	}
+	if c.refused != nil {
+		return "", c.refused
+	}
 	if c.tok.Value != "" && (c.tok.Expiry.IsZero() || now().Add(margin).Before(c.tok.Expiry)) {
 		return c.tok.Value, nil
 	}
 	t, err := c.Fetch(ctx)
 	if err != nil {
+		if pe := CredentialsRefused(err); pe != nil {
+			c.refused = pe
+		}
 		return "", err
 	}
 	c.tok = t
@@ -212,6 +224,16 @@ func (c *TokenCache) Invalidate(stale string) {
 	c.mu.Unlock()
 }
 
+// CredentialsRefused returns err as an *Error when it says the provider
+// refused simbulk's credentials (CodeCredentials), nil otherwise.
+func CredentialsRefused(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) && pe.Code == CodeCredentials {
+		return pe
+	}
+	return nil
+}
+
 // FetchClientCredentials performs an OAuth2 client-credentials grant: POST
 // form to tokenURL, answer {access_token, expires_in}. basicUser/basicPass,
 // when set, go in an Authorization: Basic header (ThingSpace) instead of
@@ -219,7 +241,7 @@ func (c *TokenCache) Invalidate(stale string) {
 func FetchClientCredentials(ctx context.Context, hc *http.Client, tokenURL string, form url.Values, basicUser, basicPass string) (Token, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return Token{}, &Error{Code: CodeAuth, Message: "bad token URL"}
+		return Token{}, &Error{Code: CodeCredentials, Message: "bad token URL"}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -240,7 +262,9 @@ func FetchClientCredentials(ctx context.Context, hc *http.Client, tokenURL strin
 	if resp.StatusCode != http.StatusOK {
 		e := StatusError(resp.StatusCode, resp.Header, "", "token request refused", DefaultMaxRetryAfter)
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusForbidden {
-			e.Code = CodeAuth
+			// RFC 6749 answers a refused client 400 or 401 (invalid_client,
+			// unauthorized_client); asking again changes nothing.
+			e.Code = CodeCredentials
 			e.Message = "client credentials refused by the token endpoint"
 		}
 		e.MaybeApplied = false

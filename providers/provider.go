@@ -79,16 +79,26 @@ type Error struct {
 
 // Codes for failures that are not the provider's own words.
 const (
-	CodeRateLimited = "rate_limited"  // 429
-	CodeServer      = "server_error"  // 5xx
-	CodeTimeout     = "timeout"       // no answer in time
-	CodeConnection  = "connection"    // refused, reset, dropped
-	CodeMalformed   = "malformed"     // an answer we could not parse
-	CodeAuth        = "auth"          // credentials refused even after re-authenticating
+	CodeRateLimited = "rate_limited" // 429
+	CodeServer      = "server_error" // 5xx
+	CodeTimeout     = "timeout"      // no answer in time
+	CodeConnection  = "connection"   // refused, reset, dropped
+	CodeMalformed   = "malformed"    // an answer we could not parse
+	CodeAuth        = "auth"         // this request refused as not allowed (403, or 401 on one resource)
+	// CodeCredentials: the provider refused simbulk's own credentials (the
+	// token endpoint refused the client, a session login was refused, or
+	// a token fetched a moment ago was refused again). No row can succeed
+	// until a person fixes the config, and trying again risks locking the
+	// customer's account, so the pipeline stops the provider's lane.
+	CodeCredentials = "credentials_refused"
 	CodeConflict    = "conflict"      // exists at the provider with different details
 	CodeRejected    = "rejected"      // a documented 4xx without a provider code
 	CodeNotFound    = "not_found"     // lookup: the provider does not know it
 	CodeIncomplete  = "not_completed" // completion never arrived within the wait budget
+	// CodeUnreadable: the provider's answers about a row could not be read
+	// (malformed bodies, unknown states) for as long as the row's bound of
+	// attempts and time allowed. The request may have been applied.
+	CodeUnreadable = "unreadable_answer"
 )
 
 func (e *Error) Error() string {

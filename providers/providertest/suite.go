@@ -30,6 +30,12 @@ type Setup struct {
 	ClientTimeout time.Duration // per-request timeout of the client's HTTP client
 	MaxRetryAfter time.Duration // cap on Retry-After the client honours
 	PollInterval  time.Duration // for clients that poll inside Check
+	// Forms is the public wire form the simulator answers in; the client
+	// must understand every form (see simkit.Forms).
+	Forms simkit.Forms
+	// WrongCredentials starts the client with a secret (ThingSpace: a
+	// password) the simulator refuses.
+	WrongCredentials bool
 }
 
 // Pair is a running simulator and a client pointed at it.
@@ -75,15 +81,22 @@ func defaults(s Setup) Setup {
 
 // Run runs the whole suite against h.
 func Run(t *testing.T, h Harness) {
-	t.Run("HappyPath", func(t *testing.T) { testHappyPath(t, h) })
+	t.Run("HappyPath", func(t *testing.T) { testHappyPath(t, h, simkit.Documented) })
 	t.Run("ValidationError", func(t *testing.T) { testRejected(t, h) })
 	t.Run("Reauthenticate401", func(t *testing.T) { testReauth(t, h) })
 	t.Run("TooManyRequests", func(t *testing.T) { testTooMany(t, h) })
 	t.Run("ServerError", func(t *testing.T) { testServerError(t, h) })
 	t.Run("Timeout", func(t *testing.T) { testTimeout(t, h) })
 	t.Run("MalformedBody", func(t *testing.T) { testMalformed(t, h) })
-	t.Run("AsyncCompletion", func(t *testing.T) { testAsync(t, h) })
-	t.Run("Lookup", func(t *testing.T) { testLookup(t, h) })
+	t.Run("AsyncCompletion", func(t *testing.T) { testAsync(t, h, simkit.Documented) })
+	t.Run("Lookup", func(t *testing.T) { testLookup(t, h, simkit.Documented) })
+	t.Run("CredentialsRefused", func(t *testing.T) { testCredentialsRefused(t, h) })
+	// The same client against the other public form of every shape.
+	t.Run("AlternateForms", func(t *testing.T) {
+		t.Run("HappyPath", func(t *testing.T) { testHappyPath(t, h, simkit.Alternate) })
+		t.Run("AsyncCompletion", func(t *testing.T) { testAsync(t, h, simkit.Alternate) })
+		t.Run("Lookup", func(t *testing.T) { testLookup(t, h, simkit.Alternate) })
+	})
 	if h.Extra != nil {
 		t.Run("Provider", func(t *testing.T) { h.Extra(t, h) })
 	}
@@ -132,8 +145,8 @@ func Await(t *testing.T, ctx context.Context, p Pair, o providers.Order, out pro
 	return out
 }
 
-func testHappyPath(t *testing.T, h Harness) {
-	p := Start(t, h, Setup{})
+func testHappyPath(t *testing.T, h Harness, forms simkit.Forms) {
+	p := Start(t, h, Setup{Forms: forms})
 	n := 5
 	if h.BatchSize > 1 {
 		n = min(h.BatchSize, 5)
@@ -269,8 +282,8 @@ func testMalformed(t *testing.T, h Harness) {
 	}
 }
 
-func testAsync(t *testing.T, h Harness) {
-	p := Start(t, h, Setup{AsyncDelay: 200 * time.Millisecond})
+func testAsync(t *testing.T, h Harness, forms simkit.Forms) {
+	p := Start(t, h, Setup{AsyncDelay: 200 * time.Millisecond, Forms: forms})
 	o := h.Order(1)
 	out := p.Client.Submit(context.Background(), []providers.Order{o})[0]
 	if out.Status != providers.Accepted {
@@ -286,8 +299,8 @@ func testAsync(t *testing.T, h Harness) {
 	}
 }
 
-func testLookup(t *testing.T, h Harness) {
-	p := Start(t, h, Setup{})
+func testLookup(t *testing.T, h Harness, forms simkit.Forms) {
+	p := Start(t, h, Setup{Forms: forms})
 	sub, err := p.Client.Lookup(context.Background(), h.Order(7))
 	if err != nil {
 		t.Fatalf("lookup of unknown identifier: %v, want Found=false and no error", err)
@@ -302,6 +315,36 @@ func testLookup(t *testing.T, h Harness) {
 	}
 	if len(sub.Identifiers) == 0 {
 		t.Errorf("lookup returned no identifiers")
+	}
+}
+
+// testCredentialsRefused: refused credentials fail every call as
+// CodeCredentials at once, and the provider sees at most two failed logins
+// however many calls are made (ThingSpace locks an account after five).
+func testCredentialsRefused(t *testing.T, h Harness) {
+	p := Start(t, h, Setup{WrongCredentials: true})
+	for i := range 4 {
+		e := failed(t, p.Client.Submit(context.Background(), []providers.Order{h.Order(i)})[0])
+		if e.Code != providers.CodeCredentials || e.Retryable || e.MaybeApplied {
+			t.Errorf("submit %d with refused credentials: %+v, want credentials_refused, not retryable, not applied", i, e)
+		}
+		if _, err := p.Client.Lookup(context.Background(), h.Order(i)); providers.CredentialsRefused(err) == nil {
+			t.Errorf("lookup %d with refused credentials: %v, want credentials_refused", i, err)
+		}
+	}
+	st := p.Kit.Stats()
+	// A provider with a session login (ThingSpace) refuses the login; the
+	// others refuse the token request.
+	logins := st.Requests[simkit.OpLogin]
+	if logins == 0 {
+		logins = st.Requests[simkit.OpToken]
+	}
+	if logins == 0 || logins > 2 {
+		t.Errorf("refused login attempts = %d (token requests %d, session logins %d), want 1 or 2",
+			logins, st.Requests[simkit.OpToken], st.Requests[simkit.OpLogin])
+	}
+	if n := st.Requests[simkit.OpProvision]; n != 0 {
+		t.Errorf("%d provisioning requests reached the provider with refused credentials", n)
 	}
 }
 

@@ -62,6 +62,41 @@ func Profile(name string) (Faults, error) {
 	return Faults{}, fmt.Errorf("unknown simulator profile %q (profiles: ok, flaky, slow, ratelimited)", name)
 }
 
+// Forms says which of the public wire forms a simulator answers in. Where
+// a provider's public sources disagree on a shape (a reference page and a
+// generated SDK, or a documented sample and a captured live reply), the
+// clients accept both; the simulators answer in one or the other so that
+// tests exercise each.
+type Forms string
+
+const (
+	// Documented is the default: the form the provider's own reference
+	// material shows (for Asavie, whose reference page only has a
+	// placeholder sample, the replies captured from the live API).
+	Documented Forms = ""
+	// Alternate is the other public form of every shape that has two.
+	Alternate Forms = "alternate"
+)
+
+// ParseForms reads the --forms flag of `simbulk sim serve`.
+func ParseForms(name string) (Forms, error) {
+	switch name {
+	case "", "documented":
+		return Documented, nil
+	case "alternate":
+		return Alternate, nil
+	}
+	return Documented, fmt.Errorf("unknown simulator forms %q (forms: documented, alternate)", name)
+}
+
+// String is the flag value of f.
+func (f Forms) String() string {
+	if f == Documented {
+		return "documented"
+	}
+	return string(f)
+}
+
 // Operation names shared by the simulators, so stats and scripted faults
 // read the same across providers.
 const (
