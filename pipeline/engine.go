@@ -193,7 +193,9 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 	var g errgroup.Group
 	for _, lane := range e.Lanes {
 		lane.defaults()
-		ln := &laneRunner{runner: r, lane: lane, limiter: e.limiterFor(lane)}
+		laneCtx, stopLane := context.WithCancelCause(stopCtx)
+		defer stopLane(nil)
+		ln := &laneRunner{runner: r, lane: lane, limiter: e.limiterFor(lane), stopCtx: laneCtx, stopLane: stopLane}
 		g.Go(ln.drive)
 	}
 	err = g.Wait()
@@ -268,6 +270,10 @@ type laneRunner struct {
 	*runner
 	lane    *Lane
 	limiter *adaptiveLimiter
+	// stopCtx is done when the run stops or this lane alone does (its
+	// provider refused simbulk's credentials); it shadows the run's.
+	stopCtx  context.Context
+	stopLane context.CancelCauseFunc
 
 	mu      sync.Mutex
 	busy    map[int]bool // rows handed to a worker and not yet recorded
@@ -283,7 +289,40 @@ func (l *laneRunner) drive() error {
 	var g errgroup.Group
 	g.Go(l.send)
 	g.Go(l.follow)
-	return g.Wait()
+	err := g.Wait()
+	var ce *CredentialsError
+	if err == nil && errors.As(context.Cause(l.stopCtx), &ce) {
+		err = ce
+	}
+	return err
+}
+
+// CredentialsError ends a run whose provider refused simbulk's own
+// credentials (its token endpoint or session login). That provider's lane
+// stopped at once, its rows untouched and pending; the other lanes went on.
+// Asking again with the same credentials cannot help and may lock the
+// customer's account, so the run ends for a person to fix the config.
+type CredentialsError struct {
+	Provider string
+	Cause    *providers.Error
+}
+
+func (e *CredentialsError) Error() string {
+	return fmt.Sprintf("%s refused simbulk's credentials (%s); nothing more was sent to it and its rows wait",
+		e.Provider, e.Cause.Message)
+}
+
+// refused stops the lane when pe says the provider refused simbulk's
+// credentials, and reports whether it did.
+func (l *laneRunner) refused(pe *providers.Error) bool {
+	if pe == nil || pe.Code != providers.CodeCredentials {
+		return false
+	}
+	if l.stopCtx.Err() == nil {
+		l.e.Logger.Error("provider refused simbulk's credentials; stopping its lane", "provider", l.lane.Name, "error", pe.Message)
+	}
+	l.stopLane(&CredentialsError{Provider: l.lane.Name, Cause: pe})
+	return true
 }
 
 // orderOf builds the provider's view of a row.

@@ -119,6 +119,9 @@ func (l *laneRunner) check(r RowRecord) transition {
 		return transition{row: r.Row, state: Succeeded, handle: r.Handle, result: merge(r.Result, out.Result), attempt: a}
 	case providers.Accepted:
 		if out.Err != nil {
+			if l.refused(out.Err) {
+				return transition{}
+			}
 			l.noteAnswer(out.Err) // the look failed; the work is not in doubt
 		} else {
 			l.ok()
@@ -135,15 +138,28 @@ func (l *laneRunner) check(r RowRecord) transition {
 	if pe == nil {
 		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason"}
 	}
-	if pe.Retryable && (r.AcceptedAt.IsZero() || time.Since(r.AcceptedAt) <= l.lane.CompletionTimeout) {
+	if l.refused(pe) {
+		return transition{}
+	}
+	withinTime := r.AcceptedAt.IsZero() || time.Since(r.AcceptedAt) <= l.lane.CompletionTimeout
+	if pe.Retryable && withinTime {
 		// A failed poll is not a failed provisioning: look again next sweep.
 		l.noteAnswer(pe)
 		return transition{}
 	}
+	if pe.Code == providers.CodeMalformed {
+		// Unreadable for the whole completion timeout: the row's bound in
+		// time is spent.
+		l.failed(1)
+		return transition{row: r.Row, state: Failed, mustLookup: true, err: finalError(pe, r.Attempts), attempt: a}
+	}
 	// The provider finished the work and says it failed: a final answer
 	// for this request. The row may be sent again only if the cause is
-	// retryable and attempts remain.
-	return l.afterFailure(r, pe)
+	// retryable and attempts remain, and only after a lookup: the request
+	// was accepted once, whatever the provider says of it now.
+	t := l.afterFailure(r, pe)
+	t.mustLookup, t.attempt = true, a
+	return t
 }
 
 func merge(a, b map[string]string) map[string]string {

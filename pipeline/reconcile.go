@@ -145,6 +145,14 @@ func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, l
 				})
 			}
 			_ = g.Wait()
+			for _, v := range verdicts {
+				if v.refused != nil {
+					// Every lookup would be refused the same way: stop the
+					// lane rather than record each row as an error; the
+					// reconciliation resumes once the config is fixed.
+					return &CredentialsError{Provider: lane.Name, Cause: v.refused}
+				}
+			}
 			if err := cp.recordVerdicts(context.WithoutCancel(ctx), id, verdicts, r.MaxTries); err != nil {
 				return err
 			}
@@ -164,6 +172,8 @@ type verdict struct {
 	status   string
 	findings []Finding
 	note     string
+	// refused is set when the provider refused simbulk's credentials.
+	refused *providers.Error
 }
 
 func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter, row RowRecord) verdict {
@@ -174,6 +184,8 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 	if err != nil {
 		pe := providers.AsError(err)
 		switch {
+		case pe.Code == providers.CodeCredentials:
+			return verdict{row: row.Row, refused: pe}
 		case pe.HTTPStatus == 429:
 			lim.TooMany(pe.RetryAfter)
 		case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):

@@ -227,9 +227,20 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error)
 	switch {
 	case lerr != nil:
 		pe := providers.AsError(lerr)
+		if l.refused(pe) || l.stopCtx.Err() != nil {
+			// Not the row's doing: it waits, unchanged, for the resume.
+			return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: r.NextAttemptAt, attempt: a}, false, nil
+		}
 		l.noteAnswer(pe)
+		// A failed lookup spends an attempt, as a failed send does, so a
+		// provider whose answers cannot be read cannot keep a row looping.
+		r.Attempts++
+		if !pe.Retryable || (r.Attempts >= l.lane.MaxAttempts && !l.limiter.Down()) {
+			l.failed(1)
+			return transition{row: r.Row, state: Failed, mustLookup: true, err: finalError(pe, r.Attempts), addAttempt: true, attempt: a}, false, nil
+		}
 		// Cannot tell whether the provider has it: try the lookup again later.
-		return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe)), attempt: a}, false, nil
+		return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe)), addAttempt: true, attempt: a}, false, nil
 	case !sub.Found:
 		l.ok()
 		return transition{}, true, nil
@@ -274,6 +285,11 @@ func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
 	if pe == nil {
 		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason", Retryable: true}
 	}
+	if l.refused(pe) {
+		// The provider refused simbulk, not the row: it waits, pending,
+		// for a person to fix the credentials and resume.
+		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied || r.MustLookup}
+	}
 	l.noteAnswer(pe)
 	// Attempts left: try again later, also when the run is stopping (the
 	// resume does): a stop is no reason to give up on a row. Nor is an
@@ -287,7 +303,25 @@ func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
 		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied}
 	}
 	l.failed(1)
+	pe = finalError(pe, r.Attempts)
 	return transition{row: r.Row, state: Failed, err: pe, mustLookup: pe.MaybeApplied}
+}
+
+// finalError is the error a row ends with. Answers that could not be read
+// become CodeUnreadable, marked retryable (a later look may read them) and
+// possibly applied (so nothing is sent again before a lookup), with the
+// provider's own words kept in the message.
+func finalError(pe *providers.Error, attempts int) *providers.Error {
+	if pe.Code != providers.CodeMalformed && pe.Code != providers.CodeUnreadable {
+		return pe
+	}
+	return &providers.Error{
+		Code:         providers.CodeUnreadable,
+		Message:      fmt.Sprintf("no readable answer after %d attempts; the request may have been applied, so it will be looked up before any resend (last: %s)", attempts, pe.Message),
+		HTTPStatus:   pe.HTTPStatus,
+		Retryable:    true,
+		MaybeApplied: true,
+	}
 }
 
 // noteAnswer tells the lane's limiter what a failed request says about the

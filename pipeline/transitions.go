@@ -47,6 +47,10 @@ type transition struct {
 	nextTry    time.Time
 	mustLookup bool
 	accepted   bool // set accepted_at now
+	// addAttempt counts a failed lookup against the row's attempts, as
+	// markInFlight counts a send: a row whose answers cannot be read is
+	// bounded whether it is being sent or looked up.
+	addAttempt bool
 	attempt    *attempt
 }
 
@@ -56,7 +60,8 @@ func (c *Checkpoint) apply(ctx context.Context, runID string, ts []transition) e
 	return c.Write(ctx, func(tx *sql.Tx) error {
 		up, err := tx.Prepare(`UPDATE rows SET state = ?, handle = CASE WHEN ? != '' THEN ? ELSE handle END,
 			result = CASE WHEN ? != '{}' THEN ? ELSE result END, error_code = ?, error_message = ?, retryable = ?,
-			next_attempt_at = ?, must_lookup = ?, accepted_at = CASE WHEN ? THEN ? ELSE accepted_at END, updated_at = ?
+			next_attempt_at = ?, must_lookup = ?, accepted_at = CASE WHEN ? THEN ? ELSE accepted_at END, updated_at = ?,
+			attempts = attempts + ?
 			WHERE run_id = ? AND row = ?`)
 		if err != nil {
 			return err
@@ -78,7 +83,7 @@ func (c *Checkpoint) apply(ctx context.Context, runID string, ts []transition) e
 				next = t.nextTry.UnixMilli()
 			}
 			res := jsonText(t.result)
-			if _, err := up.Exec(t.state, t.handle, t.handle, res, res, code, msg, retryable, next, t.mustLookup, t.accepted, now, now, runID, t.row); err != nil {
+			if _, err := up.Exec(t.state, t.handle, t.handle, res, res, code, msg, retryable, next, t.mustLookup, t.accepted, now, now, t.addAttempt, runID, t.row); err != nil {
 				return err
 			}
 			if a := t.attempt; a != nil {

@@ -263,3 +263,20 @@ func (c *Config) validateOptions(provider string) ingest.ValidateOptions {
 	}
 	return opts
 }
+
+// credentialKeys names the config keys that hold a provider's credentials,
+// for the message that ends a run whose provider refused them.
+func credentialKeys(provider, configPath string) string {
+	keys := map[string]string{
+		ingest.ProviderIoTConnect: "providers.iotconnect.client_id, client_secret and token_url",
+		ingest.ProviderAsavie:     "providers.asavie.client_id and client_secret",
+		ingest.ProviderThingSpace: "providers.thingspace.key, secret, username and password (ThingSpace locks the account after 5 failed logins; simbulk stops after 2)",
+	}[provider]
+	if keys == "" {
+		keys = "the credentials of providers." + provider
+	}
+	if configPath != "" {
+		keys += " in " + configPath
+	}
+	return keys
+}

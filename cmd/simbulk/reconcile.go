@@ -129,6 +129,10 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 			a.logger().Warn("reconciliation interrupted; run the same command to resume", "run", run.ID, "checked", res.Checked)
 			return exitWith(exitInterrupted)
 		}
+		var refused *pipeline.CredentialsError
+		if errors.As(err, &refused) {
+			return fmt.Errorf("%w; check %s, then run the same command to resume the reconciliation", err, credentialKeys(refused.Provider, o.config))
+		}
 		return err
 	}
 	took := time.Since(started)

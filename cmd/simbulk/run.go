@@ -229,11 +229,18 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	watch := a.watchProgress(ctx, cp, run.ID)
 	state, err := engine.Run(ctx, run)
 	watch()
-	if errors.Is(err, pipeline.ErrProviderDown) {
+	var refused *pipeline.CredentialsError
+	switch {
+	case errors.Is(err, pipeline.ErrProviderDown):
 		// Reports of the state so far, then the reason, exit 1: the rows
 		// wait for the provider and the same command resumes them.
 		_ = a.finish(ctx, cp, run, state, o)
 		return err
+	case errors.As(err, &refused):
+		// Exit 1 as for any bad config: the rows of that provider wait,
+		// untouched, until a person fixes the credentials and resumes.
+		_ = a.finish(ctx, cp, run, state, o)
+		return fmt.Errorf("%w; check %s, then run the same command to resume", err, credentialKeys(refused.Provider, o.config))
 	}
 	if err != nil {
 		return err
