@@ -38,7 +38,7 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 	}
 	if perr != nil {
 		switch {
-		case dataErr == nil && normStatus(st.Status) == StatusFailed:
+		case dataErr == nil && normStatus(string(st.Status)) == StatusFailed:
 			// The look succeeded; the request it reports did not. Asking
 			// again will not change that.
 			perr.Retryable, perr.MaybeApplied, perr.RetryAfter = false, false, 0
@@ -52,21 +52,20 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 		if dataErr == nil {
 			dataErr = fmt.Errorf("no Data")
 		}
-		e := providers.MalformedError(resp.Status, "status answer", dataErr)
-		e.MaybeApplied = false
-		return providers.Outcome{Status: providers.Failed, Result: res, Err: e}
+		return unreadableStatus(resp.Status, res, dataErr, resp.Body)
 	}
 	if st.Status == "" {
 		// A SIM resource, not a request status.
 		var card SIMCard
 		if err := json.Unmarshal(a.Data, &card); err != nil || card.CLI == "" {
-			e := providers.MalformedError(resp.Status, "SIM answer", fmt.Errorf("neither a request status nor a SIM: %v", err))
-			e.MaybeApplied = false
-			return providers.Outcome{Status: providers.Failed, Err: e}
+			if err == nil {
+				err = fmt.Errorf("no Status and no CLI")
+			}
+			return unreadableStatus(resp.Status, res, fmt.Errorf("neither a request status nor a SIM: %w", err), a.Data)
 		}
 		return outcomeOfSIM(card, handle, "already existed")
 	}
-	switch normStatus(st.Status) {
+	switch normStatus(string(st.Status)) {
 	case StatusPending:
 		return providers.Outcome{Status: providers.Accepted, Handle: handle, Result: res}
 	case StatusComplete:
@@ -84,7 +83,19 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 			Code: providers.CodeRejected, Message: "Asavie reports the request failed, without a reason", HTTPStatus: a.status,
 		}}
 	}
-	e := providers.MalformedError(resp.Status, "status answer", fmt.Errorf("unknown Status %.40q", st.Status))
+	return unreadableStatus(resp.Status, res, fmt.Errorf("unknown Status %.40q", string(st.Status)), a.Data)
+}
+
+// unreadableStatus is a status answer the client cannot act on: an
+// unknown Status word, a Data of another shape, no Data at all. The
+// status resource's shape is simbulk's guess (see the package doc), so
+// such an answer is never read as "still pending", which would keep the
+// row waiting forever. It is a retryable CodeMalformed quoting Asavie's
+// words: the pipeline looks again a bounded number of times and then
+// fails the row as unreadable_answer. A GET changed nothing, so it is
+// never maybe-applied.
+func unreadableStatus(status int, res map[string]string, err error, said []byte) providers.Outcome {
+	e := malformed(status, "status answer", err, said)
 	e.MaybeApplied = false
 	return providers.Outcome{Status: providers.Failed, Result: res, Err: e}
 }
@@ -125,7 +136,19 @@ func outcomeOfSIM(card SIMCard, handle, note string) providers.Outcome {
 	return providers.Outcome{Status: providers.Succeeded, Result: res}
 }
 
-func isStatusURL(handle string) bool { return strings.Contains(handle, "/status/") }
+// isStatusURL tells a StatusUrl from the SIM resource handle resolveConflict
+// hands out. Asavie's StatusUrls come in two forms: ".../status/{id}" (the
+// form simbulk first assumed) and ".../sims/{cli}/status?cmdid=..." (the
+// form captured from the live API in GraphDefined/AsavieAPI). Both end
+// their path in a "status" segment or one below it; a CLI or account
+// key cannot fake that, since both are escaped into a single segment.
+func isStatusURL(handle string) bool {
+	path, _, _ := strings.Cut(handle, "?")
+	path, _, _ = strings.Cut(path, "#")
+	segs := strings.Split(strings.TrimRight(path, "/"), "/")
+	n := len(segs)
+	return n >= 1 && segs[n-1] == "status" || n >= 2 && segs[n-2] == "status"
+}
 
 // readFailure is a GET that got no answer: retryable by classification,
 // and never "maybe applied" since a GET changes nothing.

@@ -196,7 +196,7 @@ func (c *Client) submit(ctx context.Context, o providers.Order) providers.Outcom
 	}
 	a, perr := readAnswer(resp, "provisioning answer", true, c.maxRetryAfter)
 	if perr != nil {
-		if a.status == http.StatusConflict {
+		if a.conflict() {
 			return c.resolveConflict(ctx, o, account, cli, perr)
 		}
 		return providers.Outcome{Status: providers.Failed, Err: perr}
@@ -216,11 +216,11 @@ func (c *Client) submit(ctx context.Context, o providers.Order) providers.Outcom
 	var card SIMCard
 	if a.hasData() {
 		if err := json.Unmarshal(a.Data, &card); err != nil {
-			return providers.Outcome{Status: providers.Failed, Err: providers.MalformedError(resp.Status, "provisioning answer", err)}
+			return providers.Outcome{Status: providers.Failed, Err: malformed(resp.Status, "provisioning answer", err, resp.Body)}
 		}
 	}
 	if card.CLI == "" || card.ActorStatus != ActorStable {
-		return providers.Outcome{Status: providers.Failed, Err: providers.MalformedError(resp.Status, "provisioning answer", errors.New("accepted without a StatusUrl"))}
+		return providers.Outcome{Status: providers.Failed, Err: malformed(resp.Status, "provisioning answer", errors.New("accepted without a StatusUrl"), resp.Body)}
 	}
 	return providers.Outcome{Status: providers.Succeeded, Result: mergeResult(res, cardResult(card))}
 }

@@ -318,8 +318,10 @@ func TestEnvelope401Reauthenticates(t *testing.T) {
 			continue
 		}
 		var pe *providers.Error
-		if !errors.As(err, &pe) || pe.Code != providers.CodeAuth || pe.Retryable || calls.Load() > 2 {
-			t.Errorf("always refused: %v after %d calls, want one permanent auth error after 2", err, calls.Load())
+		// A token fetched a moment ago and refused again: the credentials,
+		// not the token, are what Asavie will not take.
+		if !errors.As(err, &pe) || pe.Code != providers.CodeCredentials || pe.Retryable || pe.MaybeApplied || calls.Load() > 2 {
+			t.Errorf("always refused: %v after %d calls, want one permanent credentials_refused after 2", err, calls.Load())
 		}
 	}
 }

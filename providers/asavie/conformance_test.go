@@ -77,7 +77,7 @@ func startEnv(t *testing.T, s providertest.Setup, cfg asavie.Config) env {
 	if s.ClientTimeout == 0 {
 		s.ClientTimeout = 2 * time.Second
 	}
-	sim := asavie.NewSimulator(asavie.SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay})
+	sim := asavie.NewSimulator(asavie.SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay, Forms: s.Forms})
 	rec := &recorder{next: sim}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
@@ -87,6 +87,9 @@ func startEnv(t *testing.T, s providertest.Setup, cfg asavie.Config) env {
 	}
 	if cfg.ClientSecret == "" {
 		cfg.ClientSecret = asavie.DefaultClientSecret
+	}
+	if s.WrongCredentials {
+		cfg.ClientSecret = "not-" + asavie.DefaultClientSecret
 	}
 	cfg.Timeout = s.ClientTimeout
 	cfg.MaxRetryAfter = s.MaxRetryAfter

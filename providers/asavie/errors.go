@@ -1,6 +1,7 @@
 package asavie
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/simbulk/simbulk/providers"
 )
@@ -21,6 +23,18 @@ type answer struct {
 	status int
 	// envelope is false when the body was not an envelope at all.
 	envelope bool
+	// httpStatus is the transport's status, kept beside the envelope's.
+	httpStatus int
+}
+
+// conflict reports whether the answer says "this CLI exists". The
+// reference page only speaks of "a failure result with a 409 error code",
+// which is read three ways: 409 as the HTTP status, as the envelope's Code
+// ("the http code of the API call"), or as its ErrorCode ("the failure
+// error code"), whatever the other two say.
+func (a *answer) conflict() bool {
+	return a.status == http.StatusConflict || a.httpStatus == http.StatusConflict ||
+		(a.envelope && a.ErrorCode == http.StatusConflict)
 }
 
 // readAnswer classifies one HTTP answer. It returns the parsed envelope
@@ -32,14 +46,14 @@ type answer struct {
 // absent) Code and no ErrorCode. Everything else is a failure classified by
 // the envelope's Code first, the HTTP status second.
 func readAnswer(resp *providers.Response, what string, applied bool, maxRetryAfter time.Duration) (*answer, *providers.Error) {
-	a := &answer{status: resp.Status}
+	a := &answer{status: resp.Status, httpStatus: resp.Status}
 	transportOK := resp.Status >= 200 && resp.Status < 300
 	if err := json.Unmarshal(resp.Body, &a.reply); err != nil || a.Success == nil {
 		if transportOK {
 			if err == nil {
 				err = errors.New("no Success field in the envelope")
 			}
-			e := providers.MalformedError(resp.Status, what, err)
+			e := malformed(resp.Status, what, err, resp.Body)
 			e.MaybeApplied = e.MaybeApplied && applied
 			return a, e
 		}
@@ -88,15 +102,49 @@ func statusError(resp *providers.Response, a *answer, maxRetryAfter time.Duratio
 		return withTransportNote(e, resp.Status)
 	}
 	e := providers.StatusError(status, resp.Header, code, msg, maxRetryAfter)
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		// Caller has already re-authenticated once: the credentials, not
-		// the token, are refused.
+	switch status {
+	case http.StatusUnauthorized:
+		// send has already fetched a fresh token and been refused again:
+		// it is simbulk's credentials Asavie will not take, and no row can
+		// succeed until a person fixes them. Nothing was done.
+		e.Code = providers.CodeCredentials
+		e.Retryable, e.MaybeApplied, e.RetryAfter = false, false, 0
+	case http.StatusForbidden:
+		// A valid token not allowed this one resource (an account the
+		// client may not touch): other rows may still succeed.
 		e.Code = providers.CodeAuth
 	}
 	if !applied {
 		e.MaybeApplied = false
 	}
 	return withTransportNote(e, resp.Status)
+}
+
+// malformed is MalformedError quoting the start of what Asavie said, so
+// that a person reading the report sees the provider's own words.
+func malformed(status int, what string, err error, said []byte) *providers.Error {
+	e := providers.MalformedError(status, what, err)
+	e.Message += "; Asavie said " + excerpt(said)
+	return e
+}
+
+// maxExcerpt bounds how much of an answer an error message quotes.
+const maxExcerpt = 200
+
+// excerpt quotes at most maxExcerpt bytes of b, cut on a rune boundary.
+func excerpt(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "nothing (an empty body)"
+	}
+	if len(b) <= maxExcerpt {
+		return strconv.Quote(string(b))
+	}
+	cut := maxExcerpt
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return strconv.Quote(string(b[:cut])) + fmt.Sprintf(" (first %d of %d bytes)", cut, len(b))
 }
 
 // withTransportNote says so in the message when the envelope's Code and

@@ -309,8 +309,8 @@ func testWrongCredentials(t *testing.T) {
 	e := startEnv(t, providertest.Setup{}, asavie.Config{ClientSecret: secret})
 	o := order(16)
 	out := e.client.Submit(context.Background(), []providers.Order{o})[0]
-	if out.Status != providers.Failed || out.Err.Code != providers.CodeAuth || out.Err.Retryable || out.Err.MaybeApplied {
-		t.Fatalf("%s %+v, want permanent auth failure", out.Status, out.Err)
+	if out.Status != providers.Failed || out.Err.Code != providers.CodeCredentials || out.Err.Retryable || out.Err.MaybeApplied {
+		t.Fatalf("%s %+v, want permanent credentials_refused", out.Status, out.Err)
 	}
 	_, lerr := e.client.Lookup(context.Background(), o)
 	chk := e.client.Check(context.Background(), o, "/v1/accounts/x/hardware/sims/1/status/2")

@@ -52,7 +52,7 @@ func (c *Client) fetchSIM(ctx context.Context, account, cli string) (SIMCard, bo
 		}
 	}
 	if err != nil {
-		e := providers.MalformedError(resp.Status, "SIM lookup", err)
+		e := malformed(resp.Status, "SIM lookup", err, resp.Body)
 		e.MaybeApplied = false
 		return SIMCard{}, false, e
 	}

@@ -26,6 +26,10 @@ const (
 // SimOptions configures a Simulator.
 type SimOptions struct {
 	Faults simkit.Faults
+	// Forms is the public wire form the simulator answers in (see the
+	// package doc): simkit.Documented, the default, is the form captured
+	// from the live API; simkit.Alternate is the reference page's sample.
+	Forms simkit.Forms
 	// AsyncDelay is how long an accepted SIM takes to be created.
 	AsyncDelay   time.Duration
 	ClientID     string        // default DefaultClientID
@@ -383,7 +387,7 @@ func (s *Simulator) status(w http.ResponseWriter, r *http.Request) {
 		card = req.sim.card
 	}
 	data := RequestStatus{
-		ID: req.id, Operation: "CreateSIM", Status: req.status,
+		ID: req.id, Operation: "CreateSIM", Status: flexText(req.status),
 		Created: req.created.UTC().Format(time.RFC3339Nano), SIMCard: &card,
 	}
 	if req.status != StatusPending {

@@ -174,7 +174,7 @@ type createSIM struct {
 type RequestStatus struct {
 	ID        string   `json:"Id"`
 	Operation string   `json:"Operation,omitempty"`
-	Status    string   `json:"Status"`
+	Status    flexText `json:"Status"`
 	Created   string   `json:"Created,omitempty"`
 	Updated   string   `json:"Updated,omitempty"`
 	SIMCard   *SIMCard `json:"SIMCard,omitempty"`
@@ -215,7 +215,11 @@ type envelope struct {
 
 // reply is what the client reads: the same envelope, parsed tolerantly.
 // Success is a pointer so that a body without it (a proxy's or rate
-// limiter's JSON) is not mistaken for an envelope.
+// limiter's JSON) is not mistaken for an envelope. Every other field may
+// be null or absent: the live API writes "StatusUrl": null and
+// "ErrorDescription": "" on every answer (GraphDefined/AsavieAPI
+// captures), and ContinuationToken, which a single-SIM call never needs,
+// is not read at all.
 type reply struct {
 	Success          *bool           `json:"Success"`
 	Code             flexInt         `json:"Code"`
@@ -223,13 +227,13 @@ type reply struct {
 	ErrorSubCode     flexInt         `json:"ErrorSubCode"`
 	ErrorDescription string          `json:"ErrorDescription"`
 	StatusURL        string          `json:"StatusUrl"`
-	Meta             map[string]any  `json:"Meta"`
+	Meta             flexMeta        `json:"Meta"`
 	Data             json.RawMessage `json:"Data"`
 }
 
-// meta returns a Meta value as text.
+// meta returns a Meta value as text, "" when Meta is not an object.
 func (r *reply) meta(key string) string {
-	for k, v := range r.Meta {
+	for k, v := range r.Meta.fields {
 		if strings.EqualFold(k, key) {
 			switch v := v.(type) {
 			case string:
@@ -240,6 +244,57 @@ func (r *reply) meta(key string) string {
 		}
 	}
 	return ""
+}
+
+// flexMeta is the envelope's Meta. The reference page documents it as a
+// Dictionary of string and string ({"k": "v"}); every reply captured from
+// the live API carries "Meta": "" instead. Both are read, and so is null.
+// Meta is optional metadata the client only mines for a RequestId, so any
+// other JSON value is ignored rather than allowed to make a whole answer
+// unreadable: that is how a harmless "" once turned every reply into a
+// malformed one.
+type flexMeta struct {
+	fields map[string]any // Meta as an object
+	text   string         // Meta as a string
+}
+
+func (m *flexMeta) UnmarshalJSON(b []byte) error {
+	*m = flexMeta{}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	switch b[0] {
+	case '{':
+		return json.Unmarshal(b, &m.fields)
+	case '"':
+		return json.Unmarshal(b, &m.text)
+	}
+	return nil
+}
+
+// flexText is a JSON string that may also arrive as a number, a boolean
+// or null; it keeps the value's text so that an answer the client cannot
+// act on can be quoted back to a person.
+type flexText string
+
+func (t *flexText) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*t = ""
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*t = flexText(s)
+	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
+		return fmt.Errorf("a JSON %s where text was expected", map[byte]string{'{': "object", '[': "array"}[b[0]])
+	default:
+		*t = flexText(b)
+	}
+	return nil
 }
 
 // hasData reports whether Data holds something other than null.
