@@ -102,9 +102,10 @@ func startEnv(t *testing.T, s providertest.Setup, cfg asavie.Config) env {
 	return env{sim: sim, client: c, url: srv.URL, rec: rec}
 }
 
-// seen is one request as it arrived on the wire.
+// seen is one request as it arrived on the wire. RequestURI is the
+// request target byte for byte, query included.
 type seen struct {
-	Method, EscapedPath, RawPath, Accept, ContentType string
+	Method, EscapedPath, RawPath, RequestURI, Accept, ContentType string
 }
 
 // recorder notes every request before the simulator sees it, so tests can
@@ -118,7 +119,7 @@ type recorder struct {
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
-	r.reqs = append(r.reqs, seen{req.Method, req.URL.EscapedPath(), req.URL.RawPath, req.Header.Get("Accept"), req.Header.Get("Content-Type")})
+	r.reqs = append(r.reqs, seen{req.Method, req.URL.EscapedPath(), req.URL.RawPath, req.RequestURI, req.Header.Get("Accept"), req.Header.Get("Content-Type")})
 	r.mu.Unlock()
 	r.next.ServeHTTP(w, req)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/providertest"
+	"github.com/simbulk/simbulk/providers/simkit"
 )
 
 // extra runs the Asavie-specific cases of the conformance suite.
@@ -35,45 +36,59 @@ func complete(t *testing.T, e env, o providers.Order) providers.Outcome {
 	return providertest.Complete(t, p, []providers.Order{o}, 10*time.Second)[0]
 }
 
+// testStatusURLNotReencoded: the StatusUrl is sent back byte for byte in
+// both of its forms, the captured ".../status?cmdid=<percent-encoded>"
+// and the ".../status/{id}" of the alternate form.
 func testStatusURLNotReencoded(t *testing.T) {
-	for _, account := range []string{testAccount, "acme ltd/uk+eu"} {
-		e := startEnv(t, providertest.Setup{AsyncDelay: 50 * time.Millisecond}, asavie.Config{})
-		o := order(3)
-		o.Fields["account"] = account
-		out := e.client.Submit(context.Background(), []providers.Order{o})[0]
-		if out.Status != providers.Accepted {
-			t.Fatalf("%s: submit %s %v", account, out.Status, out.Err)
+	for _, forms := range []simkit.Forms{simkit.Documented, simkit.Alternate} {
+		for _, account := range []string{testAccount, "acme ltd/uk+eu"} {
+			t.Run(forms.String()+"/"+account, func(t *testing.T) {
+				statusURLRoundTrip(t, forms, account)
+			})
 		}
-		want := "/v1/accounts/" + map[string]string{
-			testAccount:      "acme%20ltd",
-			"acme ltd/uk+eu": "acme%20ltd%2Fuk%2Beu",
-		}[account] + "/hardware/sims/%28%2B44%2977009" + "00003/status/"
-		if !strings.HasPrefix(out.Handle, want) || out.Result["status_url"] != out.Handle {
-			t.Fatalf("handle %q, want prefix %q and status_url in Result", out.Handle, want)
+	}
+}
+
+func statusURLRoundTrip(t *testing.T, forms simkit.Forms, account string) {
+	e := startEnv(t, providertest.Setup{AsyncDelay: 50 * time.Millisecond, Forms: forms}, asavie.Config{})
+	o := order(3)
+	o.Fields["account"] = account
+	out := e.client.Submit(context.Background(), []providers.Order{o})[0]
+	if out.Status != providers.Accepted {
+		t.Fatalf("submit %s %v", out.Status, out.Err)
+	}
+	want := "/v1/accounts/" + map[string]string{
+		testAccount:      "acme%20ltd",
+		"acme ltd/uk+eu": "acme%20ltd%2Fuk%2Beu",
+	}[account] + "/hardware/sims/%28%2B44%2977009" + "00003/status" + map[simkit.Forms]string{
+		simkit.Documented: "?cmdid=",
+		simkit.Alternate:  "/",
+	}[forms]
+	if !strings.HasPrefix(out.Handle, want) || out.Result["status_url"] != out.Handle {
+		t.Fatalf("handle %q, want prefix %q and status_url in Result", out.Handle, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	p := providertest.Pair{Client: e.client, Kit: e.sim.Kit()}
+	final := providertest.Await(t, ctx, p, o, out)
+	cancel()
+	if final.Status != providers.Succeeded {
+		t.Fatalf("%s %v", final.Status, final.Err)
+	}
+	polls := 0
+	for _, r := range e.rec.requests() {
+		if r.Method != http.MethodGet || !strings.Contains(r.EscapedPath, "/status") {
+			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		p := providertest.Pair{Client: e.client, Kit: e.sim.Kit()}
-		final := providertest.Await(t, ctx, p, o, out)
-		cancel()
-		if final.Status != providers.Succeeded {
-			t.Fatalf("%s: %s %v", account, final.Status, final.Err)
+		polls++
+		if r.RequestURI != out.Handle {
+			t.Errorf("status poll arrived as %q, want exactly %q", r.RequestURI, out.Handle)
 		}
-		polls := 0
-		for _, r := range e.rec.requests() {
-			if r.Method != http.MethodGet || !strings.Contains(r.EscapedPath, "/status/") {
-				continue
-			}
-			polls++
-			if r.EscapedPath != out.Handle || r.RawPath != out.Handle {
-				t.Errorf("status poll arrived as %q (raw %q), want exactly %q", r.EscapedPath, r.RawPath, out.Handle)
-			}
-		}
-		if polls == 0 {
-			t.Errorf("no status polls recorded")
-		}
-		if final.Result["cli"] != o.CLI || final.Result["sim_number"] != o.ICCID || final.Result["state"] != "ready" {
-			t.Errorf("result %v, want cli, sim_number and state ready", final.Result)
-		}
+	}
+	if polls == 0 {
+		t.Errorf("no status polls recorded")
+	}
+	if final.Result["cli"] != o.CLI || final.Result["sim_number"] != o.ICCID || final.Result["state"] != "ready" {
+		t.Errorf("result %v, want cli, sim_number and state ready", final.Result)
 	}
 }
 
@@ -94,8 +109,20 @@ func testAcceptHeader(t *testing.T) {
 	}
 }
 
-func testConflictSameSIM(t *testing.T) {
-	e := startEnv(t, providertest.Setup{}, asavie.Config{})
+// bothForms runs a case against the simulator in each public form.
+func bothForms(t *testing.T, test func(t *testing.T, forms simkit.Forms)) {
+	for _, forms := range []simkit.Forms{simkit.Documented, simkit.Alternate} {
+		t.Run(forms.String(), func(t *testing.T) { test(t, forms) })
+	}
+}
+
+// testConflictSameSIM: a CLI that exists, answered with the 409 in Code
+// (documented form) or in ErrorCode only (alternate form), is looked up
+// and, being the row's SIM, succeeds.
+func testConflictSameSIM(t *testing.T) { bothForms(t, conflictSameSIM) }
+
+func conflictSameSIM(t *testing.T, forms simkit.Forms) {
+	e := startEnv(t, providertest.Setup{Forms: forms}, asavie.Config{})
 	o := order(5)
 	if out := complete(t, e, o); out.Status != providers.Succeeded {
 		t.Fatalf("first: %s %v", out.Status, out.Err)
@@ -114,8 +141,10 @@ func testConflictSameSIM(t *testing.T) {
 	}
 }
 
-func testConflictDifferentSIM(t *testing.T) {
-	e := startEnv(t, providertest.Setup{}, asavie.Config{})
+func testConflictDifferentSIM(t *testing.T) { bothForms(t, conflictDifferentSIM) }
+
+func conflictDifferentSIM(t *testing.T, forms simkit.Forms) {
+	e := startEnv(t, providertest.Setup{Forms: forms}, asavie.Config{})
 	o := order(6)
 	other := withLuhn("894410000000099999")
 	e.sim.Seed(testAccount, asavie.SIMCard{CLI: o.CLI, SIMNumber: other, State: asavie.StateLive})
@@ -164,7 +193,7 @@ func testConflictWhilePending(t *testing.T) {
 	if second.Status != providers.Accepted || second.Result["note"] != "already existed" {
 		t.Fatalf("second while pending: %s %v %v, want accepted, already existed", second.Status, second.Result, second.Err)
 	}
-	if strings.Contains(second.Handle, "/status/") {
+	if strings.Contains(second.Handle, "/status") {
 		t.Errorf("handle %q: want the SIM resource", second.Handle)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -288,19 +317,28 @@ func testDrift(t *testing.T) {
 	}
 }
 
+// testExpiredStatusURL: a StatusUrl Asavie no longer knows (404), in
+// either form, is answered by looking the SIM up.
 func testExpiredStatusURL(t *testing.T) {
-	e := startEnv(t, providertest.Setup{}, asavie.Config{})
-	o := order(14)
-	complete(t, e, o)
-	gone := "/v1/accounts/acme%20ltd/hardware/sims/%28%2B44%297700900014/status/00000000000000000000000000000000"
-	out := e.client.Check(context.Background(), o, gone)
-	if out.Status != providers.Succeeded || out.Result["cli"] != o.CLI {
-		t.Errorf("unknown status URL of a created SIM: %s %v %v, want succeeded via lookup", out.Status, out.Result, out.Err)
-	}
-	other := order(15)
-	out = e.client.Check(context.Background(), other, strings.Replace(gone, "7700900014", "7700900015", 1))
-	if out.Status != providers.Failed || out.Err.HTTPStatus != http.StatusNotFound || out.Err.Retryable {
-		t.Errorf("unknown status URL and SIM: %s %+v, want permanent not_found", out.Status, out.Err)
+	const sims = "/v1/accounts/acme%20ltd/hardware/sims/%28%2B44%29"
+	for name, tail := range map[string]string{
+		"by id":    "/status/00000000000000000000000000000000",
+		"by cmdid": "/status?cmdid=Z2EvOWB9EDgRdW1qYitvNyYr%2FODVu%3D%3D",
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := startEnv(t, providertest.Setup{}, asavie.Config{})
+			o := order(14)
+			complete(t, e, o)
+			out := e.client.Check(context.Background(), o, sims+"7700900014"+tail)
+			if out.Status != providers.Succeeded || out.Result["cli"] != o.CLI || out.Result["note"] != "status URL expired; SIM found" {
+				t.Errorf("unknown status URL of a created SIM: %s %v %v, want succeeded via lookup", out.Status, out.Result, out.Err)
+			}
+			other := order(15)
+			out = e.client.Check(context.Background(), other, sims+"7700900015"+tail)
+			if out.Status != providers.Failed || out.Err.HTTPStatus != http.StatusNotFound || out.Err.Retryable {
+				t.Errorf("unknown status URL and SIM: %s %+v, want permanent not_found", out.Status, out.Err)
+			}
+		})
 	}
 }
 

@@ -21,7 +21,7 @@ func (s *Simulator) acceptLocked(account string, in SIMCard, now time.Time) *req
 		Created: now.UTC().Format(time.RFC3339Nano),
 	}
 	req := &requestEntry{
-		id: newID(), account: account, cli: card.CLI,
+		id: s.newRequestID(), account: account, cli: card.CLI,
 		created: now, due: now.Add(s.opts.AsyncDelay), status: StatusPending,
 	}
 	if card.SIMNumber != "" && !ingest.LuhnValid(card.SIMNumber) {

@@ -113,9 +113,12 @@ func NewSimulator(opts SimOptions) *Simulator {
 	mux.HandleFunc("POST "+tokenPath, s.token)
 	mux.HandleFunc("POST /v1/accounts/{key}/hardware/sims", s.api(s.create))
 	mux.HandleFunc("GET /v1/accounts/{key}/hardware/sims/{cli}", s.api(s.lookup))
+	// Both StatusUrl forms are served whatever form the simulator answers
+	// in, so a handle issued before a switch of forms still resolves.
 	mux.HandleFunc("GET /v1/accounts/{key}/hardware/sims/{cli}/status/{id}", s.api(s.status))
+	mux.HandleFunc("GET /v1/accounts/{key}/hardware/sims/{cli}/status", s.api(s.status))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1400, 0,
+		s.reply(w, http.StatusNotFound, failure(http.StatusNotFound, 1400, 0,
 			"No HTTP resource was found that matches the request URI."))
 	})
 	s.handler = s.kit.Wrap(mux)
@@ -150,7 +153,7 @@ func classify(r *http.Request) string {
 		return simkit.OpToken
 	case r.Method == http.MethodPost && strings.HasSuffix(p, "/hardware/sims"):
 		return simkit.OpProvision
-	case strings.Contains(p, "/hardware/sims/") && strings.Contains(p, "/status/"):
+	case strings.Contains(p, "/hardware/sims/") && isStatusURL(p):
 		return simkit.OpStatus
 	case strings.Contains(p, "/hardware/sims/"):
 		return simkit.OpLookup
@@ -200,12 +203,12 @@ func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			simkit.WriteJSON(w, http.StatusUnauthorized, failure(http.StatusUnauthorized, 4010, 0,
+			s.reply(w, http.StatusUnauthorized, failure(http.StatusUnauthorized, 4010, 0,
 				"Authorization has been denied for this request."))
 			return
 		}
 		if !acceptsJSON(r.Header.Get("Accept")) {
-			simkit.WriteJSON(w, http.StatusNotAcceptable, failure(http.StatusNotAcceptable, 1406, 0,
+			s.reply(w, http.StatusNotAcceptable, failure(http.StatusNotAcceptable, 1406, 0,
 				"This simulator answers application/json only."))
 			return
 		}
@@ -290,32 +293,32 @@ func validate(c *SIMCard) *envelope {
 func (s *Simulator) create(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != "text/json" {
-		simkit.WriteJSON(w, http.StatusUnsupportedMediaType, failure(http.StatusUnsupportedMediaType, 1415, 0,
+		s.reply(w, http.StatusUnsupportedMediaType, failure(http.StatusUnsupportedMediaType, 1415, 0,
 			"The request entity's media type is not supported for this resource."))
 		return
 	}
 	var card SIMCard
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err := dec.Decode(&card); err != nil {
-		simkit.WriteJSON(w, http.StatusBadRequest, failure(http.StatusBadRequest, 1000, 0,
+		s.reply(w, http.StatusBadRequest, failure(http.StatusBadRequest, 1000, 0,
 			"The request body is not a valid SIMCard: "+err.Error()))
 		return
 	}
 	if s.backendFails() {
 		// Refused before anything was recorded, like a 503: sending it again
 		// is not a duplicate, so it is not counted as provisioning.
-		simkit.WriteJSON(w, http.StatusOK, failure(http.StatusInternalServerError, 5000, 0,
+		s.reply(w, http.StatusOK, failure(http.StatusInternalServerError, 5000, 0,
 			"The operator platform did not respond; the SIM was not created."))
 		return
 	}
 	s.kit.Provisioned(card.CLI)
 	if unknownAccount(key) {
-		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1404, 0,
+		s.reply(w, http.StatusNotFound, failure(http.StatusNotFound, 1404, 0,
 			fmt.Sprintf("The ApiAccount '%s' does not exist.", key)))
 		return
 	}
 	if e := validate(&card); e != nil {
-		simkit.WriteJSON(w, http.StatusBadRequest, e)
+		s.reply(w, http.StatusBadRequest, *e)
 		return
 	}
 
@@ -323,19 +326,19 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.simLocked(card.CLI, now) != nil {
 		s.mu.Unlock()
-		// HTTP 200 with Code 409: "a failure result with a 409 error code".
-		simkit.WriteJSON(w, http.StatusOK, failure(http.StatusConflict, 3009, 0,
-			fmt.Sprintf("A SIM with CLI %s already exists.", card.CLI)))
+		// "a failure result with a 409 error code", in the form's spelling.
+		status, env := s.duplicate(card.CLI)
+		s.reply(w, status, env)
 		return
 	}
 	req := s.acceptLocked(key, card, now)
 	data := req.sim.card
 	s.mu.Unlock()
-	simkit.WriteJSON(w, http.StatusAccepted, envelope{
+	s.reply(w, http.StatusAccepted, envelope{
 		Success:   true,
 		Code:      http.StatusAccepted,
-		StatusURL: statusURL(key, card.CLI, req.id),
-		Meta:      map[string]string{"RequestId": req.id},
+		StatusURL: s.statusURL(key, card.CLI, req.id),
+		Meta:      s.meta(req.id),
 		Data:      data,
 	})
 }
@@ -361,23 +364,20 @@ func (s *Simulator) backendFails() bool {
 	return false
 }
 
-// statusURL is the relative, already-encoded URL of a create request,
-// escaped like Uri.EscapeDataString: "(+44)7700900123" becomes
-// "%28%2B44%297700900123", so a client that encodes it again is caught.
-func statusURL(account, cli, id string) string {
-	return "/v1/accounts/" + escapeData(account) + "/hardware/sims/" + escapeData(cli) + "/status/" + id
-}
-
-// status is GET {StatusUrl}. The request must be addressed under the
-// account and CLI it was made for.
+// status is GET {StatusUrl}, in either form: .../status/{id} or
+// .../status?cmdid={id}. The request must be addressed under the account
+// and CLI it was made for.
 func (s *Simulator) status(w http.ResponseWriter, r *http.Request) {
 	key, cli, id := r.PathValue("key"), r.PathValue("cli"), r.PathValue("id")
+	if id == "" {
+		id = r.URL.Query().Get("cmdid")
+	}
 	now := s.opts.Now()
 	s.mu.Lock()
 	req := s.requests[id]
 	if req == nil || req.account != key || req.cli != cli {
 		s.mu.Unlock()
-		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 2404, 0,
+		s.reply(w, http.StatusNotFound, failure(http.StatusNotFound, 2404, 0,
 			fmt.Sprintf("No request %s for SIM %s on account %s.", id, cli, key)))
 		return
 	}
@@ -398,10 +398,10 @@ func (s *Simulator) status(w http.ResponseWriter, r *http.Request) {
 	if failed != nil && data.Status == StatusFailed {
 		e := *failed
 		e.Data = data
-		simkit.WriteJSON(w, http.StatusOK, e)
+		s.reply(w, http.StatusOK, e)
 		return
 	}
-	simkit.WriteJSON(w, http.StatusOK, envelope{Success: true, Code: http.StatusOK, Data: data})
+	s.reply(w, http.StatusOK, envelope{Success: true, Code: http.StatusOK, Data: data})
 }
 
 // lookup is GET /v1/accounts/{key}/hardware/sims/{cli}.
@@ -416,11 +416,11 @@ func (s *Simulator) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if !found {
-		simkit.WriteJSON(w, http.StatusNotFound, failure(http.StatusNotFound, 1405, 0,
+		s.reply(w, http.StatusNotFound, failure(http.StatusNotFound, 1405, 0,
 			fmt.Sprintf("SIM %s was not found on account %s.", cli, key)))
 		return
 	}
-	simkit.WriteJSON(w, http.StatusOK, envelope{Success: true, Code: http.StatusOK, Data: card})
+	s.reply(w, http.StatusOK, envelope{Success: true, Code: http.StatusOK, Data: card})
 }
 
 func newID() string {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/simbulk/simbulk/providers/simkit"
 )
 
 // simToken gets a token from the simulator with the default credentials.
@@ -56,12 +58,13 @@ func (c simCall) do(t *testing.T, base, token string) (int, envelopeOut) {
 	b, _ := io.ReadAll(resp.Body)
 	var env envelopeOut
 	if err := json.Unmarshal(b, &env); err != nil {
-		t.Fatalf("%s %s: answer is not JSON: %s", c.method, c.path, b)
+		t.Fatalf("%s %s: answer is not an envelope (%v): %s", c.method, c.path, err, b)
 	}
+	env.raw = b
 	return resp.StatusCode, env
 }
 
-// envelopeOut reads what the simulator writes.
+// envelopeOut reads what the simulator writes, in either form.
 type envelopeOut struct {
 	Success          *bool
 	Code             int
@@ -69,12 +72,19 @@ type envelopeOut struct {
 	ErrorSubCode     int
 	ErrorDescription string
 	StatusUrl        string
-	Meta             map[string]string
+	Meta             flexMeta
 	Data             json.RawMessage
+	raw              []byte
 }
 
 func TestSimulatorValidation(t *testing.T) {
-	sim := NewSimulator(SimOptions{})
+	for _, forms := range []simkit.Forms{simkit.Documented, simkit.Alternate} {
+		t.Run(forms.String(), func(t *testing.T) { simulatorValidation(t, forms) })
+	}
+}
+
+func simulatorValidation(t *testing.T, forms simkit.Forms) {
+	sim := NewSimulator(SimOptions{Forms: forms})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	tok := simToken(t, srv.URL)
@@ -94,6 +104,7 @@ func TestSimulatorValidation(t *testing.T) {
 		{name: "bracketed without plus", call: simCall{method: "POST", path: sims, body: `{"CLI":"(44)7700900124"}`}, status: 202, code: 202},
 		{name: "IMSI CLI", call: simCall{method: "POST", path: sims, body: `{"CLI":"234150123456789","SIMNumber":"89441000000000000034"}`}, status: 202, code: 202},
 		{name: "duplicate", call: simCall{method: "POST", path: sims, body: `{"CLI":"(+44)7700900123"}`}, status: 200, code: 409, errorCode: 3009, descHas: "already exists"},
+		{name: "status of nothing by cmdid", call: simCall{method: "GET", path: sims + "/1/status?cmdid=Zm9v%2Fbar%3D%3D"}, status: 404, code: 404, errorCode: 2404, descHas: "Zm9v/bar=="},
 		{name: "E.164 CLI", call: simCall{method: "POST", path: sims, body: `{"CLI":"+447700900123"}`}, status: 400, code: 400, errorCode: 1001, subCode: 1, descHas: "regular expression", provisions: "+447700900123"},
 		{name: "IMSI too short", call: simCall{method: "POST", path: sims, body: `{"CLI":"2341501234567"}`}, status: 400, code: 400, errorCode: 1001, subCode: 1},
 		{name: "no CLI", call: simCall{method: "POST", path: sims, body: `{"SIMNumber":"89441000000000000034"}`}, status: 400, code: 400, errorCode: 1001, subCode: 1, descHas: "required"},
@@ -113,6 +124,10 @@ func TestSimulatorValidation(t *testing.T) {
 		{name: "unknown path", call: simCall{method: "GET", path: "/v2/whatever"}, status: 404, code: 404, errorCode: 1400},
 	}
 	for _, tc := range cases {
+		if tc.name == "duplicate" && forms == simkit.Alternate {
+			// The reference page's reading: the 409 in ErrorCode only.
+			tc.status, tc.code, tc.errorCode = 400, 400, 409
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			token := tok
 			switch tc.token {
@@ -142,21 +157,36 @@ func TestSimulatorValidation(t *testing.T) {
 }
 
 func TestSimulatorStatusLifecycle(t *testing.T) {
+	for _, forms := range []simkit.Forms{simkit.Documented, simkit.Alternate} {
+		t.Run(forms.String(), func(t *testing.T) { simulatorStatusLifecycle(t, forms) })
+	}
+}
+
+func simulatorStatusLifecycle(t *testing.T, forms simkit.Forms) {
 	var mu sync.Mutex
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	sim := NewSimulator(SimOptions{AsyncDelay: time.Minute, Now: clock})
+	sim := NewSimulator(SimOptions{AsyncDelay: time.Minute, Now: clock, Forms: forms})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	tok := simToken(t, srv.URL)
 	status, env := simCall{method: "POST", path: "/v1/accounts/acme%20ltd/hardware/sims", body: `{"CLI":"(+44)7700900123","SIMNumber":"89441000000000000034"}`}.do(t, srv.URL, tok)
-	if status != 202 || env.Meta["RequestId"] == "" {
-		t.Fatalf("create: %d %+v", status, env)
+	if status != 202 {
+		t.Fatalf("create: %d %s", status, env.raw)
 	}
-	want := "/v1/accounts/acme%20ltd/hardware/sims/%28%2B44%297700900123/status/" + env.Meta["RequestId"]
-	if env.StatusUrl != want {
-		t.Fatalf("StatusUrl %q, want %q", env.StatusUrl, want)
+	const sim0 = "/v1/accounts/acme%20ltd/hardware/sims/%28%2B44%297700900123/status"
+	switch forms {
+	case simkit.Alternate:
+		id := (&reply{Meta: env.Meta}).meta("RequestId")
+		if id == "" || env.StatusUrl != sim0+"/"+id {
+			t.Fatalf("StatusUrl %q with RequestId %q, want %s/{RequestId}", env.StatusUrl, id, sim0)
+		}
+	default:
+		cmdid, ok := strings.CutPrefix(env.StatusUrl, sim0+"?cmdid=")
+		if !ok || !strings.HasSuffix(cmdid, "%3D%3D") || strings.ContainsAny(cmdid, "+/=") || env.Meta.text != "" || env.Meta.fields != nil {
+			t.Fatalf("StatusUrl %q Meta %+v, want %s?cmdid=<percent-encoded base64> and Meta \"\"", env.StatusUrl, env.Meta, sim0)
+		}
 	}
 	var card SIMCard
 	if err := json.Unmarshal(env.Data, &card); err != nil || card.State != StateNotActivated || card.ActorStatus != ActorPending {
@@ -183,6 +213,46 @@ func TestSimulatorStatusLifecycle(t *testing.T) {
 	advance(2 * time.Hour)
 	if status, _ := (simCall{method: "GET", path: env.StatusUrl}).do(t, srv.URL, tok); status != 401 {
 		t.Errorf("expired token: HTTP %d", status)
+	}
+}
+
+// TestSimulatorForms pins the bytes that tell the two forms apart: the
+// captured envelope writes every field (Meta "", StatusUrl null,
+// ContinuationToken "") and unset SIMCard fields as null; the reference
+// sample's form writes Meta as an object and leaves unset fields out.
+func TestSimulatorForms(t *testing.T) {
+	cases := map[simkit.Forms]struct{ has, hasNot []string }{
+		simkit.Documented: {
+			has: []string{`"Meta":""`, `"ErrorDescription":""`, `"ContinuationToken":""`, `"StatusUrl":null`,
+				`"Description":null`, `"ForeignAttributes":null`, `"Hints":null`, `"ErrorCode":0`},
+		},
+		simkit.Alternate: {
+			hasNot: []string{`"Meta":""`, `"StatusUrl"`, `"ContinuationToken"`, `"Description"`, `null`},
+		},
+	}
+	for forms, want := range cases {
+		sim := NewSimulator(SimOptions{Forms: forms})
+		srv := httptest.NewServer(sim)
+		tok := simToken(t, srv.URL)
+		status, created := simCall{method: "POST", path: "/v1/accounts/acme/hardware/sims", body: `{"CLI":"(+44)7700900123"}`}.do(t, srv.URL, tok)
+		_, looked := simCall{method: "GET", path: "/v1/accounts/acme/hardware/sims/%28%2B44%297700900123"}.do(t, srv.URL, tok)
+		srv.Close()
+		if status != 202 {
+			t.Fatalf("%s: create HTTP %d", forms, status)
+		}
+		if forms == simkit.Alternate && !strings.Contains(string(created.raw), `"Meta":{"RequestId":"`) {
+			t.Errorf("%s: 202 %s, want Meta as an object with a RequestId", forms, created.raw)
+		}
+		for _, s := range want.has {
+			if !strings.Contains(string(looked.raw), s) {
+				t.Errorf("%s: lookup %s lacks %s", forms, looked.raw, s)
+			}
+		}
+		for _, s := range want.hasNot {
+			if strings.Contains(string(looked.raw), s) {
+				t.Errorf("%s: lookup %s has %s", forms, looked.raw, s)
+			}
+		}
 	}
 }
 
