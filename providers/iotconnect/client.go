@@ -162,7 +162,11 @@ func (c *Client) register(ctx context.Context, o providers.Order) providers.Outc
 	if resp.Status >= 200 && resp.Status < 300 {
 		var r registered
 		if err := json.Unmarshal(resp.Body, &r); err != nil {
-			return providers.FailedOutcome(providers.MalformedError(resp.Status, "registration answer", err))
+			// The registration may have been taken: the pipeline looks the
+			// EID up before sending it again.
+			e := c.unreadable(resp, "registration answer", err)
+			e.MaybeApplied = true
+			return providers.FailedOutcome(e)
 		}
 		return providers.Outcome{
 			Status: providers.Accepted,
@@ -177,11 +181,11 @@ func (c *Client) register(ctx context.Context, o providers.Order) providers.Outc
 	return providers.Outcome{Status: providers.Failed, Err: e}
 }
 
-// registeredBefore decides what an "already registered" answer means. An
-// EID registered under the same agreement is this very registration, sent
-// before (by an earlier run, or by a retry whose first answer was lost):
-// it is reported as it stands, as if this request had been taken. Under
-// another agreement it is somebody else's eUICC: a conflict.
+// registeredBefore decides what an "already registered" answer means. The
+// eUICC is this very registration, sent before (by an earlier run, or by a
+// retry whose first answer was lost), unless the provider shows otherwise
+// (see euiccView.conflict): then it is somebody else's, a conflict.
+// Otherwise it is reported as it stands, as if this request had been taken.
 func (c *Client) registeredBefore(ctx context.Context, o providers.Order, refused *providers.Error) providers.Outcome {
 	v, found, err := c.readEUICC(ctx, o.EID)
 	if err != nil {
@@ -196,11 +200,10 @@ func (c *Client) registeredBefore(ctx context.Context, o providers.Order, refuse
 		// Registered a moment ago and gone now; the refusal stands.
 		return providers.Outcome{Status: providers.Failed, Err: refused}
 	}
-	want := o.Fields["euicc_agreement_id"]
-	if v.agreementID == "" || v.agreementID != want {
+	if why := v.conflict(o); why != "" {
 		return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
 			Code:       providers.CodeConflict,
-			Message:    fmt.Sprintf("EID %s is already registered under another eUICC agreement (%s)", o.EID, refused.Message),
+			Message:    fmt.Sprintf("%s (%s)", why, refused.Message),
 			HTTPStatus: refused.HTTPStatus,
 		}}
 	}
@@ -209,11 +212,13 @@ func (c *Client) registeredBefore(ctx context.Context, o providers.Order, refuse
 	return out
 }
 
-// Check makes one GET of the eUICC: Succeeded once its IoT subscription
-// and connectivity subscription are there, Accepted before. A transient
-// failure of the look itself (429, 5xx, timeout) is Accepted too, with the
-// error attached for the log: the registration is not in doubt, only this
-// look failed.
+// Check makes one GET of the eUICC (two when it names its IoT subscription
+// without embedding an IMSI or ICCID): Succeeded once the subscription is
+// there with its identifiers, Accepted before. A transient failure of the
+// look itself (429, 5xx, timeout) is Accepted too, with the error attached
+// for the log: the registration is not in doubt, only this look failed. An
+// answer it cannot read fails, retryable: "pending" would hide it, and the
+// pipeline bounds how often a row is read in vain.
 func (c *Client) Check(ctx context.Context, o providers.Order, handle string) providers.Outcome {
 	eid := handle
 	if eid == "" {
@@ -222,7 +227,7 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 	v, found, err := c.readEUICC(ctx, eid)
 	if err != nil {
 		e := providers.AsError(err)
-		if e.Retryable {
+		if e.Retryable && e.Code != providers.CodeMalformed {
 			return providers.Outcome{Status: providers.Accepted, Handle: eid, Err: e}
 		}
 		return providers.Outcome{Status: providers.Failed, Err: e}
@@ -243,7 +248,13 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 
 // Lookup reports what IoT Connect holds for the order's EID: not found,
 // registered but still waiting for its IoT subscription (Pending), or the
-// subscription with its mode and identifiers.
+// subscription with its identifiers and mode. The mode comes from the
+// eUICC answer when it embeds it, else from the IoT subscription
+// (get-subscription); when neither says, State is "" and Active is true:
+// the subscription exists with its identifiers, which is all a completed
+// registration is known to leave behind, and calling it inactive would
+// report every row as drift. Conflict is set only when the provider shows
+// the eUICC is not the order's (see euiccView.conflict).
 func (c *Client) Lookup(ctx context.Context, o providers.Order) (providers.Subscription, error) {
 	if o.EID == "" {
 		return providers.Subscription{}, &providers.Error{Code: providers.CodeRejected, Message: "order has no EID to look up"}
@@ -252,16 +263,18 @@ func (c *Client) Lookup(ctx context.Context, o providers.Order) (providers.Subsc
 	if err != nil || !found {
 		return providers.Subscription{}, err
 	}
-	sub := providers.Subscription{Found: true, Identifiers: v.identifiers(o.EID)}
-	if want := o.Fields["euicc_agreement_id"]; want != "" && v.agreementID != want {
-		sub.Conflict = fmt.Sprintf("EID %s is registered under another eUICC agreement (%s), not %s", o.EID, v.agreementID, want)
+	if v.ready() && v.mode == "" && v.subscriptionID != "" && !v.subscriptionRead {
+		if err := c.readMode(ctx, &v); err != nil {
+			return providers.Subscription{}, err
+		}
 	}
+	sub := providers.Subscription{Found: true, Identifiers: v.identifiers(o.EID), Conflict: v.conflict(o)}
 	if !v.ready() {
 		sub.Pending = true
 		return sub, nil
 	}
 	sub.State = v.mode
-	sub.Active = v.mode == ModeActive || v.mode == ModeActiveNoBilling
+	sub.Active = v.mode == "" || v.mode == ModeActive || v.mode == ModeActiveNoBilling
 	return sub, nil
 }
 

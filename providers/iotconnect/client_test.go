@@ -90,8 +90,10 @@ func TestClassification(t *testing.T) {
 		{"400 envelope", reply(400, nil, env("BadRequest", "INVALID_VALUE", "cmp must be one of", "cmp")), "INVALID_VALUE", 400, false, false, 0, 1},
 		{"400 name only", reply(400, nil, `{"name":"BadRequest","message":"bad"}`), "BadRequest", 400, false, false, 0, 1},
 		{"400 unreadable", reply(400, nil, `<html>`), providers.CodeRejected, 400, false, false, 0, 1},
-		{"401 twice", reply(401, nil, env("Unauthorized", "INVALID_TOKEN", "expired", "")), providers.CodeAuth, 401, false, false, 0, 2},
-		{"403", reply(403, nil, env("Forbidden", "DOMAIN_FORBIDDEN", "not your domain", "domainId")), "DOMAIN_FORBIDDEN", 403, false, false, 0, 1},
+		// A fresh token refused again: the credentials, not this row.
+		{"401 twice", reply(401, nil, env("Unauthorized", "INVALID_TOKEN", "expired", "")), providers.CodeCredentials, 401, false, false, 0, 2},
+		// One resource refused (another organisation's domain): this row.
+		{"403", reply(403, nil, env("Forbidden", "DOMAIN_FORBIDDEN", "not your domain", "domainId")), providers.CodeAuth, 403, false, false, 0, 1},
 		{"404", reply(404, nil, env("NotFound", "AGREEMENT_NOT_FOUND", "no agreement", "euiccAgreementId")), "AGREEMENT_NOT_FOUND", 404, false, false, 0, 1},
 		{"429 seconds", reply(429, map[string]string{"Retry-After": "7"}, env("RateLimitError", "RATE_LIMIT", "slow down", "")), providers.CodeRateLimited, 429, true, false, 7 * time.Second, 1},
 		{"429 capped", reply(429, map[string]string{"Retry-After": "3600"}, `{}`), providers.CodeRateLimited, 429, true, false, 30 * time.Second, 1},
@@ -198,17 +200,18 @@ func TestTokenEndpointFailures(t *testing.T) {
 		code      string
 		retryable bool
 	}{
-		{"refused", 401, `{"error":"invalid_client"}`, providers.CodeAuth, false},
-		{"bad request", 400, `{"error":"invalid_request"}`, providers.CodeAuth, false},
+		{"refused", 401, `{"error":"invalid_client"}`, providers.CodeCredentials, false},
+		{"bad request", 400, `{"error":"invalid_request"}`, providers.CodeCredentials, false},
 		{"down", 503, ``, providers.CodeServer, true},
 		{"garbled", 200, `{"access_tok`, providers.CodeMalformed, true},
 		{"no token", 200, `{"expires_in":3600}`, providers.CodeMalformed, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var api atomic.Int32
+			var api, tokens atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/token" {
+					tokens.Add(1)
 					w.WriteHeader(tc.status)
 					_, _ = w.Write([]byte(tc.body))
 					return
@@ -235,6 +238,11 @@ func TestTokenEndpointFailures(t *testing.T) {
 			}
 			if api.Load() != 0 {
 				t.Errorf("API called without a token")
+			}
+			// Refused credentials are asked for once per process: a
+			// provider may lock the account after a few refusals.
+			if tc.code == providers.CodeCredentials && tokens.Load() != 1 {
+				t.Errorf("%d token requests after a refusal, want 1", tokens.Load())
 			}
 		})
 	}
@@ -307,7 +315,10 @@ func TestFallbackToIoTSubscription(t *testing.T) {
 				"relationships":{"iotSubscription":{"url":"/iot-connect/subscriptions/v1/iot-subscriptions/%s"}}}`, o.EID, subID)
 		case "/iot-connect/subscriptions/v1/iot-subscriptions/" + subID:
 			subCalls.Add(1)
-			if got := r.URL.Query().Get("include"); got != "euiccs,profiles,connectivitySubscriptions" {
+			// The eUICC answer embedded no identifiers: Lookup and Check
+			// ask only for the connectivity subscriptions, IoTSubscription
+			// for everything.
+			if got := r.URL.Query().Get("include"); got != "connectivitySubscriptions" && got != "euiccs,profiles,connectivitySubscriptions" {
 				t.Errorf("subscription include=%q", got)
 			}
 			fmt.Fprintf(w, `{"attributes":{"id":%q,"subscriptionType":"IOT_CONNECT","domain":{"domainId":"a1ce25s2-c23edcs9"}},

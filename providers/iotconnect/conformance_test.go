@@ -34,11 +34,15 @@ type running struct {
 	Client *iotconnect.Client
 }
 
-// start runs a simulator and a client for it; tweak, if set, adjusts the
+// wrongSecret is the client secret of Setup.WrongCredentials.
+const wrongSecret = "not-the-secret-9f8e7d"
+
+// start runs a simulator in s.Forms and a client for it, with a secret the
+// simulator refuses when s.WrongCredentials; tweak, if set, adjusts the
 // client's config.
 func start(t *testing.T, s providertest.Setup, tweak func(*iotconnect.Config)) running {
 	t.Helper()
-	sim := iotconnect.NewSimulator(iotconnect.SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay})
+	sim := iotconnect.NewSimulator(iotconnect.SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay, Forms: s.Forms})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	cfg := iotconnect.Config{
@@ -49,6 +53,9 @@ func start(t *testing.T, s providertest.Setup, tweak func(*iotconnect.Config)) r
 		Timeout:       s.ClientTimeout,
 		MaxRetryAfter: s.MaxRetryAfter,
 		PollInterval:  s.PollInterval,
+	}
+	if s.WrongCredentials {
+		cfg.ClientSecret = wrongSecret
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -123,13 +130,21 @@ func TestEIDHelperMakesValidEIDs(t *testing.T) {
 func extra(t *testing.T, h providertest.Harness) {
 	t.Run("AlreadyRegisteredSameAgreement", testAlreadyRegisteredSame)
 	t.Run("AlreadyRegisteredWhilePending", testAlreadyRegisteredPending)
-	t.Run("AlreadyRegisteredOtherAgreement", testAlreadyRegisteredOther)
+	t.Run("AlreadyRegisteredOtherProfile", testAlreadyRegisteredOtherProfile)
+	t.Run("AlreadyRegisteredOtherAgreement", testAlreadyRegisteredOtherAgreement)
+	t.Run("RecoveredAfterCrash", testRecoveredAfterCrash)
 	t.Run("ValidationEnvelope", testValidationEnvelope)
 	t.Run("LookupPending", testLookupPending)
-	t.Run("LookupModes", testLookupModes)
+	t.Run("LookupModes", func(t *testing.T) {
+		t.Run("Documented", func(t *testing.T) { testLookupModes(t, simkit.Documented) })
+		t.Run("Alternate", func(t *testing.T) { testLookupModes(t, simkit.Alternate) })
+	})
 	t.Run("DriftHooks", testDriftHooks)
 	t.Run("IoTSubscription", testIoTSubscription)
-	t.Run("SucceededResult", testSucceededResult)
+	t.Run("SucceededResult", func(t *testing.T) {
+		t.Run("Documented", func(t *testing.T) { testSucceededResult(t, simkit.Documented) })
+		t.Run("Alternate", func(t *testing.T) { testSucceededResult(t, simkit.Alternate) })
+	})
 	t.Run("WrongSecret", testWrongSecret)
 	t.Run("CancelledBeforeSend", testCancelledBeforeSend)
 	t.Run("CheckThroughTransientFault", testCheckTransient)
@@ -182,26 +197,97 @@ func testAlreadyRegisteredPending(t *testing.T) {
 	}
 }
 
-func testAlreadyRegisteredOther(t *testing.T) {
+// testAlreadyRegisteredOtherProfile: an EID whose enabled profile is not
+// the row's ICCID is somebody else's eUICC, in either form.
+func testAlreadyRegisteredOtherProfile(t *testing.T) {
+	for _, forms := range []simkit.Forms{simkit.Documented, simkit.Alternate} {
+		t.Run(forms.String(), func(t *testing.T) {
+			r := start(t, providertest.Setup{Forms: forms}, nil)
+			o := order(5)
+			mustComplete(t, r, o)
+			rec, _ := r.Sim.Get(o.EID)
+			other := order(5)
+			other.ICCID = "89470001234567890128"
+			out := r.Client.Submit(context.Background(), []providers.Order{other})[0]
+			if out.Status != providers.Failed || out.Err == nil {
+				t.Fatalf("registration of an EID with another profile enabled: %s, want failed", out.Status)
+			}
+			if out.Err.Code != providers.CodeConflict || out.Err.Retryable || out.Err.MaybeApplied || !strings.Contains(out.Err.Message, rec.ICCID) {
+				t.Errorf("error %+v, want permanent conflict naming the enabled profile", out.Err)
+			}
+			// Crash recovery and reconciliation look it up: found, but not ours.
+			sub, err := r.Client.Lookup(context.Background(), other)
+			if err != nil || !sub.Found || !strings.Contains(sub.Conflict, "enabled") {
+				t.Errorf("lookup with another ICCID: %+v %v, want found with a conflict", sub, err)
+			}
+			// The row's own ICCID, with or without its Luhn digit, is no conflict.
+			for _, iccid := range []string{rec.ICCID, rec.ICCID[:len(rec.ICCID)-1]} {
+				mine := order(5)
+				mine.ICCID = iccid
+				if sub, err := r.Client.Lookup(context.Background(), mine); err != nil || sub.Conflict != "" {
+					t.Errorf("lookup with ICCID %s: %+v %v, want no conflict", iccid, sub, err)
+				}
+				if out := r.Client.Submit(context.Background(), []providers.Order{mine})[0]; out.Status != providers.Succeeded {
+					t.Errorf("re-registration with ICCID %s: %s %v, want succeeded", iccid, out.Status, out.Err)
+				}
+			}
+		})
+	}
+}
+
+// testAlreadyRegisteredOtherAgreement: the documented eUICC answer carries
+// no agreement, so another agreement cannot be seen and the eUICC counts as
+// ours; an answer that does carry one (the alternate form) is compared.
+func testAlreadyRegisteredOtherAgreement(t *testing.T) {
+	for _, tc := range []struct {
+		forms    simkit.Forms
+		conflict bool
+	}{{simkit.Documented, false}, {simkit.Alternate, true}} {
+		t.Run(tc.forms.String(), func(t *testing.T) {
+			r := start(t, providertest.Setup{Forms: tc.forms}, nil)
+			o := order(5)
+			mustComplete(t, r, o)
+			other := order(5)
+			other.Fields["euicc_agreement_id"] = "AGR-SOMEONE-ELSE"
+			out := r.Client.Submit(context.Background(), []providers.Order{other})[0]
+			sub, err := r.Client.Lookup(context.Background(), other)
+			if err != nil || !sub.Found {
+				t.Fatalf("lookup: %+v %v", sub, err)
+			}
+			if !tc.conflict {
+				if out.Status != providers.Succeeded || sub.Conflict != "" {
+					t.Errorf("no agreement in the answer: submit %s %v, lookup conflict %q; want succeeded, no conflict", out.Status, out.Err, sub.Conflict)
+				}
+				return
+			}
+			if out.Status != providers.Failed || out.Err.Code != providers.CodeConflict || out.Err.Retryable || out.Err.MaybeApplied {
+				t.Errorf("submit under another agreement: %s %+v, want permanent conflict", out.Status, out.Err)
+			}
+			if !strings.Contains(sub.Conflict, "another eUICC agreement") {
+				t.Errorf("lookup under another agreement: conflict %q", sub.Conflict)
+			}
+			if sub, err := r.Client.Lookup(context.Background(), o); err != nil || sub.Conflict != "" {
+				t.Errorf("lookup under its own agreement: %+v %v, want no conflict", sub, err)
+			}
+		})
+	}
+}
+
+// testRecoveredAfterCrash: a row whose answer was lost (registered at the
+// provider, not recorded here) is found by Lookup as ours and active, and
+// registering it again reports it done: no conflict, no drift.
+func testRecoveredAfterCrash(t *testing.T) {
 	r := start(t, providertest.Setup{}, nil)
-	o := order(5)
-	mustComplete(t, r, o)
-	other := order(5)
-	other.Fields["euicc_agreement_id"] = "AGR-SOMEONE-ELSE"
-	out := r.Client.Submit(context.Background(), []providers.Order{other})[0]
-	if out.Status != providers.Failed || out.Err == nil {
-		t.Fatalf("registration under another agreement: %s, want failed", out.Status)
+	o := order(17)
+	if out := r.Client.Submit(context.Background(), []providers.Order{o})[0]; out.Status != providers.Accepted {
+		t.Fatalf("submit: %s %v", out.Status, out.Err)
 	}
-	if out.Err.Code != providers.CodeConflict || out.Err.Retryable || out.Err.MaybeApplied {
-		t.Errorf("error %+v, want permanent conflict", out.Err)
+	sub, err := r.Client.Lookup(context.Background(), o)
+	if err != nil || !sub.Found || sub.Pending || sub.Conflict != "" || !sub.Active || sub.State != iotconnect.ModeActive {
+		t.Errorf("lookup after a lost answer: %+v %v, want found, active, ACTIVE from the IoT subscription, no conflict", sub, err)
 	}
-	// Crash recovery and reconciliation look it up: found, but not ours.
-	sub, err := r.Client.Lookup(context.Background(), other)
-	if err != nil || !sub.Found || !strings.Contains(sub.Conflict, "another eUICC agreement") {
-		t.Errorf("lookup under another agreement: %+v %v, want found with a conflict", sub, err)
-	}
-	if sub, err := r.Client.Lookup(context.Background(), o); err != nil || sub.Conflict != "" {
-		t.Errorf("lookup under its own agreement: %+v %v, want no conflict", sub, err)
+	if out := r.Client.Submit(context.Background(), []providers.Order{o})[0]; out.Status != providers.Succeeded || out.Result["already_registered"] != "true" {
+		t.Errorf("resend after a lost answer: %s %v %v", out.Status, out.Result, out.Err)
 	}
 }
 
@@ -260,8 +346,10 @@ func testLookupPending(t *testing.T) {
 	}
 }
 
-func testLookupModes(t *testing.T) {
-	r := start(t, providertest.Setup{}, nil)
+// testLookupModes: Lookup reports the connectivity subscription's mode,
+// embedded (alternate form) or read from the IoT subscription (documented).
+func testLookupModes(t *testing.T, forms simkit.Forms) {
+	r := start(t, providertest.Setup{Forms: forms}, nil)
 	o := order(8)
 	mustComplete(t, r, o)
 	for _, tc := range []struct {
@@ -349,8 +437,11 @@ func testIoTSubscription(t *testing.T) {
 	}
 }
 
-func testSucceededResult(t *testing.T) {
-	r := start(t, providertest.Setup{}, nil)
+// testSucceededResult: Check reports the identifiers and subscription id
+// from one eUICC answer; the mode only when that answer embeds it (the
+// alternate form), since Check does not wait for or fetch it.
+func testSucceededResult(t *testing.T, forms simkit.Forms) {
+	r := start(t, providertest.Setup{Forms: forms}, nil)
 	o := order(12)
 	out := mustComplete(t, r, o)
 	rec, ok := r.Sim.Get(o.EID)
@@ -359,7 +450,10 @@ func testSucceededResult(t *testing.T) {
 	}
 	want := map[string]string{
 		"eid": o.EID, "imsi": rec.IMSI, "iccid": rec.ICCID, "msisdn": rec.MSISDN,
-		"subscription_id": rec.SubscriptionID, "mode": "ACTIVE",
+		"subscription_id": rec.SubscriptionID, "mode": "",
+	}
+	if forms == simkit.Alternate {
+		want["mode"] = "ACTIVE"
 	}
 	for k, v := range want {
 		if out.Result[k] != v {
@@ -369,20 +463,25 @@ func testSucceededResult(t *testing.T) {
 	if rec.DomainID != iotconnect.DefaultSimDomainID {
 		t.Errorf("registration without domainId landed in %q, want the caller's own domain", rec.DomainID)
 	}
+	if n := r.Kit.Stats().Requests[simkit.OpLookup]; n != 0 {
+		t.Errorf("%d IoT subscription reads to complete a row, want 0", n)
+	}
 }
 
 func testWrongSecret(t *testing.T) {
-	const secret = "not-the-secret-9f8e7d"
-	r := start(t, providertest.Setup{}, func(c *iotconnect.Config) { c.ClientSecret = secret })
+	r := start(t, providertest.Setup{WrongCredentials: true}, nil)
 	o := order(13)
 	out := r.Client.Submit(context.Background(), []providers.Order{o})[0]
-	if out.Status != providers.Failed || out.Err == nil || out.Err.Code != providers.CodeAuth || out.Err.Retryable {
-		t.Fatalf("wrong secret: %s %+v, want permanent auth failure", out.Status, out.Err)
+	if out.Status != providers.Failed || out.Err == nil || out.Err.Code != providers.CodeCredentials || out.Err.Retryable || out.Err.MaybeApplied {
+		t.Fatalf("wrong secret: %s %+v, want credentials_refused, not retryable", out.Status, out.Err)
 	}
 	_, lerr := r.Client.Lookup(context.Background(), o)
 	chk := r.Client.Check(context.Background(), o, o.EID)
+	if chk.Status != providers.Failed || providers.CredentialsRefused(chk.Err) == nil {
+		t.Errorf("check with a wrong secret: %s %+v, want credentials_refused", chk.Status, chk.Err)
+	}
 	for _, text := range []string{out.Err.Error(), fmt.Sprint(out), fmt.Sprint(lerr), fmt.Sprint(chk), fmt.Sprintf("%+v", chk.Err)} {
-		if strings.Contains(text, secret) {
+		if strings.Contains(text, wrongSecret) {
 			t.Errorf("secret leaked: %s", text)
 		}
 	}
@@ -416,12 +515,21 @@ func testCheckTransient(t *testing.T) {
 	if out.Status != providers.Accepted {
 		t.Fatalf("submit: %s %v", out.Status, out.Err)
 	}
-	for _, f := range []string{"429", "503", "500", "malformed"} {
+	for _, f := range []string{"429", "503", "500"} {
 		r.Kit.Inject(simkit.OpStatus, simkit.Fault(f), 1)
 		c := r.Client.Check(context.Background(), o, out.Handle)
 		if c.Status != providers.Accepted || c.Handle != o.EID || c.Err == nil || !c.Err.Retryable {
 			t.Errorf("check through %s: %s %q %+v, want accepted with a retryable error", f, c.Status, c.Handle, c.Err)
 		}
+	}
+	// An answer it cannot read is not "still pending": it fails, retryable,
+	// and the pipeline bounds how often (unreadable_answer).
+	r.Kit.Inject(simkit.OpStatus, simkit.Garble, 1)
+	c := r.Client.Check(context.Background(), o, out.Handle)
+	if c.Status != providers.Failed || c.Err == nil || c.Err.Code != providers.CodeMalformed || !c.Err.Retryable || c.Err.MaybeApplied {
+		t.Errorf("check through a garbled answer: %s %+v, want failed, retryable malformed, not maybe-applied", c.Status, c.Err)
+	} else if !strings.Contains(c.Err.Message, `{"attributes"`) {
+		t.Errorf("message %q does not quote the answer", c.Err.Message)
 	}
 	if c := r.Client.Check(context.Background(), o, out.Handle); c.Status != providers.Succeeded {
 		t.Errorf("check after the faults: %s %v", c.Status, c.Err)

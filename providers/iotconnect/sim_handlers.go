@@ -117,7 +117,7 @@ func (s *Simulator) handleGetEUICC(w http.ResponseWriter, r *http.Request) {
 			envelopeError{Message: "no eUICC with this EID", ErrorCode: errEUICCMissing, Path: "eid"})
 		return
 	}
-	simkit.WriteJSON(w, http.StatusOK, rc.euiccResource(now, inc))
+	simkit.WriteJSON(w, http.StatusOK, rc.euiccResource(now, inc, s.opts.Forms))
 }
 
 // handleGetSubscription is the documented GET /iot-subscriptions/{id}.
@@ -171,15 +171,21 @@ func includes(w http.ResponseWriter, r *http.Request, allowed ...string) (map[st
 	return set, true
 }
 
-func (rc *record) euiccResource(now time.Time, inc map[string]bool) euiccResource {
+// euiccResource is the get-e-uicc answer in the given form. Documented:
+// the eUICC's attributes are eid, enabledProfile and bootstrapProfile only,
+// and embedded relationship attributes hold only properties marked
+// required ("If present, the attributes property will only contain
+// properties marked as required"), so no connectivity subscription shows
+// its mode. Alternate: embedded attributes are complete and the eUICC's
+// attributes carry its euiccAgreementId as well.
+func (rc *record) euiccResource(now time.Time, inc map[string]bool, forms simkit.Forms) euiccResource {
+	full := forms == simkit.Alternate
+	attrs := &euiccAttributes{EID: rc.reg.EID}
+	if full {
+		attrs.EUICCAgreementID = rc.reg.EUICCAgreementID
+	}
 	res := euiccResource{
-		Attributes: euiccAttributes{
-			EID:              rc.reg.EID,
-			CMP:              rc.reg.CMP,
-			EUICCAgreementID: rc.reg.EUICCAgreementID,
-			LocaleID:         rc.reg.LocaleID,
-			Domain:           &domainRef{DomainID: rc.reg.DomainID},
-		},
+		Attributes: attrs,
 		Relationships: euiccRelationships{
 			Profiles:                  []link[profileAttributes]{},
 			ConnectivitySubscriptions: []link[connectivityAttributes]{},
@@ -188,30 +194,37 @@ func (rc *record) euiccResource(now time.Time, inc map[string]bool) euiccResourc
 	if !rc.ready(now) {
 		return res
 	}
-	res.Attributes.EnabledProfile = rc.iccid
-	res.Attributes.BootstrapProfile = rc.iccid
+	attrs.EnabledProfile = rc.iccid
+	attrs.BootstrapProfile = rc.iccid
 	sub := link[subscriptionAttributes]{URL: subscriptionsPath + "/" + rc.subID}
 	if inc["iotSubscription"] {
-		a := rc.subscriptionAttributes()
+		a := subscriptionAttributes{ID: rc.subID}
+		if full {
+			a = rc.subscriptionAttributes()
+		}
 		sub.Attributes = &a
 	}
 	res.Relationships.IoTSubscription = &sub
-	res.Relationships.Profiles = []link[profileAttributes]{rc.profileLink(inc["profiles"])}
-	res.Relationships.ConnectivitySubscriptions = []link[connectivityAttributes]{rc.connectivityLink(inc["connectivitySubscriptions"])}
+	res.Relationships.Profiles = []link[profileAttributes]{rc.profileLink(inc["profiles"], full)}
+	res.Relationships.ConnectivitySubscriptions = []link[connectivityAttributes]{rc.connectivityLink(inc["connectivitySubscriptions"], full)}
 	return res
 }
 
+// subscriptionResource is the get-subscription answer: its own attributes
+// and whatever include= names, complete (the mode included) in both forms,
+// which is where a client that needs the mode reads it.
 func (rc *record) subscriptionResource(inc map[string]bool) subscriptionResource {
 	eu := link[euiccAttributes]{URL: euiccsPath + "/" + rc.reg.EID}
 	if inc["euiccs"] {
 		eu.Attributes = &euiccAttributes{EID: rc.reg.EID, EnabledProfile: rc.iccid, BootstrapProfile: rc.iccid}
 	}
+	attrs := rc.subscriptionAttributes()
 	return subscriptionResource{
-		Attributes: rc.subscriptionAttributes(),
+		Attributes: &attrs,
 		Relationships: subscriptionRelationships{
 			EUICCs:                    []link[euiccAttributes]{eu},
-			Profiles:                  []link[profileAttributes]{rc.profileLink(inc["profiles"])},
-			ConnectivitySubscriptions: []link[connectivityAttributes]{rc.connectivityLink(inc["connectivitySubscriptions"])},
+			Profiles:                  []link[profileAttributes]{rc.profileLink(inc["profiles"], true)},
+			ConnectivitySubscriptions: []link[connectivityAttributes]{rc.connectivityLink(inc["connectivitySubscriptions"], true)},
 		},
 	}
 }
@@ -225,34 +238,41 @@ func (rc *record) subscriptionAttributes() subscriptionAttributes {
 	}
 }
 
-func (rc *record) profileLink(withAttributes bool) link[profileAttributes] {
+// profileLink is the profile relationship: its URL, and its attributes
+// when included. Short, the attributes are the ones get-profile marks
+// required (iccid, profileType); full, they are all of them.
+func (rc *record) profileLink(withAttributes, full bool) link[profileAttributes] {
 	l := link[profileAttributes]{URL: profilesPath + "/" + rc.iccid}
-	if withAttributes {
+	if !withAttributes {
+		return l
+	}
+	l.Attributes = &profileAttributes{ICCID: rc.iccid, ProfileType: "VIRTUAL_PROFILE"}
+	if full {
 		cp := &connectivityProfile{ID: "GLOBAL_SUBSCRIPTION", Name: "Global subscription"}
 		if rc.reg.CMP == "ARQIA_BR" {
 			cp = &connectivityProfile{ID: "BR_DATORA", Name: "Brazil Datora"}
 		}
-		l.Attributes = &profileAttributes{
-			ICCID:               rc.iccid,
-			ProfileType:         "VIRTUAL_PROFILE",
-			IsEnabled:           true,
-			CMP:                 rc.reg.CMP,
-			ConnectivityProfile: cp,
-		}
+		enabled := true
+		l.Attributes.IsEnabled = &enabled
+		l.Attributes.CMP = rc.reg.CMP
+		l.Attributes.ConnectivityProfile = cp
 	}
 	return l
 }
 
-func (rc *record) connectivityLink(withAttributes bool) link[connectivityAttributes] {
+// connectivityLink is the connectivity subscription relationship: its
+// URL, and its attributes when included. Short, they are the identifiers
+// only (whether mode is marked required is not visible, so the documented
+// form assumes the worst); full, they add mode and firstActivationDate.
+func (rc *record) connectivityLink(withAttributes, full bool) link[connectivityAttributes] {
 	l := link[connectivityAttributes]{URL: connectivityPath + "/" + rc.imsi}
-	if withAttributes {
-		l.Attributes = &connectivityAttributes{
-			IMSI:                rc.imsi,
-			ICCID:               rc.iccid,
-			MSISDN:              rc.msisdn,
-			Mode:                rc.mode,
-			FirstActivationDate: rc.readyAt.UTC().Format(time.RFC3339),
-		}
+	if !withAttributes {
+		return l
+	}
+	l.Attributes = &connectivityAttributes{IMSI: rc.imsi, ICCID: rc.iccid, MSISDN: rc.msisdn}
+	if full {
+		l.Attributes.Mode = rc.mode
+		l.Attributes.FirstActivationDate = rc.readyAt.UTC().Format(time.RFC3339)
 	}
 	return l
 }

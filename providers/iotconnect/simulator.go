@@ -41,6 +41,11 @@ type SimOptions struct {
 	DomainID string
 	// Now is the simulator's clock; default time.Now.
 	Now func() time.Time
+	// Forms is the wire form of GET /euiccs/{eid}: simkit.Documented (the
+	// default) answers exactly as get-e-uicc documents, simkit.Alternate
+	// with complete embedded attributes and the euiccAgreementId (see
+	// doc.go).
+	Forms simkit.Forms
 }
 
 // Simulator is a stateful stand-in for IoT Connect's token endpoint and

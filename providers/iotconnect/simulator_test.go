@@ -287,8 +287,8 @@ func TestSimResources(t *testing.T) {
 	if _, has := rel["iotSubscription"]; has || len(rel["profiles"].([]any)) != 0 || len(rel["connectivitySubscriptions"].([]any)) != 0 {
 		t.Errorf("pending eUICC shows a subscription: %v", m)
 	}
-	if m["attributes"].(map[string]any)["euiccAgreementId"] != "AGR-DEMO-0001" {
-		t.Errorf("attributes %v", m["attributes"])
+	if attrs := m["attributes"].(map[string]any); len(attrs) != 1 || attrs["eid"] != e {
+		t.Errorf("pending eUICC attributes %v, want the eid alone", attrs)
 	}
 	rec, _ := sim.Get(e)
 	if status, _ := send(t, srv, "GET", "/iot-connect/subscriptions/v1/iot-subscriptions/"+rec.SubscriptionID, tok, ""); status != 404 {
@@ -305,12 +305,17 @@ func TestSimResources(t *testing.T) {
 	if sub["url"] != "/iot-connect/subscriptions/v1/iot-subscriptions/"+rec.SubscriptionID || sub["attributes"].(map[string]any)["id"] != rec.SubscriptionID {
 		t.Errorf("iotSubscription %v", sub)
 	}
+	// Documented form: embedded attributes hold the required properties
+	// only, so no mode; the eUICC's own are the three get-e-uicc lists.
 	cs := rel["connectivitySubscriptions"].([]any)[0].(map[string]any)["attributes"].(map[string]any)
-	if cs["mode"] != "ACTIVE" || cs["iccid"] != rec.ICCID || cs["imsi"] != rec.IMSI || cs["msisdn"] != rec.MSISDN {
-		t.Errorf("connectivity %v", cs)
+	if len(cs) != 3 || cs["iccid"] != rec.ICCID || cs["imsi"] != rec.IMSI || cs["msisdn"] != rec.MSISDN {
+		t.Errorf("embedded connectivity %v, want imsi, iccid and msisdn only", cs)
 	}
-	if m["attributes"].(map[string]any)["enabledProfile"] != rec.ICCID {
-		t.Errorf("enabledProfile %v", m["attributes"])
+	if a := sub["attributes"].(map[string]any); len(a) != 1 {
+		t.Errorf("embedded iotSubscription attributes %v, want the id only", a)
+	}
+	if attrs := m["attributes"].(map[string]any); len(attrs) != 3 || attrs["enabledProfile"] != rec.ICCID || attrs["bootstrapProfile"] != rec.ICCID {
+		t.Errorf("attributes %v, want eid, enabledProfile, bootstrapProfile only", attrs)
 	}
 
 	// Without include=, relationships are URLs only.
@@ -337,6 +342,40 @@ func TestSimResources(t *testing.T) {
 	pr := rel["profiles"].([]any)[0].(map[string]any)["attributes"].(map[string]any)
 	if pr["iccid"] != rec.ICCID || pr["profileType"] != "VIRTUAL_PROFILE" || pr["isEnabled"] != true {
 		t.Errorf("profile %v", pr)
+	}
+	// The mode is where a client that needs it reads it.
+	_, m = send(t, srv, "GET", "/iot-connect/subscriptions/v1/iot-subscriptions/"+rec.SubscriptionID+"?include=connectivitySubscriptions", tok, "")
+	rel = m["relationships"].(map[string]any)
+	cs = rel["connectivitySubscriptions"].([]any)[0].(map[string]any)["attributes"].(map[string]any)
+	if cs["mode"] != "ACTIVE" || cs["imsi"] != rec.IMSI {
+		t.Errorf("subscription's connectivity %v, want its mode", cs)
+	}
+	if _, has := rel["euiccs"].([]any)[0].(map[string]any)["attributes"]; has {
+		t.Errorf("euiccs attributes without include=euiccs: %v", rel["euiccs"])
+	}
+}
+
+// TestSimAlternateForm: complete embedded attributes, and the agreement on
+// the eUICC; still nothing get-e-uicc does not name besides.
+func TestSimAlternateForm(t *testing.T) {
+	sim, srv, tok := simServer(t, iotconnect.SimOptions{Forms: simkit.Alternate})
+	e := eid(6)
+	if status, _ := send(t, srv, "POST", "/iot-connect/subscriptions/v1/euiccs", tok, regBody(e)); status != 202 {
+		t.Fatalf("register: %d", status)
+	}
+	rec, _ := sim.Get(e)
+	_, m := send(t, srv, "GET", "/iot-connect/subscriptions/v1/euiccs/"+e+"?include=iotSubscription,profiles,connectivitySubscriptions", tok, "")
+	attrs := m["attributes"].(map[string]any)
+	if len(attrs) != 4 || attrs["euiccAgreementId"] != "AGR-DEMO-0001" || attrs["enabledProfile"] != rec.ICCID {
+		t.Errorf("attributes %v, want eid, enabledProfile, bootstrapProfile, euiccAgreementId", attrs)
+	}
+	rel := m["relationships"].(map[string]any)
+	cs := rel["connectivitySubscriptions"].([]any)[0].(map[string]any)["attributes"].(map[string]any)
+	if cs["mode"] != "ACTIVE" || cs["imsi"] != rec.IMSI {
+		t.Errorf("embedded connectivity %v, want it complete", cs)
+	}
+	if a := rel["iotSubscription"].(map[string]any)["attributes"].(map[string]any); a["subscriptionType"] != "IOT_CONNECT" || a["id"] != rec.SubscriptionID {
+		t.Errorf("embedded iotSubscription %v, want it complete", a)
 	}
 }
 

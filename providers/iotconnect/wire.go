@@ -1,9 +1,10 @@
 package iotconnect
 
-// The JSON shapes on the wire, shared by the client and the simulator. The
-// register body, its 202 answer, the error envelope and the IoT subscription
-// resource are as documented; the eUICC resource is not documented and is
-// modelled on the IoT subscription resource (see doc.go).
+// The JSON shapes on the wire, shared by the client and the simulator, as
+// the Telenor IoT developer portal documents them (register-e-uicc,
+// get-e-uicc, get-subscription; see doc.go). Every property is optional
+// when decoding: embedded relationship attributes carry only the properties
+// the portal marks required, and which those are is not visible.
 
 // API paths, relative to Config.BaseURL.
 const (
@@ -14,9 +15,13 @@ const (
 	connectivityPath  = apiPrefix + "/connectivity-subscriptions"
 
 	// What the client asks to have embedded, so that one GET answers
-	// "is the subscription there, and with which identifiers and mode".
+	// "is the subscription there, and with which identifiers".
 	euiccInclude        = "iotSubscription,profiles,connectivitySubscriptions"
 	subscriptionInclude = "euiccs,profiles,connectivitySubscriptions"
+	// modeInclude is all a read of the subscription for its connectivity
+	// subscriptions' mode asks for: the portal warns that every include
+	// makes the answer slower.
+	modeInclude = "connectivitySubscriptions"
 )
 
 // Connectivity subscription modes (documented enum).
@@ -70,22 +75,19 @@ type link[A any] struct {
 	Attributes *A     `json:"attributes,omitempty"`
 }
 
-// euiccAttributes describes an eUICC. eid, enabledProfile and
-// bootstrapProfile are the documented attributes of an IoT subscription's
-// euiccs relationship; the registration fields (cmp, agreement, locale,
-// domain) are what the eUICC was registered with.
+// euiccAttributes describes an eUICC: eid, enabledProfile and
+// bootstrapProfile are all get-e-uicc documents. EUICCAgreementID is not
+// documented there; the alternate form carries it (see doc.go), and the
+// client compares it only when an answer has it.
 type euiccAttributes struct {
-	EID              string     `json:"eid"`
-	EnabledProfile   string     `json:"enabledProfile,omitempty"`
-	BootstrapProfile string     `json:"bootstrapProfile,omitempty"`
-	CMP              string     `json:"cmp,omitempty"`
-	EUICCAgreementID string     `json:"euiccAgreementId,omitempty"`
-	LocaleID         string     `json:"localeId,omitempty"`
-	Domain           *domainRef `json:"domain,omitempty"`
+	EID              string `json:"eid,omitempty"`
+	EnabledProfile   string `json:"enabledProfile,omitempty"`
+	BootstrapProfile string `json:"bootstrapProfile,omitempty"`
+	EUICCAgreementID string `json:"euiccAgreementId,omitempty"`
 }
 
 type subscriptionAttributes struct {
-	ID               string            `json:"id"`
+	ID               string            `json:"id,omitempty"`
 	SubscriptionType string            `json:"subscriptionType,omitempty"`
 	Domain           *domainRef        `json:"domain,omitempty"`
 	Metadata         map[string]string `json:"metadata,omitempty"`
@@ -97,9 +99,9 @@ type connectivityProfile struct {
 }
 
 type profileAttributes struct {
-	ICCID               string               `json:"iccid"`
+	ICCID               string               `json:"iccid,omitempty"`
 	ProfileType         string               `json:"profileType,omitempty"`
-	IsEnabled           bool                 `json:"isEnabled"`
+	IsEnabled           *bool                `json:"isEnabled,omitempty"`
 	CMP                 string               `json:"cmp,omitempty"`
 	ConnectivityProfile *connectivityProfile `json:"connectivityProfile,omitempty"`
 }
@@ -114,11 +116,13 @@ type connectivityAttributes struct {
 	FirstActivationDate string `json:"firstActivationDate,omitempty"`
 }
 
-// euiccResource is GET /euiccs/{eid}. iotSubscription is a to-one
-// relationship, absent until the IoT subscription has been provisioned;
-// profiles and connectivitySubscriptions are empty until then.
+// euiccResource is GET /euiccs/{eid} (get-e-uicc). iotSubscription is a
+// to-one relationship, absent until the IoT subscription has been
+// provisioned; profiles and connectivitySubscriptions are empty until then.
+// Attributes is a pointer so that the client can tell an answer without
+// them (unreadable) from one with empty values.
 type euiccResource struct {
-	Attributes    euiccAttributes    `json:"attributes"`
+	Attributes    *euiccAttributes   `json:"attributes"`
 	Relationships euiccRelationships `json:"relationships"`
 }
 
@@ -128,9 +132,10 @@ type euiccRelationships struct {
 	ConnectivitySubscriptions []link[connectivityAttributes] `json:"connectivitySubscriptions"`
 }
 
-// subscriptionResource is the documented GET /iot-subscriptions/{id}.
+// subscriptionResource is the documented GET /iot-subscriptions/{id}
+// (get-subscription).
 type subscriptionResource struct {
-	Attributes    subscriptionAttributes    `json:"attributes"`
+	Attributes    *subscriptionAttributes   `json:"attributes"`
 	Relationships subscriptionRelationships `json:"relationships"`
 }
 
