@@ -134,7 +134,7 @@ func (c *Client) ensureCallback(ctx context.Context, account string) {
 func (c *Client) register(ctx context.Context, account string) error {
 	cb := c.cfg.Callback
 	body := callbackRegistration{Name: callbackService, URL: c.publicURL, Username: cb.Username, Password: cb.Password}
-	resp, err := c.m2m.Do(ctx, http.MethodPost, c.url(pathCallbacks+url.PathEscape(account)), body)
+	resp, err := c.do(ctx, http.MethodPost, c.url(pathCallbacks+url.PathEscape(account)), body)
 	if err != nil {
 		return fmt.Errorf("thingspace: register %s callback for account %s: %w", callbackService, account, providers.TransportError(err))
 	}

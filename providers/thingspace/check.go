@@ -3,10 +3,12 @@ package thingspace
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/simbulk/simbulk/providers"
 )
@@ -52,18 +54,33 @@ func (c *Client) checkDevice(ctx context.Context, o providers.Order) providers.O
 		return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
 			Code: providers.CodeNotFound, Message: "ThingSpace does not know the device", Retryable: true,
 		}}
-	case sub.Pending:
-		return providers.Outcome{Status: providers.Accepted}
-	case !sub.Active:
-		return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
-			Code: providers.CodeConflict, Message: "device is " + sub.State + " at ThingSpace",
-		}}
 	}
-	ids := map[string]string{kindEID: sub.Identifiers["eid"], kindICCID: sub.Identifiers["iccid"],
-		kindIMEI: sub.Identifiers["imei"], kindMDN: sub.Identifiers["msisdn"]}
-	out := succeeded("", ids, o, map[string]string{"state": sub.State})
+	out := byDeviceState(sub, "", o)
 	delete(out.Result, "request_id")
 	return out
+}
+
+// byDeviceState turns what the device list says of a found device into an
+// outcome: active is done, pre-active is still under way, suspended or
+// deactivated is not what an activation leaves, and a state nobody
+// documented is an unreadable answer rather than an eternal "pending".
+func byDeviceState(sub providers.Subscription, requestID string, o providers.Order) providers.Outcome {
+	switch {
+	case sub.Pending:
+		return providers.Outcome{Status: providers.Accepted, Handle: requestID}
+	case sub.Active:
+		ids := map[string]string{kindEID: sub.Identifiers["eid"], kindICCID: sub.Identifiers["iccid"],
+			kindIMEI: sub.Identifiers["imei"], kindMDN: sub.Identifiers["msisdn"]}
+		return succeeded(requestID, ids, o, map[string]string{"state": sub.State})
+	case stateOf(sub.State) == stateUnknown:
+		return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
+			Code: providers.CodeMalformed, Message: fmt.Sprintf("unreadable device state %q in the device list", truncate(sub.State)),
+			Retryable: true, MaybeApplied: true,
+		}}
+	}
+	return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
+		Code: providers.CodeConflict, Message: "device is " + sub.State + " at ThingSpace",
+	}}
 }
 
 func checkKey(requestID string, o providers.Order) string {
@@ -88,14 +105,22 @@ func (c *Client) forgetFirst(key string) {
 	c.firstMu.Unlock()
 }
 
-// poll asks the v2 request status call about the order's device.
+// poll asks the v2 request status call about the order's device. The
+// answer may not list it (the reference page says bulk requests are not
+// supported there, and its example names devices by ICCID alone): once the
+// request has finished, the device list decides.
 func (c *Client) poll(ctx context.Context, o providers.Order, requestID string) providers.Outcome {
 	pending := func(e *providers.Error) providers.Outcome {
 		return providers.Outcome{Status: providers.Accepted, Handle: requestID, Err: e}
 	}
+	failed := func(e *providers.Error) providers.Outcome {
+		return providers.Outcome{Status: providers.Failed, Err: e}
+	}
 	u := c.url(pathAccountsV2 + url.PathEscape(c.accountOf(o)) + "/requests/" + url.PathEscape(requestID) + "/status")
-	resp, err := c.m2m.Do(ctx, http.MethodGet, u, nil)
+	resp, err := c.do(ctx, http.MethodGet, u, nil)
 	if err != nil {
+		// No answer: the request itself is not in doubt, and the
+		// pipeline bounds the wait by its completion timeout.
 		return pending(providers.TransportError(err))
 	}
 	if resp.Status != http.StatusOK {
@@ -107,52 +132,149 @@ func (c *Client) poll(ctx context.Context, o providers.Order, requestID string) 
 		// question): the row ends here, but the device may have been
 		// activated all the same, so look before sending it again.
 		e.MaybeApplied = true
-		return providers.Outcome{Status: providers.Failed, Err: e}
+		return failed(e)
 	}
 	var rs requestStatus
 	if err := json.Unmarshal(resp.Body, &rs); err != nil {
-		return pending(malformed(resp, "request status", err))
+		return failed(c.unreadable(resp, "request status"))
 	}
-	for _, d := range rs.Devices {
+	for _, d := range rs.entries() {
 		ids := idsOf(d.DeviceIDs)
 		if !sameDevice(ids, o) {
 			continue
 		}
-		switch verdict(d.Status, "") {
-		case done:
+		switch statusOf(d.Status) {
+		case statusSuccess:
 			return succeeded(requestID, ids, o, map[string]string{"state": d.State})
-		case refused:
-			return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
+		case statusFailed:
+			return failed(&providers.Error{
 				Code:    orDefault(c.redact(string(d.ErrorCode)), "activation_failed"),
-				Message: orDefault(c.redact(d.ErrorMessage), "activation failed: status "+d.Status),
-			}}
+				Message: orDefault(c.redact(d.ErrorMessage), "activation failed: ThingSpace status "+d.Status),
+			})
+		case statusPending:
+			return pending(nil)
 		}
-		return pending(nil)
+		return failed(c.unreadable(resp, "request status"))
 	}
-	if !requestFinished(rs.Status) {
+	switch statusOf(rs.Status) {
+	case statusPending:
 		return pending(nil)
+	case statusUnknown:
+		return failed(c.unreadable(resp, "request status"))
 	}
-	return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
-		Code: providers.CodeNotFound, Message: "device not listed in finished request " + requestID, MaybeApplied: true,
-	}}
+	return c.afterUnlisted(ctx, o, requestID)
 }
 
-// requestFinished reads the request-level status of the status call.
-func requestFinished(status string) bool {
-	switch strings.ToLower(strings.Join(strings.Fields(status), "")) {
-	case "", "pending", "inprogress", "queued", "processing", "submitted":
-		return false
+// afterUnlisted decides a row whose finished request does not list its
+// device, by what the device list holds.
+func (c *Client) afterUnlisted(ctx context.Context, o providers.Order, requestID string) providers.Outcome {
+	sub, err := c.Lookup(ctx, o)
+	if err != nil {
+		e := providers.AsError(err)
+		if e.Code == providers.CodeMalformed {
+			// About an accepted activation: bounded by the pipeline as
+			// unreadable, never a silent "pending".
+			cp := *e
+			cp.MaybeApplied = true
+			return providers.Outcome{Status: providers.Failed, Err: &cp}
+		}
+		return providers.Outcome{Status: providers.Accepted, Handle: requestID, Err: e}
 	}
-	return true
+	if !sub.Found {
+		return providers.Outcome{Status: providers.Failed, Err: &providers.Error{
+			Code:         providers.CodeNotFound,
+			Message:      "request " + requestID + " finished without listing the device, and the device list does not know it",
+			Retryable:    true,
+			MaybeApplied: true,
+		}}
+	}
+	return byDeviceState(sub, requestID, o)
 }
 
-// sameDevice reports whether ids name the order's device: by EID, or by
-// ICCID when either side has no EID.
+// Request and sub-request statuses as the status call reports them.
+type statusKind int
+
+const (
+	statusUnknown statusKind = iota
+	statusPending
+	statusSuccess
+	statusFailed
+	statusFinished // request level only: some devices done, some not
+)
+
+// statusOf reads a status word of the status call, case and spacing
+// aside. The reference page documents Success, Failed and Pending; the
+// other words are accepted because services in the same family use them.
+func statusOf(status string) statusKind {
+	switch normalize(status) {
+	case "pending", "inprogress", "queued", "processing", "submitted", "warning":
+		return statusPending
+	case "success", "succeeded", "completed", "complete":
+		return statusSuccess
+	case "failed", "failure", "error", "rejected":
+		return statusFailed
+	case "partialsuccess", "partial", "partiallycompleted":
+		return statusFinished
+	}
+	return statusUnknown
+}
+
+// normalize lower-cases a word and drops spaces, dashes and underscores:
+// "Pre-active", "pre active" and "PREACTIVE" read the same.
+func normalize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '_', '\t':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// Device states as the device list reports them.
+type stateKind int
+
+const (
+	stateUnknown stateKind = iota
+	stateActive
+	statePending
+	stateInactive
+)
+
+// stateOf reads a device state. The SDK's CarrierInformation documents
+// Activate, Suspend, Deactive and Pre-active; examples also show lower-case
+// "active", and older answers "pending activation".
+func stateOf(state string) stateKind {
+	n := normalize(state)
+	switch {
+	case n == "active" || n == "activate" || n == "activated":
+		return stateActive
+	case n == "preactive" || strings.HasPrefix(n, "pending"):
+		return statePending
+	case n == "suspend" || n == "suspended" || n == "deactive" || n == "deactivate" || n == "deactivated" || n == "inactive":
+		return stateInactive
+	}
+	return stateUnknown
+}
+
+// truncate cuts a provider's word for an error message.
+func truncate(s string) string {
+	if len(s) > maxQuoted {
+		return s[:maxQuoted]
+	}
+	return s
+}
+
+// sameDevice reports whether ids name the order's device: by any of the
+// identifiers both sides have (the status page's example names a device
+// by ICCID alone, the SDK's by one id of any kind).
 func sameDevice(ids map[string]string, o providers.Order) bool {
-	if o.EID != "" && ids[kindEID] != "" {
-		return ids[kindEID] == o.EID
+	for kind, v := range map[string]string{kindEID: o.EID, kindICCID: o.ICCID, kindIMEI: o.IMEI} {
+		if v != "" && ids[kind] == v {
+			return true
+		}
 	}
-	return o.ICCID != "" && ids[kindICCID] == o.ICCID
+	return false
 }
 
 type verdictKind int
@@ -173,6 +295,9 @@ func verdict(status, euicc string) verdictKind {
 		return strings.Contains(v, "FAIL") || strings.Contains(v, "ERROR") || strings.Contains(v, "REJECT")
 	}
 	switch {
+	case strings.HasPrefix(s, "WARN"):
+		// A slow device's first callback: success or failure follows.
+		return pendingVerdict
 	case failed(s) || failed(e):
 		return refused
 	case (s == "SUCCESS" || s == "SUCCEEDED" || s == "COMPLETED") && (e == "" || strings.HasSuffix(e, "SUCCESS")):
@@ -208,16 +333,21 @@ func orDefault(v, def string) string {
 }
 
 // Lookup asks the device list call what ThingSpace holds for the order's
-// EID (or ICCID): Found=false when the list is empty or the answer is 404.
+// EID (or ICCID, or IMEI): Found=false when the list is empty or the
+// answer is 404. The request names the device by deviceId {id, kind}, as
+// the SDK's AccountDeviceListRequest does.
 func (c *Client) Lookup(ctx context.Context, o providers.Order) (providers.Subscription, error) {
-	id := &deviceID{Kind: kindEID, ID: o.EID}
-	if o.EID == "" {
-		id = &deviceID{Kind: kindICCID, ID: o.ICCID}
+	var id *deviceID
+	for _, d := range []deviceID{{Kind: kindEID, ID: o.EID}, {Kind: kindICCID, ID: o.ICCID}, {Kind: kindIMEI, ID: o.IMEI}} {
+		if d.ID != "" {
+			id = &d
+			break
+		}
 	}
-	if id.ID == "" {
-		return providers.Subscription{}, &providers.Error{Code: providers.CodeRejected, Message: "order has neither eid nor iccid to look up"}
+	if id == nil {
+		return providers.Subscription{}, &providers.Error{Code: providers.CodeRejected, Message: "order has neither eid, iccid nor imei to look up"}
 	}
-	resp, err := c.m2m.Do(ctx, http.MethodPost, c.url(pathList), listRequest{AccountName: c.accountOf(o), DeviceID: id})
+	resp, err := c.do(ctx, http.MethodPost, c.url(pathList), listRequest{AccountName: c.accountOf(o), DeviceID: id})
 	if err != nil {
 		return providers.Subscription{}, providers.TransportError(err)
 	}
@@ -229,33 +359,42 @@ func (c *Client) Lookup(ctx context.Context, o providers.Order) (providers.Subsc
 	}
 	var lr listResponse
 	if err := json.Unmarshal(resp.Body, &lr); err != nil {
-		e := malformed(resp, "device list", err)
+		e := c.unreadable(resp, "device list")
 		e.MaybeApplied = false // a lookup changes nothing
 		return providers.Subscription{}, e
 	}
 	for _, d := range lr.Devices {
 		ids := idsOf(d.DeviceIDs)
-		if !sameDevice(ids, o) {
-			continue
+		if sameDevice(ids, o) {
+			return subscriptionOf(d, ids), nil
 		}
-		state := d.State
-		if state == "" && len(d.CarrierInformations) > 0 {
-			state = d.CarrierInformations[0].State
-		}
-		st := strings.ToLower(strings.TrimSpace(state))
-		sub := providers.Subscription{
-			Found:       true,
-			State:       state,
-			Active:      st == "active",
-			Pending:     strings.HasPrefix(st, "pending"),
-			Identifiers: map[string]string{},
-		}
-		for kind, name := range map[string]string{kindEID: "eid", kindICCID: "iccid", kindIMEI: "imei", kindMDN: "msisdn"} {
-			if v := ids[kind]; v != "" {
-				sub.Identifiers[name] = v
-			}
-		}
-		return sub, nil
 	}
 	return providers.Subscription{}, nil
+}
+
+// subscriptionOf reads a listed device. The SDK's ThingspaceDevice has no
+// device-level state, only carrierInformations[].state; a device-level
+// state is read first where an answer has one.
+func subscriptionOf(d listedDevice, ids map[string]string) providers.Subscription {
+	state := strings.TrimSpace(d.State)
+	for _, ci := range d.CarrierInformations {
+		if state != "" {
+			break
+		}
+		state = strings.TrimSpace(ci.State)
+	}
+	kind := stateOf(state)
+	sub := providers.Subscription{
+		Found:       true,
+		State:       state,
+		Active:      kind == stateActive,
+		Pending:     kind == statePending,
+		Identifiers: map[string]string{},
+	}
+	for kind, name := range map[string]string{kindEID: "eid", kindICCID: "iccid", kindIMEI: "imei", kindMDN: "msisdn"} {
+		if v := ids[kind]; v != "" {
+			sub.Identifiers[name] = v
+		}
+	}
+	return sub
 }

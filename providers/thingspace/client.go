@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,9 +16,12 @@ import (
 
 // Defaults of the client's provider-specific knobs.
 const (
-	DefaultBatchSize     = maxDevices
-	DefaultSessionIdle   = 20 * time.Minute
-	DefaultCallbackGrace = 2 * time.Minute
+	DefaultBatchSize   = maxDevices
+	DefaultSessionIdle = 20 * time.Minute
+	// DefaultCallbackGrace outlasts ThingSpace's callback retry gap: an
+	// undelivered callback is retried 3 times, 5 minutes apart, so polling
+	// sooner would answer for a callback that is merely between attempts.
+	DefaultCallbackGrace = 6 * time.Minute
 	DefaultPollInterval  = 5 * time.Second
 )
 
@@ -52,8 +56,13 @@ type Config struct {
 	// callbacks and register it; nil means Check polls the request status.
 	Callback *CallbackConfig
 	// CallbackGrace is how long after a row's first Check the client waits
-	// for its callback before polling instead. Default 2 minutes.
+	// for its callback before polling instead. Default 6 minutes (see
+	// DefaultCallbackGrace).
 	CallbackGrace time.Duration
+	// AnyCallbackPort skips the check that the callback URL uses a port
+	// ThingSpace delivers to (CallbackPorts). Only for simulators and
+	// tests, which listen on random loopback ports.
+	AnyCallbackPort bool
 
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -116,7 +125,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.bearer = &providers.TokenCache{Fetch: c.fetchToken, Now: c.now}
 	c.session = &session{login: c.newSession, idle: cfg.SessionIdle, now: c.now}
-	hdr := http.Header{"Accept": {"application/json"}}
+	// The reference pages list Content-Type: application/json as required
+	// on every call, GETs included; the Caller sets it only with a body.
+	hdr := http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}}
 	c.login = &providers.Caller{HTTP: c.hc, Header: hdr, Authorize: c.authorizeBearer, Invalidate: c.bearer.Invalidate}
 	c.m2m = &providers.Caller{HTTP: c.hc, Header: hdr, Authorize: c.authorizeM2M, Invalidate: c.session.Invalidate}
 	if cfg.Callback != nil {
@@ -178,8 +189,54 @@ func validate(cfg *Config) error {
 				return errors.New("thingspace: callback.public_url must be an absolute http(s) URL")
 			}
 		}
+		if !cfg.AnyCallbackPort {
+			if err := checkCallbackPort(cb); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// CallbackPorts are the ports ThingSpace delivers callbacks to (API
+// reference "Register Callback Listener"): 80, 443, 9001-9006,
+// 50551-50559 and 28200-28220.
+var CallbackPorts = [][2]int{{80, 80}, {443, 443}, {9001, 9006}, {50551, 50559}, {28200, 28220}}
+
+// checkCallbackPort refuses a callback URL on a port ThingSpace will not
+// deliver to: registration would succeed and every callback be lost, and
+// rows would complete only by polling, minutes late. The port is the
+// public URL's (its scheme's default when it names none) or, without a
+// public URL, the listen address's.
+func checkCallbackPort(cb *CallbackConfig) error {
+	what, port := "callback.listen", ""
+	if cb.PublicURL != "" {
+		u, _ := url.Parse(cb.PublicURL) // validated above
+		what, port = "callback.public_url", u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+	} else if _, p, err := net.SplitHostPort(cb.Listen); err == nil {
+		port = p
+	}
+	n, err := strconv.Atoi(port)
+	if err == nil {
+		for _, r := range CallbackPorts {
+			if n >= r[0] && n <= r[1] {
+				return nil
+			}
+		}
+	}
+	var allowed []string
+	for _, r := range CallbackPorts {
+		if r[0] == r[1] {
+			allowed = append(allowed, strconv.Itoa(r[0]))
+		} else {
+			allowed = append(allowed, fmt.Sprintf("%d-%d", r[0], r[1]))
+		}
+	}
+	return fmt.Errorf("thingspace: %s port %q is not one ThingSpace delivers callbacks to (allowed: %s)",
+		what, port, strings.Join(allowed, ", "))
 }
 
 // BatchSize is the most orders one activate request carries.

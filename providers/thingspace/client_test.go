@@ -175,11 +175,16 @@ func TestCheckPoll(t *testing.T) {
 		{name: "pending", status: 200, body: status("Pending", "Pending", ""), want: providers.Accepted},
 		{name: "success", status: 200, body: status("Success", "Success", ""), want: providers.Succeeded},
 		{name: "device failed", status: 200, body: status("Failed", "Failed", `,"errorCode":"1.2.500","errorMessage":"download failed"`), want: providers.Failed, code: "1.2.500", withErr: true},
-		{name: "device missing, request done", status: 200, body: `{"requestId":"r1","status":"Success","devices":[]}`, want: providers.Failed, code: providers.CodeNotFound, withErr: true, maybe: true},
+		// The same body answers the device list too: an empty list, so the
+		// device is unknown there as well.
+		{name: "device missing, request done", status: 200, body: `{"requestId":"r1","status":"Success","devices":[]}`, want: providers.Failed, code: providers.CodeNotFound, withErr: true, maybe: true, retryable: true},
 		{name: "device missing, request pending", status: 200, body: `{"requestId":"r1","status":"Pending","devices":[]}`, want: providers.Accepted},
 		{name: "503 stays accepted", status: 503, want: providers.Accepted, code: providers.CodeServer, withErr: true, maybe: true, retryable: true},
 		{name: "429 stays accepted", status: 429, want: providers.Accepted, code: providers.CodeRateLimited, withErr: true, retryable: true},
-		{name: "garbled stays accepted", status: 200, body: `{"devices":[`, want: providers.Accepted, code: providers.CodeMalformed, withErr: true, maybe: true, retryable: true},
+		{name: "garbled fails unreadable", status: 200, body: `{"devices":[`, want: providers.Failed, code: providers.CodeMalformed, withErr: true, maybe: true, retryable: true},
+		{name: "unknown request status", status: 200, body: `{"requestId":"r1","status":"Mystery","subRequests":[]}`, want: providers.Failed, code: providers.CodeMalformed, withErr: true, maybe: true, retryable: true},
+		{name: "unknown device status", status: 200, body: status("Success", "Sideways", ""), want: providers.Failed, code: providers.CodeMalformed, withErr: true, maybe: true, retryable: true},
+		{name: "no status at all", status: 200, body: `{}`, want: providers.Failed, code: providers.CodeMalformed, withErr: true, maybe: true, retryable: true},
 		{name: "404 fails, may be applied", status: 404, body: `{"errorCode":"404","errorMessage":"request not found"}`, want: providers.Failed, code: "404", withErr: true, maybe: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,6 +295,7 @@ func TestFlexString(t *testing.T) {
 func callbackClient(t *testing.T, now func() time.Time) *Client {
 	cfg := testConfig("http://127.0.0.1:1")
 	cfg.Callback = &CallbackConfig{Listen: "127.0.0.1:0", Username: "cb", Password: "cb-secret"}
+	cfg.AnyCallbackPort = true
 	cfg.Now = now
 	return newTestClient(t, cfg)
 }
@@ -508,6 +514,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	cfg := testConfig(srv.URL)
 	cfg.Secret, cfg.Password = secret, password
 	cfg.Callback = &CallbackConfig{Listen: "127.0.0.1:0", Username: "cb", Password: cbPassword}
+	cfg.AnyCallbackPort = true
 	// Token refused.
 	all := texts(newTestClient(t, cfg))
 	// Token granted, login refused with an echo of the password.
@@ -659,7 +666,7 @@ func TestCheckWithoutHandleUsesDeviceState(t *testing.T) {
 		t.Errorf("activating device: %+v", out)
 	}
 	sim.SetState(testEID, StateActive)
-	if out := c.Check(ctx, o, ""); out.Status != providers.Succeeded || out.Result["iccid"] == "" || out.Result["state"] != StateActive {
+	if out := c.Check(ctx, o, ""); out.Status != providers.Succeeded || out.Result["iccid"] == "" || out.Result["state"] != "Activate" {
 		t.Errorf("active device: %+v", out)
 	}
 	sim.SetState(testEID, StateSuspend)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ func start(t *testing.T, s providertest.Setup, opts thingspace.SimOptions, m mod
 	t.Helper()
 	opts.Faults = s.Faults
 	opts.AsyncDelay = s.AsyncDelay
+	opts.Forms = s.Forms
 	sim := thingspace.NewSimulator(opts)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
@@ -88,7 +90,10 @@ func start(t *testing.T, s providertest.Setup, opts thingspace.SimOptions, m mod
 		BaseURL: srv.URL, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
 		Username: thingspace.SimUsername, Password: thingspace.SimPassword,
 		AccountName: testAccount, Timeout: s.ClientTimeout, MaxRetryAfter: s.MaxRetryAfter,
-		PollInterval: s.PollInterval,
+		PollInterval: s.PollInterval, AnyCallbackPort: true,
+	}
+	if s.WrongCredentials {
+		cfg.Password = "not-the-password" // key and secret stay right
 	}
 	if m.callback {
 		cfg.Callback = &thingspace.CallbackConfig{Listen: "127.0.0.1:0", Username: cbUser, Password: cbPassword}
@@ -107,7 +112,11 @@ func start(t *testing.T, s providertest.Setup, opts thingspace.SimOptions, m mod
 	t.Cleanup(func() { _ = c.Close() })
 	t.Cleanup(sim.Close) // runs first: no delivery races the listener's close
 	if err := c.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
+		// With refused credentials Start fails registering the callback;
+		// the calls after it must fail the same way without logging in.
+		if !s.WrongCredentials || !strings.Contains(err.Error(), providers.CodeCredentials) {
+			t.Fatalf("Start: %v", err)
+		}
 	}
 	return &env{sim: sim, client: c, pair: providertest.Pair{
 		Client: c, Kit: sim.Kit(), URL: srv.URL, ExpireTokens: sim.ExpireTokens,

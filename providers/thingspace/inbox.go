@@ -54,8 +54,8 @@ func parseDelivery(cb *callbackBody, now time.Time) (*delivery, error) {
 			ids[k] = v
 		}
 	}
-	if ids[kindEID] == "" && ids[kindICCID] == "" {
-		return nil, errors.New("no eid or iccid in deviceIds")
+	if ids[kindEID] == "" && ids[kindICCID] == "" && ids[kindIMEI] == "" {
+		return nil, errors.New("no eid, iccid or imei in deviceIds")
 	}
 	return &delivery{
 		requestID: strings.TrimSpace(cb.RequestID),
@@ -70,7 +70,7 @@ func parseDelivery(cb *callbackBody, now time.Time) (*delivery, error) {
 // keys are the inbox keys a delivery is found by.
 func (d *delivery) keys() []string {
 	var ks []string
-	for _, kind := range []string{kindEID, kindICCID} {
+	for _, kind := range []string{kindEID, kindICCID, kindIMEI} {
 		if v := d.ids[kind]; v != "" {
 			ks = append(ks, inboxKey(d.requestID, kind, v))
 		}
@@ -153,7 +153,10 @@ func (b *inbox) put(d *delivery) {
 func (b *inbox) find(requestID string, o providers.Order) (*delivery, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, k := range []string{inboxKey(requestID, kindEID, o.EID), inboxKey(requestID, kindICCID, o.ICCID)} {
+	for _, k := range []string{inboxKey(requestID, kindEID, o.EID), inboxKey(requestID, kindICCID, o.ICCID), inboxKey(requestID, kindIMEI, o.IMEI)} {
+		if strings.HasSuffix(k, "|") {
+			continue // the order has no id of that kind
+		}
 		if d, ok := b.entries[k]; ok && d.verdict != pendingVerdict {
 			if d.readAt.IsZero() {
 				d.readAt = b.now()

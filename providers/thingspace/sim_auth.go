@@ -41,7 +41,7 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
 // {username,password} -> {sessionToken}.
 func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.bearerValid(r) {
-		simError(w, http.StatusUnauthorized, "invalid or expired access token")
+		s.gatewayRefusal(w, "invalid or expired access token")
 		return
 	}
 	var req loginRequest
@@ -71,11 +71,17 @@ func (s *Simulator) bearerValid(r *http.Request) bool {
 }
 
 // m2m guards an M2M call: a valid bearer and a session that has not idled
-// out (using it restarts its idle clock), else 401.
+// out (using it restarts its idle clock), else 401; and Content-Type:
+// application/json, which the reference pages list as required on every
+// call, GETs included, else 415.
 func (s *Simulator) m2m(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.bearerValid(r) {
-			simError(w, http.StatusUnauthorized, "invalid or expired access token")
+			s.gatewayRefusal(w, "invalid or expired access token")
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			simError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 			return
 		}
 		sess := r.Header.Get("VZ-M2M-Token")

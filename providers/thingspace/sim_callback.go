@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/simbulk/simbulk/providers/simkit"
@@ -48,15 +49,25 @@ func (s *Simulator) CallbackURL(account string) string {
 	return s.callbacks[account+"|"+callbackService].URL
 }
 
-// scheduleLocked arranges the request's callbacks for when it completes.
-// Whether a callback is registered is decided then, as the service would.
+// scheduleLocked arranges the request's callbacks for when it completes
+// and, in the alternate form, a first "warning" callback halfway there for
+// a request that takes time. Whether a callback is registered is decided
+// when it is due, as the service would.
 func (s *Simulator) scheduleLocked(rq *simRequest) {
 	if s.closed {
 		return
 	}
-	s.timers[rq.id] = time.AfterFunc(s.opts.AsyncDelay+s.opts.CallbackDelay, func() {
+	s.afterLocked(rq, rq.id, s.opts.AsyncDelay+s.opts.CallbackDelay, false)
+	if s.opts.Forms == simkit.Alternate && s.opts.AsyncDelay > 0 {
+		s.afterLocked(rq, rq.id+"|warning", s.opts.AsyncDelay/2, true)
+	}
+}
+
+// afterLocked sends the request's callbacks d from now.
+func (s *Simulator) afterLocked(rq *simRequest, timer string, d time.Duration, warning bool) {
+	s.timers[timer] = time.AfterFunc(d, func() {
 		s.mu.Lock()
-		delete(s.timers, rq.id)
+		delete(s.timers, timer)
 		reg, ok := s.callbacks[rq.account+"|"+callbackService]
 		if s.closed || !ok {
 			s.mu.Unlock()
@@ -64,15 +75,15 @@ func (s *Simulator) scheduleLocked(rq *simRequest) {
 		}
 		s.wg.Add(len(rq.devices))
 		s.mu.Unlock()
-		for _, d := range rq.devices {
-			go s.deliver(reg, rq.id, d)
+		for _, dev := range rq.devices {
+			go s.deliver(reg, rq.id, dev, warning)
 		}
 	})
 }
 
 // deliver sends one device's callback, with the fault knobs applied:
 // jitter, loss, duplication, and up to 4 attempts on failure.
-func (s *Simulator) deliver(reg callbackRegistration, requestID string, d simDevice) {
+func (s *Simulator) deliver(reg callbackRegistration, requestID string, d simDevice, warning bool) {
 	defer s.wg.Done()
 	if j := s.opts.CallbackJitter; j > 0 && !s.sleep(time.Duration(s.kit.Rand()*float64(j))) {
 		return
@@ -86,34 +97,9 @@ func (s *Simulator) deliver(reg callbackRegistration, requestID string, d simDev
 		copies = 2
 		s.kit.Count("callbacks_duplicated", 1)
 	}
-	body := callbackDelivery{
-		Username: reg.Username, Password: reg.Password, RequestID: requestID,
-		DeviceIDs: d.ids(), Status: "SUCCESS", MaxCallbackThreshold: callbackAttempts,
-		DeviceResponse: deliveryDeviceResp{DeviceProfileResponse: profileResponse{
-			DeviceIdentifierCollection:      d.ids(),
-			State:                           "Active",
-			ProfileStatus:                   "ENABLE",
-			EuiccStatus:                     "EXECUTED_SUCCESS",
-			EuiccStatusCode:                 "1.2.365",
-			EuiccStatusDesc:                 "EUICC device profile has been updated",
-			EuiccSubAddressUpdateStatus:     "EXECUTED_SUCCESS",
-			EuiccSubAddressUpdateStatusCode: "1",
-			EuiccSubAddressUpdateStatusDesc: "SUCCESS: Address has been updated",
-			CarrierName:                     d.carrier,
-			ProfileRole:                     "LEAD",
-		}},
-	}
-	if d.failed {
-		body.Status = "FAILED"
-		p := &body.DeviceResponse.DeviceProfileResponse
-		p.State, p.ProfileStatus = "Deactive", "DISABLE"
-		p.EuiccStatus, p.EuiccStatusCode, p.EuiccStatusDesc = "EXECUTED_FAILURE", simFailCode, simFailDesc
-		p.EuiccSubAddressUpdateStatus, p.EuiccSubAddressUpdateStatusCode, p.EuiccSubAddressUpdateStatusDesc = "", "", ""
-	}
 	for range copies {
 		for attempt := 1; attempt <= callbackAttempts; attempt++ {
-			body.CallbackCount = attempt
-			if s.post(reg.URL, body) {
+			if s.post(reg.URL, s.callbackBody(reg, requestID, d, warning, attempt)) {
 				s.kit.Count("callbacks_sent", 1)
 				break
 			}
@@ -125,8 +111,51 @@ func (s *Simulator) deliver(reg callbackRegistration, requestID string, d simDev
 	}
 }
 
+// callbackBody is one delivery in the simulator's form: the activate
+// page's example (deviceResponse an object, callbackCount a number), or the
+// callback table's types (deviceResponse and deviceProfileResponse arrays,
+// callbackCount and maxCallbackThreshold strings).
+func (s *Simulator) callbackBody(reg callbackRegistration, requestID string, d simDevice, warning bool, attempt int) any {
+	status, p := "SUCCESS", profileResponse{
+		DeviceIdentifierCollection:      d.ids(),
+		State:                           "Active",
+		ProfileStatus:                   "ENABLE",
+		EuiccStatus:                     "EXECUTED_SUCCESS",
+		EuiccStatusCode:                 "1.2.365",
+		EuiccStatusDesc:                 "EUICC device profile has been updated",
+		EuiccSubAddressUpdateStatus:     "EXECUTED_SUCCESS",
+		EuiccSubAddressUpdateStatusCode: "1",
+		EuiccSubAddressUpdateStatusDesc: "SUCCESS: Address has been updated",
+		CarrierName:                     d.carrier,
+		ProfileRole:                     "LEAD",
+	}
+	switch {
+	case warning:
+		status = "WARNING"
+		p = profileResponse{DeviceIdentifierCollection: d.ids(), State: "Pre-active", CarrierName: d.carrier,
+			EuiccStatusDesc: "Profile download in progress"}
+	case d.failed:
+		status = "FAILED"
+		p.State, p.ProfileStatus = "Deactive", "DISABLE"
+		p.EuiccStatus, p.EuiccStatusCode, p.EuiccStatusDesc = "EXECUTED_FAILURE", simFailCode, simFailDesc
+		p.EuiccSubAddressUpdateStatus, p.EuiccSubAddressUpdateStatusCode, p.EuiccSubAddressUpdateStatusDesc = "", "", ""
+	}
+	if s.opts.Forms == simkit.Alternate {
+		return altCallbackDelivery{
+			Username: reg.Username, Password: reg.Password, RequestID: requestID, DeviceIDs: d.ids(),
+			DeviceResponse: []altDeviceResp{{DeviceProfileResponse: []profileResponse{p}}},
+			Status:         status, CallbackCount: strconv.Itoa(attempt), MaxCallbackThreshold: strconv.Itoa(callbackAttempts),
+		}
+	}
+	return callbackDelivery{
+		Username: reg.Username, Password: reg.Password, RequestID: requestID, DeviceIDs: d.ids(),
+		DeviceResponse: deliveryDeviceResp{DeviceProfileResponse: p},
+		Status:         status, CallbackCount: attempt, MaxCallbackThreshold: callbackAttempts,
+	}
+}
+
 // post sends one delivery attempt; true on a 2xx answer.
-func (s *Simulator) post(u string, body callbackDelivery) bool {
+func (s *Simulator) post(u string, body any) bool {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return false

@@ -12,13 +12,33 @@ import (
 	"github.com/simbulk/simbulk/providers/simkit"
 )
 
-// Device states as the device list call reports them.
+// Device states of the simulator's records (SetState takes them). The
+// device list reports them in the words of SimOptions.Forms: the SDK's
+// documented "Activate", "Pre-active", "Deactive", "Suspend", or these
+// lower-case forms.
 const (
 	StateActive   = "active"
-	StatePending  = "pending activation"
+	StatePending  = "pre-active"
 	StateDeactive = "deactive"
 	StateSuspend  = "suspend"
 )
+
+// documentedStates are the state words of the SDK's CarrierInformation.
+var documentedStates = map[string]string{
+	StateActive: "Activate", StatePending: "Pre-active", StateDeactive: "Deactive", StateSuspend: "Suspend",
+}
+
+// wireState is a record's state as the device list reports it in the
+// simulator's forms; a state set by SetState that is not one of ours is
+// reported as given.
+func (s *Simulator) wireState(state string) string {
+	if s.opts.Forms == simkit.Documented {
+		if w, ok := documentedStates[state]; ok {
+			return w
+		}
+	}
+	return state
+}
 
 // simDevice is the simulator's record of one device.
 type simDevice struct {
@@ -210,7 +230,18 @@ func (s *Simulator) handleActivate(w http.ResponseWriter, r *http.Request) {
 	simkit.WriteJSON(w, http.StatusOK, activateResponse{RequestID: rq.id})
 }
 
-// handleStatus is GET /v2/accounts/{account}/requests/{requestId}/status.
+// Sub-request statuses the reference page documents.
+const (
+	simPending = "Pending"
+	simSuccess = "Success"
+	simFailed  = "Failed"
+)
+
+// handleStatus is GET /v2/accounts/{account}/requests/{requestId}/status,
+// answered in the simulator's form: the reference page's subRequests with
+// ids an array naming the device by ICCID, or the SDK's subrequests with
+// ids one object naming it by EID. With BulkStatusUnlisted a request of
+// more than one device lists none ("Bulk operation: Not Supported").
 func (s *Simulator) handleStatus(w http.ResponseWriter, r *http.Request) {
 	account, id := r.PathValue("account"), r.PathValue("requestId")
 	s.mu.Lock()
@@ -220,34 +251,38 @@ func (s *Simulator) handleStatus(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusNotFound, "request "+id+" not found for account "+account)
 		return
 	}
-	now := s.now()
-	out := requestStatus{RequestID: rq.id, AccountName: rq.account}
-	ok, bad := 0, 0
-	for _, d := range rq.devices {
-		ds := deviceStatus{DeviceIDs: d.ids(), Status: "Pending", State: StatePending}
-		if !now.Before(rq.readyAt) {
-			if d.failed {
-				ds.Status, ds.State, ds.ErrorCode, ds.ErrorMessage = "Failed", StateDeactive, simFailCode, simFailDesc
-				bad++
-			} else {
-				ds.Status, ds.State = "Success", StateActive
-				ok++
-			}
-		}
-		out.Devices = append(out.Devices, ds)
-	}
+	done := !s.now().Before(rq.readyAt)
 	s.mu.Unlock()
-	switch {
-	case ok+bad < len(rq.devices):
-		out.Status = "Pending"
-	case bad == 0:
-		out.Status = "Success"
-	case ok == 0:
-		out.Status = "Failed"
-	default:
-		out.Status = "PartialSuccess"
+	alternate := s.opts.Forms == simkit.Alternate
+	subs := []map[string]any{}
+	overall := simSuccess
+	for _, d := range rq.devices {
+		st := simPending
+		switch {
+		case !done:
+			overall = simPending
+		case d.failed:
+			st, overall = simFailed, simFailed
+		default:
+			st = simSuccess
+		}
+		var ids any = []deviceID{{ID: d.iccid, Kind: kindICCID}}
+		if d.iccid == "" {
+			ids = []deviceID{{ID: d.eid, Kind: kindEID}}
+		}
+		if alternate {
+			ids = deviceID{ID: d.eid, Kind: kindEID}
+		}
+		subs = append(subs, map[string]any{"ids": ids, "status": st})
 	}
-	simkit.WriteJSON(w, http.StatusOK, out)
+	if s.opts.BulkStatusUnlisted && len(rq.devices) > 1 {
+		subs = []map[string]any{}
+	}
+	key := "subRequests"
+	if alternate {
+		key = "subrequests"
+	}
+	simkit.WriteJSON(w, http.StatusOK, map[string]any{"requestId": rq.id, "status": overall, key: subs})
 }
 
 // maxListed is the page size of the device list call.
@@ -298,9 +333,15 @@ func (s *Simulator) handleList(w http.ResponseWriter, r *http.Request) {
 		found, out.HasMoreData = found[:maxListed], true
 	}
 	for _, d := range found {
-		st := d.stateAt(now)
+		// The SDK's ThingspaceDevice has no device-level state: the
+		// documented form keeps it in carrierInformations only.
+		st := s.wireState(d.stateAt(now))
+		devState := ""
+		if s.opts.Forms == simkit.Alternate {
+			devState = st
+		}
 		out.Devices = append(out.Devices, listedDevice{
-			AccountName: d.account, DeviceIDs: d.ids(), State: st,
+			AccountName: d.account, DeviceIDs: d.ids(), State: devState,
 			CarrierInformations: []carrierInfo{{CarrierName: d.carrier, ServicePlan: d.plan, State: st}},
 			CreatedAt:           d.createdAt.UTC().Format(time.RFC3339),
 			LastActivationDate:  d.readyAt.UTC().Format(time.RFC3339),

@@ -27,6 +27,15 @@ const (
 type SimOptions struct {
 	Faults     simkit.Faults
 	AsyncDelay time.Duration // from acceptance to completion
+	// Forms is the public form the simulator answers in (see the package
+	// doc): simkit.Documented, the reference pages' examples, or
+	// simkit.Alternate, the SDK models' shapes, with a first "warning"
+	// callback for devices that take time (AsyncDelay > 0).
+	Forms simkit.Forms
+	// BulkStatusUnlisted answers the status of a request of more than one
+	// device without listing any, as the reference page allows ("Bulk
+	// operation: Not Supported"): clients must then ask the device list.
+	BulkStatusUnlisted bool
 
 	// Credentials accepted; empty fields take the Sim* defaults.
 	Key, Secret, Username, Password string
@@ -181,6 +190,20 @@ func (s *Simulator) Close() {
 // simError writes the ThingSpace error envelope.
 func simError(w http.ResponseWriter, status int, msg string) {
 	simkit.WriteJSON(w, status, errorEnvelope{ErrorCode: flexString(strconv.Itoa(status)), ErrorMessage: msg})
+}
+
+// gatewayRefusal answers 401 for a missing, unknown or expired bearer
+// token. In the documented form it is the API gateway's fault envelope
+// (its code and words here are illustrative); in the alternate form the
+// M2M envelope.
+func (s *Simulator) gatewayRefusal(w http.ResponseWriter, msg string) {
+	if s.opts.Forms == simkit.Alternate {
+		simError(w, http.StatusUnauthorized, msg)
+		return
+	}
+	simkit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"fault": fault{
+		Code: "900901", Message: "Invalid Credentials", Description: msg,
+	}})
 }
 
 // newID returns a request id in the docs' UUID form.

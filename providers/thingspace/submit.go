@@ -184,7 +184,7 @@ func (c *Client) Submit(ctx context.Context, orders []providers.Order) []provide
 // activate sends one activate request and returns its requestId, or the
 // error every order in it shares.
 func (c *Client) activate(ctx context.Context, b *batch) (string, *providers.Error) {
-	resp, err := c.m2m.Do(ctx, http.MethodPost, c.url(pathActivate), b.fields.request(b.devices))
+	resp, err := c.do(ctx, http.MethodPost, c.url(pathActivate), b.fields.request(b.devices))
 	if err != nil {
 		return "", providers.TransportError(err)
 	}

@@ -3,6 +3,7 @@ package thingspace
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -109,15 +110,92 @@ type callbackRegistration struct {
 	Password string `json:"password,omitempty"`
 }
 
-// requestStatus is the assumed answer of the v2 request status call (see
-// the package doc).
+// requestStatus is the answer of the v2 request status call, read in every
+// form a public source shows (see the package doc): the reference page's
+// subRequests with ids as an array, the SDK's subrequests with ids as one
+// object, and the devices[].deviceIds this client once assumed.
 type requestStatus struct {
 	RequestID   string         `json:"requestId"`
-	AccountName string         `json:"accountName,omitempty"`
 	Status      string         `json:"status"`
+	SubRequests []subRequest   `json:"subRequests"`
+	Subrequests []subRequest   `json:"subrequests"`
 	Devices     []deviceStatus `json:"devices"`
 }
 
+// UnmarshalJSON keeps subRequests and subrequests apart: encoding/json
+// matches field names case-insensitively, so without this one spelling
+// could land in the other's field.
+func (rs *requestStatus) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for key, v := range raw {
+		var err error
+		switch key {
+		case "requestId":
+			err = json.Unmarshal(v, &rs.RequestID)
+		case "status":
+			err = json.Unmarshal(v, &rs.Status)
+		case "subRequests":
+			err = json.Unmarshal(v, &rs.SubRequests)
+		case "subrequests":
+			err = json.Unmarshal(v, &rs.Subrequests)
+		case "devices":
+			err = json.Unmarshal(v, &rs.Devices)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// entries are the per-device answers in whichever form the body used.
+func (rs *requestStatus) entries() []deviceStatus {
+	var out []deviceStatus
+	for _, list := range [][]subRequest{rs.SubRequests, rs.Subrequests} {
+		for _, sr := range list {
+			out = append(out, deviceStatus{DeviceIDs: sr.IDs, Status: sr.Status})
+		}
+	}
+	return append(out, rs.Devices...)
+}
+
+// subRequest is one device of a request status answer.
+type subRequest struct {
+	IDs    deviceIDList `json:"ids"`
+	Status string       `json:"status"`
+}
+
+// deviceIDList reads ids given as an array of {id, kind} (the reference
+// page) or as one such object (the SDK's GIODeviceId).
+type deviceIDList []deviceID
+
+func (l *deviceIDList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || bytes.Equal(b, []byte("null")):
+		*l = nil
+		return nil
+	case b[0] == '{':
+		var d deviceID
+		if err := json.Unmarshal(b, &d); err != nil {
+			return err
+		}
+		*l = deviceIDList{d}
+		return nil
+	}
+	var ds []deviceID
+	if err := json.Unmarshal(b, &ds); err != nil {
+		return err
+	}
+	*l = ds
+	return nil
+}
+
+// deviceStatus is the old assumed per-device form (devices[].deviceIds),
+// still read because it costs nothing.
 type deviceStatus struct {
 	DeviceIDs    []deviceID `json:"deviceIds"`
 	Status       string     `json:"status"`
@@ -151,10 +229,19 @@ type carrierInfo struct {
 	State       string `json:"state,omitempty"`
 }
 
-// errorEnvelope is every ThingSpace error answer.
+// errorEnvelope is an M2M error answer ({errorCode, errorMessage}), or the
+// API gateway's {"fault":{code, message, description}} that it puts on
+// refused bearer tokens.
 type errorEnvelope struct {
 	ErrorCode    flexString `json:"errorCode"`
 	ErrorMessage string     `json:"errorMessage"`
+	Fault        *fault     `json:"fault,omitempty"`
+}
+
+type fault struct {
+	Code        flexString `json:"code"`
+	Message     string     `json:"message"`
+	Description string     `json:"description,omitempty"`
 }
 
 // profileResponse is deviceResponse.deviceProfileResponse of a callback.
@@ -197,7 +284,8 @@ func (b *callbackBody) profile() (profileResponse, error) {
 	return p, err
 }
 
-// callbackDelivery is the body the simulator sends, as the docs' example.
+// callbackDelivery is the body the simulator sends in the documented form,
+// as the activate page's example.
 type callbackDelivery struct {
 	Username             string             `json:"username"`
 	Password             string             `json:"password"`
@@ -211,6 +299,24 @@ type callbackDelivery struct {
 
 type deliveryDeviceResp struct {
 	DeviceProfileResponse profileResponse `json:"deviceProfileResponse"`
+}
+
+// altCallbackDelivery is the body the simulator sends in the alternate
+// form, with the types of the activate page's callback table: arrays where
+// the example has objects, strings where it has numbers.
+type altCallbackDelivery struct {
+	Username             string          `json:"username"`
+	Password             string          `json:"password"`
+	RequestID            string          `json:"requestId"`
+	DeviceIDs            []deviceID      `json:"deviceIds"`
+	DeviceResponse       []altDeviceResp `json:"deviceResponse"`
+	Status               string          `json:"status"`
+	CallbackCount        string          `json:"callbackCount"`
+	MaxCallbackThreshold string          `json:"maxCallbackThreshold"`
+}
+
+type altDeviceResp struct {
+	DeviceProfileResponse []profileResponse `json:"deviceProfileResponse"`
 }
 
 // firstObject decodes raw into v whether raw is an object or an array of
