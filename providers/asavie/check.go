@@ -63,7 +63,16 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 			}
 			return unreadableStatus(resp.Status, res, fmt.Errorf("neither a request status nor a SIM: %w", err), a.Data)
 		}
-		return outcomeOfSIM(card, handle, "already existed")
+		// The SIM resource is the handle resolveConflict gives a SIM found
+		// still being created; a status URL that answers with the SIM (as
+		// the captured command answer carries it) is just done or not.
+		note := "already existed"
+		if isStatusURL(handle) {
+			note = ""
+		}
+		out := outcomeOfSIM(card, handle, note)
+		out.Result = mergeResult(res, out.Result)
+		return out
 	}
 	switch normStatus(string(st.Status)) {
 	case StatusPending:
@@ -126,7 +135,9 @@ func (c *Client) checkBySIM(ctx context.Context, o providers.Order, handle strin
 // outcomeOfSIM reads completion off a SIM's actor status.
 func outcomeOfSIM(card SIMCard, handle, note string) providers.Outcome {
 	res := cardResult(card)
-	res["note"] = note
+	if note != "" {
+		res["note"] = note
+	}
 	switch card.ActorStatus {
 	case ActorPending:
 		return providers.Outcome{Status: providers.Accepted, Handle: handle, Result: res}
