@@ -229,6 +229,11 @@ func TestCheckAnswers(t *testing.T) {
 		{"poll rate limited", 429, `{"message":"slow down"}`, providers.Failed, providers.CodeRateLimited, true},
 		{"poll server error in envelope", 200, `{"Success":false,"Code":503}`, providers.Failed, providers.CodeServer, true},
 		{"garbled", 200, `{"Success":tr`, providers.Failed, providers.CodeMalformed, true},
+		{"captured envelope, complete", 200, `{"Data":{"Id":"x","Status":"complete","SIMCard":{"CLI":"(+44)7700900123","Description":null,"Hints":null,"State":3}},"Success":true,"Code":200,"ErrorCode":0,"ErrorSubCode":0,"ErrorDescription":"","Meta":"","StatusUrl":null,"ContinuationToken":""}`, providers.Succeeded, "", false},
+		{"numeric status", 200, `{"Success":true,"Meta":"","Data":{"Status":2}}`, providers.Failed, providers.CodeMalformed, true},
+		{"status as an object", 200, `{"Success":true,"Data":{"Status":{"Value":"complete"}}}`, providers.Failed, providers.CodeMalformed, true},
+		{"Data as text", 200, `{"Success":true,"Data":"queued"}`, providers.Failed, providers.CodeMalformed, true},
+		{"neither status nor SIM", 200, `{"Success":true,"Data":{"Id":"1"}}`, providers.Failed, providers.CodeMalformed, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,9 +248,12 @@ func TestCheckAnswers(t *testing.T) {
 			defer srv.Close()
 			c, _ := New(Config{BaseURL: srv.URL, ClientID: "a", ClientSecret: "b"})
 			o := providers.Order{CLI: "(+44)7700900123", Fields: map[string]string{"account": "a"}}
-			out := c.Check(context.Background(), o, "/v1/accounts/a/hardware/sims/%28%2B44%297700900123/status/1")
+			out := c.Check(context.Background(), o, "/v1/accounts/a/hardware/sims/%28%2B44%297700900123/status?cmdid=Zm9v%2F")
 			if out.Status != tc.want {
 				t.Fatalf("%s %+v, want %s", out.Status, out.Err, tc.want)
+			}
+			if tc.code == providers.CodeMalformed && !strings.Contains(out.Err.Message, "Asavie said ") {
+				t.Errorf("malformed answer %q does not quote Asavie", out.Err.Message)
 			}
 			if out.Status == providers.Accepted && out.Handle == "" {
 				t.Errorf("accepted without a handle")
@@ -259,34 +267,48 @@ func TestCheckAnswers(t *testing.T) {
 	}
 }
 
-// TestConflictAsHTTP409 covers the other spelling of a conflict, which the
-// simulator does not use (it answers HTTP 200 with Code 409).
-func TestConflictAsHTTP409(t *testing.T) {
-	for _, simNumber := range []string{"89441000000000000034", "89441000000000000042"} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case r.URL.Path == tokenPath:
-				fmt.Fprint(w, `{"access_token":"t","expires_in":3600}`)
-			case r.Method == http.MethodPost:
-				w.WriteHeader(http.StatusConflict)
-				fmt.Fprint(w, `{"Success":false,"Code":409,"ErrorCode":3009,"ErrorDescription":"exists"}`)
-			default:
-				fmt.Fprintf(w, `{"Success":true,"Code":200,"Data":{"CLI":"(+44)7700900123","SIMNumber":%q,"State":3,"ActorStatus":0}}`, simNumber)
+// TestConflictSpellings: "a failure result with a 409 error code" may
+// carry the 409 as the HTTP status, the envelope's Code or its ErrorCode
+// only; each is looked up, and the SIM found decides.
+func TestConflictSpellings(t *testing.T) {
+	spellings := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"HTTP 409", 409, `{"Success":false,"Code":409,"ErrorCode":3009,"ErrorDescription":"exists"}`},
+		{"Code 409 under HTTP 200", 200, `{"Success":false,"Code":409,"ErrorDescription":"exists"}`},
+		{"ErrorCode 409 under HTTP 400", 400, `{"Success":false,"Code":400,"ErrorCode":409,"ErrorDescription":"exists"}`},
+		{"ErrorCode 409 under HTTP 200", 200, `{"Success":false,"Code":200,"ErrorCode":409,"ErrorDescription":"exists"}`},
+		{"HTTP 409 without an envelope", 409, `{"message":"Conflict"}`},
+	}
+	for _, sp := range spellings {
+		for _, simNumber := range []string{"89441000000000000034", "89441000000000000042"} {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == tokenPath:
+					fmt.Fprint(w, `{"access_token":"t","expires_in":3600}`)
+				case r.Method == http.MethodPost:
+					w.WriteHeader(sp.status)
+					fmt.Fprint(w, sp.body)
+				default:
+					fmt.Fprintf(w, `{"Data":{"CLI":"(+44)7700900123","SIMNumber":%q,"Description":null,"State":3,"ActorStatus":0},"Success":true,"Code":200,"ErrorCode":0,"ErrorSubCode":0,"ErrorDescription":"","Meta":"","StatusUrl":null,"ContinuationToken":""}`, simNumber)
+				}
+			}))
+			c, _ := New(Config{BaseURL: srv.URL, ClientID: "a", ClientSecret: "b"})
+			o := providers.Order{CLI: "(+44)7700900123", ICCID: "89441000000000000034", Fields: map[string]string{"account": "a"}}
+			out := c.Submit(context.Background(), []providers.Order{o})[0]
+			srv.Close()
+			if simNumber == o.ICCID {
+				if out.Status != providers.Succeeded || out.Result["note"] != "already existed" || out.Result["state"] != "live" {
+					t.Errorf("%s, same SIM: %s %v %v", sp.name, out.Status, out.Result, out.Err)
+				}
+				continue
 			}
-		}))
-		c, _ := New(Config{BaseURL: srv.URL, ClientID: "a", ClientSecret: "b"})
-		o := providers.Order{CLI: "(+44)7700900123", ICCID: "89441000000000000034", Fields: map[string]string{"account": "a"}}
-		out := c.Submit(context.Background(), []providers.Order{o})[0]
-		srv.Close()
-		if simNumber == o.ICCID {
-			if out.Status != providers.Succeeded || out.Result["note"] != "already existed" || out.Result["state"] != "live" {
-				t.Errorf("same SIM: %s %v %v", out.Status, out.Result, out.Err)
+			if out.Status != providers.Failed || out.Err.Code != providers.CodeConflict || out.Err.Retryable ||
+				out.Err.Message != "CLI (+44)7700900123 exists with SIM number 89441000000000000042; row has 89441000000000000034" {
+				t.Errorf("%s, different SIM: %s %+v", sp.name, out.Status, out.Err)
 			}
-			continue
-		}
-		if out.Status != providers.Failed || out.Err.Code != providers.CodeConflict || out.Err.Retryable ||
-			out.Err.Message != "CLI (+44)7700900123 exists with SIM number 89441000000000000042; row has 89441000000000000034" {
-			t.Errorf("different SIM: %s %+v", out.Status, out.Err)
 		}
 	}
 }
