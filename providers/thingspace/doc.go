@@ -8,10 +8,25 @@
 // Two layers, as the real service does it. An OAuth2 client-credentials
 // token from POST /api/ts/v1/oauth2/token (Basic key:secret) is sent as
 // Authorization: Bearer; a session token from POST /api/m2m/v1/session/login
-// is sent as VZ-M2M-Token. Sessions die after 20 idle minutes: the client
-// renews a session it has left idle that long before using it, and on a 401
-// from an M2M call it logs in again once (and fetches a new bearer token
-// when the login itself is refused with 401).
+// is sent as VZ-M2M-Token. Every call carries Content-Type:
+// application/json, which the reference pages list as required on GETs as
+// well. Sessions die after 20 idle minutes: the client renews a session it
+// has left idle that long before using it, on a 401 from an M2M call it
+// logs in again once (and fetches a new bearer token when the login itself
+// is refused with 401), and on an answer of any other status whose
+// errorCode or errorMessage says the session (or token) expired or is
+// invalid it drops it and sends once more, never in a loop: the docs advise
+// logging in again on such an error but give no status for it.
+//
+// "ThingSpace will lock a contact record after 5 consecutive failed log in
+// attempts" (API reference of POST /api/m2m/v1/session/login), and only Verizon support
+// unlocks it. A login still refused after that one bearer refresh (any
+// non-retryable answer: 400, 401, 403, ...) becomes
+// providers.CodeCredentials, not retryable, and the session remembers it:
+// every later call fails at once with the same error and no new login, so
+// one process makes at most 2 failed logins. A token endpoint refusal is
+// remembered the same way by providers.TokenCache. 429, 5xx and timeouts
+// at login are not failed logins and stay retryable.
 //
 // # Provisioning
 //
@@ -24,67 +39,128 @@
 // per-device identifiers (EID 32 digits, ICCID and IMEI digits) itself and
 // fails a bad row alone instead of letting it sink 99 good ones. The answer
 // is a requestId, which is the Outcome's Handle; the device is found in
-// later answers by the order's EID (or ICCID when there is no EID).
-// Orders without account_name use Config.AccountName. The CLI column is not
-// sent: ThingSpace assigns the MDN at activation.
+// later answers by any of its ids (EID, ICCID or IMEI). Orders without
+// account_name use Config.AccountName. The CLI column is not sent:
+// ThingSpace assigns the MDN at activation.
 //
 // # Completion
 //
 // With Config.Callback set, Start runs an HTTP listener and registers it as
-// the account's DeviceProfileService callback. ThingSpace retries a
-// callback up to 4 times, so deliveries arrive twice, late, out of order,
-// or before Submit has even returned: each one is checked (username and
-// password from the body, compared in constant time), stored in an inbox
-// keyed by requestId and device, and answered 200 at once; repeats are
-// ignored. Check only reads the inbox, and when no callback has come
-// CallbackGrace after the first Check of a row it polls instead, so a lost
-// callback never strands a row. Accounts other than Config.AccountName are
-// registered on first use. Without Config.Callback, Check polls. The
-// listener takes POSTs on any path, so PublicURL may carry whatever path a
-// proxy in front of it needs.
+// the account's DeviceProfileService callback. ThingSpace delivers only to
+// ports 80, 443, 9001-9006, 50551-50559 and 28200-28220 (API reference
+// "Register Callback Listener"), so New refuses a public_url (or, without
+// one, a listen address) on any other port; Config.AnyCallbackPort skips
+// that check for simulators and tests. ThingSpace retries an undelivered
+// callback 3 times, 5 minutes apart (maxCallbackThreshold 4), so
+// deliveries arrive twice, late, out of order, or before Submit has even
+// returned: each one is checked (username and password from the body,
+// compared in constant time), stored in an inbox keyed by requestId and
+// device, and answered 200 at once; repeats are ignored. A slow device's
+// first callback may carry status WARNING: it keeps the row pending and is
+// held as progress, which the later SUCCESS or FAILED delivery replaces
+// (only a final result makes later deliveries repeats). Check only reads
+// the inbox, and when no callback has come CallbackGrace (default 6
+// minutes, past the 5-minute retry gap) after the first Check of a row it
+// polls instead, so a lost callback never strands a row. Accounts other
+// than Config.AccountName are registered on first use. Without
+// Config.Callback, Check polls. The listener takes POSTs on any path, so
+// PublicURL may carry whatever path a proxy in front of it needs.
 //
 // Check returns Accepted (with Err set, for the caller's logs and backoff)
-// when it could not get an answer: the activation may still complete, and
-// only the provider's verdict fails a row. Check with an empty handle (a
-// row recovered after a crash, which has no requestId) reads the device
-// state from the list call instead.
+// when it could not get an answer (no connection, timeouts, 429, 5xx): the
+// request itself is not in doubt and the pipeline bounds the wait. An
+// answer it could not read (malformed JSON, a status or state word nobody
+// documented) is not an eternal "pending": Check fails the row with a
+// retryable CodeMalformed error quoting the provider's words (truncated)
+// and MaybeApplied set, which the pipeline bounds and then reports as
+// unreadable_answer, looking the device up before any resend. Check with
+// an empty handle (a row recovered after a crash, which has no requestId)
+// reads the device state from the list call instead.
 //
-// # Assumptions where the public docs are silent
+// # Public sources and what the client accepts
 //
-// The request status call GET /api/m2m/v2/accounts/{accountName}/requests/
-// {requestId}/status is assumed to answer
+// Request status, GET /api/m2m/v2/accounts/{accountName}/requests/
+// {requestId}/status: API reference "Get the Status of an Asynchronous
+// Request (for eUICC)",
+// https://thingspace.verizon.com/documentation/apis/connectivity-management/api-reference/asynch-request-status.html,
+// documents
 //
-//	{"requestId":"…","accountName":"…","status":"Pending|Success|Failed|PartialSuccess",
-//	 "devices":[{"deviceIds":[{"kind":"eid","id":"…"},…],"status":"Pending|Success|Failed",
-//	             "state":"active","errorCode":"…","errorMessage":"…"}]}
+//	{"requestId":"…","status":"Success|Failed|Pending",
+//	 "subRequests":[{"ids":[{"id":"<ICCID>","kind":"iccid"}],"status":"Success"},…]}
 //
-// and the device list call POST /api/m2m/v1/devices/actions/list with
-// {"accountName":"…","deviceId":{"kind":"eid","id":"…"}} to answer
+// while Verizon's generated SDK (github.com/sdks-io/verizon-apis-python-sdk,
+// verizon/models/status_response.py, subrequest.py, gio_device_id.py)
+// spells it subrequests, with ids one {id, kind} object. The client reads
+// subRequests and subrequests, ids as an array or an object, and the
+// devices[].deviceIds form it once assumed (harmless). A device matches by
+// any of its ids. A sub-request Success succeeds the row, Failed fails it
+// (code activation_failed: sub-requests carry no code), Pending keeps it.
+// The page also says "Bulk operation: Not Supported": a request of many
+// devices may come back with subRequests empty or partial. So when the
+// request is finished (any status but Pending) and the device is not
+// listed, the client asks the device list before deciding: active
+// succeeds, pre-active stays accepted, not found fails retryable with
+// MaybeApplied (look before resending), suspended or deactivated fails.
 //
-//	{"hasMoreData":false,"devices":[{"accountName":"…","deviceIds":[…],
-//	  "state":"active|pending activation|deactive|suspend",
-//	  "carrierInformations":[{"carrierName":"…","servicePlan":"…","state":"…"}],…}]}
+// Device list, POST /api/m2m/v1/devices/actions/list: the SDK's
+// AccountDeviceListRequest names one device as deviceId {id, kind} next to
+// accountName (filter is for other searches), which is what the client
+// sends: the EID, else the ICCID, else the IMEI. The SDK's ThingspaceDevice
+// has no device-level state; the state is carrierInformations[].state
+// (CarrierInformation: "Activate, Suspend, Deactive, Pre-active"), while
+// other examples show lower-case "active". The client reads a device-level
+// state if present, else the first carrierInformations state, case and
+// dashes aside: active and activate are Active; pre-active, preactive and
+// pending… are Pending; suspend and deactive are found but not active. An
+// empty list (or a 404) means the provider does not know the device.
 //
-// where an empty list (or a 404) means the provider does not know the
-// device; the client reads the device-level state and falls back to the
-// first carrierInformations state. The callback table calls deviceResponse
-// and deviceProfileResponse arrays while the example shows objects, and
-// callbackCount a string while the example shows a number: the listener
-// accepts either form. errorCode is documented as the 3-digit HTTP code
-// but is taken as whatever string (or number) the service sends.
+// Callbacks: API reference "Activate a Device (for eUICC)" shows
+// deviceResponse and deviceProfileResponse as objects and callbackCount as
+// a number in its example, and calls them arrays and a string in its
+// parameter table: the listener accepts either form.
+//
+// Errors: the M2M service answers {"errorCode":"…","errorMessage":"…"}
+// (page "Synchronous Error Messages", e.g.
+// UnifiedWebService.REQUEST_FAILED.AccountNotFound; the activate page
+// calls errorCode a 3-digit code, so it is read as a string or a number);
+// the API gateway answers refused bearer tokens as
+// {"fault":{"code":"…","message":"…","description":"…"}}. Error.Code and
+// Error.Message carry either unchanged, except that any configured secret
+// the service might echo is redacted.
+//
+// Still guesses, checked only against the sources above and the golden
+// fixtures in testdata (each names its source): the answer to a refused
+// login (taken as any non-retryable status, body in the errorCode
+// envelope); the errorCode or words of an expired session (matched
+// loosely: "session" or "token" with "expired" or "invalid"); the gateway
+// fault's code and words (only its shape is relied on); the body of a
+// WARNING callback (taken as the example with another status); the list
+// answer's hasMoreData/devices envelope; and request-level words other
+// than Success, Failed and Pending (PartialSuccess is read as finished,
+// InProgress and the like as pending; anything else is unreadable).
 //
 // # Simulator
 //
 // Simulator serves the same paths with state: it accepts the Sim*
 // credentials by default, validates activate requests as the docs describe
-// (answering 400 in the error envelope), completes them AsyncDelay later,
-// answers the status and list calls above, and pushes one callback per
+// (answering 400 in the error envelope), refuses an M2M call without
+// Content-Type: application/json (415), completes requests AsyncDelay
+// later, answers the status and list calls, and pushes one callback per
 // device to the registered URL with ThingSpace's 4 attempts, plus the
 // fault knobs of SimOptions (late, jittered, duplicated and lost
-// callbacks). Forget, SetState, Alter, FailActivation and Preload change
-// its records for drift and failure tests.
+// callbacks; BulkStatusUnlisted for status answers that list no device).
+// Forget, SetState, Alter, FailActivation and Preload change its records
+// for drift and failure tests.
 //
-// Errors come as {errorCode, errorMessage}; Error.Code and Error.Message
-// carry them unchanged, except that any configured secret the service
-// might echo is redacted.
+// SimOptions.Forms picks the wire form. simkit.Documented (the default)
+// answers as the reference pages show: the status call's subRequests with
+// ids an array naming the device by ICCID only; the device list with the
+// state only in carrierInformations[].state, in the SDK's documented words
+// Activate, Pre-active, Suspend, Deactive; callbacks as the activate
+// page's example; refused bearer tokens in the gateway's fault envelope.
+// simkit.Alternate answers in the SDK's shapes: subrequests with ids one
+// object carrying the EID; lower-case states (active, pre-active) with a
+// device-level state as well; deviceResponse and deviceProfileResponse as
+// arrays and callbackCount as a string; and, for requests that take time,
+// a first WARNING callback halfway before the final one.
 package thingspace
