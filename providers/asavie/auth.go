@@ -65,6 +65,7 @@ func newCaller(hc *http.Client, tokens *providers.TokenCache) *providers.Caller 
 // envelope's word on it: an HTTP 200 whose envelope says Code 401 refuses
 // the token just the same, so the token is dropped and the request sent
 // once more. A refused request had no effect, so re-sending a POST is safe.
+// If the fresh token is refused too, readAnswer reports CodeCredentials.
 func (c *Client) send(ctx context.Context, method, url string, body any) (*providers.Response, error) {
 	resp, err := c.call.Do(ctx, method, url, body)
 	if err != nil || resp.Status == http.StatusUnauthorized || !envelopeUnauthorized(resp.Body) {

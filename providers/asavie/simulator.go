@@ -41,11 +41,17 @@ type SimOptions struct {
 // Simulator is a stateful stand-in for the Asavie PassBridge API: token
 // endpoint, SIM creation answered 202 with a StatusUrl, status polling,
 // SIM lookup, the envelope on every answer, and simkit's fault model in
-// front. Its documented departures from a plain HTTP API, which the client
-// must cope with:
+// front. It answers in the public form SimOptions.Forms names (see
+// simforms.go and the package doc). Its departures from a plain HTTP API,
+// which the client must cope with:
 //
-//   - A duplicate CLI is answered HTTP 200 with {"Success":false,"Code":409}
-//     (the docs speak of "a failure result with a 409 error code").
+//   - A duplicate CLI is "a failure result with a 409 error code" (the
+//     reference page): HTTP 200 with {"Success":false,"Code":409} in the
+//     documented form, HTTP 400 with Code 400 and ErrorCode 409 in the
+//     alternate form.
+//   - A StatusUrl is .../status?cmdid=<opaque, percent-encoded> in the
+//     documented form and .../status/{id} in the alternate form; both are
+//     served in either form.
 //   - FailNext, and under a random fault rate a quarter as many requests
 //     again, answer a provisioning request HTTP 200 with
 //     {"Success":false,"Code":500}: not created, try again.

@@ -127,8 +127,11 @@ func enumValue(s string, names map[string]int, kind string) (int, error) {
 	return 0, fmt.Errorf("unknown %s %.40q", kind, s)
 }
 
-// SIMCard is the SIM resource as Asavie returns it. Unset strings are left
-// out; the enums are always written, as the docs' samples do.
+// SIMCard is the SIM resource as Asavie returns it. Reading, any field may
+// be null (the live API writes unset fields as null) or absent; Hints, which
+// the client never uses, is not read. Written (by the alternate-form
+// simulator), unset strings are left out and the enums always written, as
+// the reference page's sample does.
 type SIMCard struct {
 	CLI               string            `json:"CLI"`
 	SIMNumber         string            `json:"SIMNumber,omitempty"`
@@ -167,10 +170,13 @@ type createSIM struct {
 	PurchaseOrder string `json:"PurchaseOrder,omitempty"`
 }
 
-// RequestStatus is the Data of the resource a StatusUrl names. The docs
-// only say that a created SIM's Status becomes "complete"; the rest of the
-// shape is the simulator's (and this client's) reading: Status is pending,
-// complete or failed, and SIMCard is the SIM as the request left it.
+// RequestStatus is the Data of the resource a StatusUrl names. No public
+// source shows it: the reference page only says that a created SIM's
+// Status becomes "complete". The rest of the shape is simbulk's guess, read
+// by the client and written by the simulator alike: Status is pending,
+// complete or failed, and SIMCard is the SIM as the request left it. Status
+// is kept as text whatever JSON scalar it arrives as, so that a value the
+// client does not know can be quoted back (see the package doc).
 type RequestStatus struct {
 	ID        string   `json:"Id"`
 	Operation string   `json:"Operation,omitempty"`
@@ -201,7 +207,9 @@ func normStatus(s string) string {
 	return s
 }
 
-// envelope is what the simulator writes: Asavie's PBPRReturnOf<T>.
+// envelope is what the simulator builds: Asavie's PBPRReturnOf<T>, written
+// as it stands in the alternate form (the reference page's sample) and
+// through capturedEnvelope in the documented form (the live captures).
 type envelope struct {
 	Success          bool              `json:"Success"`
 	Code             int               `json:"Code"`
