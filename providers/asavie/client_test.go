@@ -56,6 +56,10 @@ func TestResolve(t *testing.T) {
 		{"v1/x/status/1", "https://api.example.com/asavie/v1/x/status/1", ""},
 		{"https://api.example.com/v1/x/status/1", "https://api.example.com/v1/x/status/1", ""},
 		{"https://evil.example.net/v1/x/status/1", "", "another host"},
+		// The captured form: the cmdid's %2F and %3D must reach the wire as
+		// they stand, and the host check holds for it too.
+		{"/v1/accounts/cardilink/hardware/sims/204046868148000/status?cmdid=Z2Ev%2FLEZu%3D%3D", "https://api.example.com/asavie/v1/accounts/cardilink/hardware/sims/204046868148000/status?cmdid=Z2Ev%2FLEZu%3D%3D", ""},
+		{"https://evil.example.net/v1/x/status?cmdid=Z2Ev%2F", "", "another host"},
 		{"", "", "empty"},
 		{"/v1/%zz", "", "status URL"},
 	}
