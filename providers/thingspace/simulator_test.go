@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/simbulk/simbulk/providers/simkit"
 )
 
 // simSession logs in to a simulator by hand and returns the headers of an
@@ -249,5 +252,48 @@ func TestSimulatorSurvivesGarbage(t *testing.T) {
 		if code, _ := call(t, h, http.MethodPost, srv.URL+pathActivate, body); code != http.StatusBadRequest {
 			t.Errorf("%s: HTTP %d, want 400", body, code)
 		}
+	}
+}
+
+// TestSimulatorForms checks the wire shapes of each form directly, not
+// through the client (which accepts both and so would hide a mix-up).
+func TestSimulatorForms(t *testing.T) {
+	for _, tc := range []struct {
+		forms                 simkit.Forms
+		statusKey, idsStart   string
+		listState, deviceWide string
+	}{
+		{simkit.Documented, `"subRequests"`, `"ids":[{"id":"8914`, `"state":"Activate"`, ""},
+		{simkit.Alternate, `"subrequests"`, `"ids":{"id":"` + testEID, `"state":"active"`, `"state":"active","carrierInformations"`},
+	} {
+		sim := NewSimulator(SimOptions{Forms: tc.forms})
+		srv := httptest.NewServer(sim)
+		h := simSession(t, srv.URL)
+		var ar activateResponse
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+pathActivate, strings.NewReader(`{"accountName":"`+testAccount+`","devices":[{"deviceIds":[{"kind":"eid","id":"`+testEID+`"}]}]}`))
+		req.Header = h.Clone()
+		doJSON(t, req, http.StatusOK, &ar)
+		raw := func(method, path, body string) string {
+			req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+			req.Header = h.Clone()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		st := raw(http.MethodGet, pathAccountsV2+testAccount+"/requests/"+ar.RequestID+"/status", "")
+		if !strings.Contains(st, tc.statusKey) || !strings.Contains(st, tc.idsStart) {
+			t.Errorf("%s status: %s", tc.forms, st)
+		}
+		list := raw(http.MethodPost, pathList, `{"accountName":"`+testAccount+`","deviceId":{"kind":"eid","id":"`+testEID+`"}}`)
+		if !strings.Contains(list, tc.listState) || (tc.deviceWide != "" && !strings.Contains(list, tc.deviceWide)) ||
+			(tc.deviceWide == "" && strings.Contains(list, `"state":"Activate","carrierInformations"`)) {
+			t.Errorf("%s list: %s", tc.forms, list)
+		}
+		sim.Close()
+		srv.Close()
 	}
 }
