@@ -91,6 +91,14 @@ type ThingSpaceCallbackConfig struct {
 	PublicURL string `yaml:"public_url"`
 	Username  string `yaml:"username"`
 	Password  string `yaml:"password"`
+	// PollAfter is how long a row waits for its callback before its
+	// request status is polled instead. ThingSpace retries an undelivered
+	// callback 5 minutes later, so the default (thingspace's
+	// DefaultCallbackGrace) waits past that gap.
+	PollAfter time.Duration `yaml:"poll_after"`
+	// anyPort lifts ThingSpace's rule on callback ports, for the
+	// in-process simulators only (they listen on a random loopback port).
+	anyPort bool
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

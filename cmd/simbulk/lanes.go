@@ -9,6 +9,7 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/providers/simset"
 	"github.com/simbulk/simbulk/providers/thingspace"
 )
@@ -16,13 +17,17 @@ import (
 // simulatedConfig starts the three simulators in-process on a loopback port
 // and returns a config that points every provider at them with the
 // simulators' demo credentials. stop shuts them down.
-func simulatedConfig(profile string, asyncDelay time.Duration) (*Config, func(), error) {
+func simulatedConfig(profile string, asyncDelay time.Duration, formsName string) (*Config, func(), error) {
 	f := simFlags{profile: profile, seed: 1}
 	faults, err := f.faults(nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	set := simset.New(faults, asyncDelay)
+	forms, err := simkit.ParseForms(formsName)
+	if err != nil {
+		return nil, nil, err
+	}
+	set := simset.New(faults, asyncDelay, forms)
 	base, stopServer, err := simset.ServeLoopback(set, 2*time.Second)
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +46,10 @@ func simulatedConfig(profile string, asyncDelay time.Duration) (*Config, func(),
 			Username: thingspace.SimUsername, Password: thingspace.SimPassword, BatchSize: 100, LaneConfig: lane,
 			// Callbacks to an in-process listener: the simulator delivers
 			// them as the real service would, and a lost one is polled.
-			Callback: &ThingSpaceCallbackConfig{Listen: "127.0.0.1:0", Username: "simbulk-callback", Password: "simulated-callback-password"}},
+			// The simulator retries a lost callback after 500ms, not 5
+			// minutes: poll soon after that.
+			Callback: &ThingSpaceCallbackConfig{Listen: "127.0.0.1:0", Username: "simbulk-callback", Password: "simulated-callback-password",
+				PollAfter: 3 * time.Second, anyPort: true}},
 	}}
 	return cfg, stop, nil
 }
@@ -100,11 +108,8 @@ func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int)
 				MaxRetryAfter: b.MaxRetryAfter, PollInterval: b.PollInterval}
 			if cb := b.Callback; cb != nil {
 				tc.Callback = &thingspace.CallbackConfig{Listen: cb.Listen, PublicURL: cb.PublicURL, Username: cb.Username, Password: cb.Password}
-				if b.PollInterval > 0 {
-					// With callbacks, a look is a look at the inbox; give a lost
-					// callback a few sweeps before polling the provider.
-					tc.CallbackGrace = 10 * b.PollInterval
-				}
+				tc.CallbackGrace = cb.PollAfter
+				tc.AnyCallbackPort = cb.anyPort
 			}
 			c, err := thingspace.New(tc)
 			if err != nil {

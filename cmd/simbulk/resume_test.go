@@ -82,6 +82,7 @@ func writeConfig(t *testing.T, dir, base string) string {
     poll_interval: 100ms
     callback:
       listen: 127.0.0.1:0
+      poll_after: 2s
       username: simbulk-callback
       password: ${TEST_CB_PASSWORD}
 `, base)
@@ -157,14 +158,23 @@ func rollout(t *testing.T, dir, manifest, cfg, db string) (int, string) {
 // SIGKILL at random moments, then let finish. Every row must end final, no
 // identifier may have been provisioned twice, and the outcome must equal
 // an uninterrupted run's.
+//
+// It runs against both public wire forms of the providers' answers (see
+// `sim serve --forms`): the clients must read either without a duplicate.
 func TestKillAndResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process kill test")
 	}
+	for _, forms := range []string{"documented", "alternate"} {
+		t.Run(forms, func(t *testing.T) { testKillAndResume(t, forms) })
+	}
+}
+
+func testKillAndResume(t *testing.T, forms string) {
 	const rows = 450
 	dir := t.TempDir()
 	manifest := writeManifest(t, dir, rows)
-	base, _ := startSimServe(t, "--profile", "flaky", "--async-delay", "100ms", "--seed", "11")
+	base, _ := startSimServe(t, "--profile", "flaky", "--async-delay", "100ms", "--seed", "11", "--forms", forms)
 	cfg := writeConfig(t, dir, base)
 	db := filepath.Join(dir, "simbulk.db")
 
@@ -220,7 +230,7 @@ func TestKillAndResume(t *testing.T) {
 	}
 
 	// The same manifest, uninterrupted, against fresh simulators.
-	base2, _ := startSimServe(t, "--profile", "flaky", "--async-delay", "100ms", "--seed", "11")
+	base2, _ := startSimServe(t, "--profile", "flaky", "--async-delay", "100ms", "--seed", "11", "--forms", forms)
 	cfg2 := writeConfig(t, t.TempDir(), base2)
 	db2 := filepath.Join(t.TempDir(), "simbulk.db")
 	if code, out := rollout(t, dir, manifest, cfg2, db2); code != 0 {

@@ -31,6 +31,7 @@ type rolloutOptions struct {
 	maxFailures string
 	dryRun      bool
 	asyncDelay  time.Duration
+	simForms    string
 	lockWait    time.Duration
 	maxOutage   time.Duration
 	// redrive (retry-failed) puts failed rows back to pending first, all
@@ -51,6 +52,7 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same checkpoint (default: give up at once)")
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
+	f.StringVar(&o.simForms, "sim-forms", "documented", "with --simulate: the simulators' wire `FORMS`, documented or alternate (see sim serve --help)")
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -256,7 +258,7 @@ func (a *app) rolloutConfig(o rolloutOptions) (*Config, func(), error) {
 		if o.config != "" {
 			return nil, nil, usageError(errors.New("--simulate and --config exclude each other"))
 		}
-		cfg, stop, err := simulatedConfig(o.simulate, o.asyncDelay)
+		cfg, stop, err := simulatedConfig(o.simulate, o.asyncDelay, o.simForms)
 		if err != nil {
 			return nil, nil, usageError(err)
 		}

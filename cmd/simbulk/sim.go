@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +25,8 @@ type simFlags struct {
 	rate       float64
 	faultRate  float64
 	seed       uint64
+	forms      string
+	faultKinds []string
 }
 
 func (f simFlags) faults(cmd *cobra.Command) (simkit.Faults, error) {
@@ -43,8 +47,32 @@ func (f simFlags) faults(cmd *cobra.Command) (simkit.Faults, error) {
 		}
 		faults.FaultRate = f.faultRate
 	}
+	if changed("fault-kinds") {
+		kinds, err := parseFaultKinds(f.faultKinds)
+		if err != nil {
+			return faults, err
+		}
+		faults.Kinds = kinds
+	}
 	faults.Seed = f.seed
 	return faults, nil
+}
+
+// parseFaultKinds reads --fault-kinds: names of simkit faults.
+func parseFaultKinds(names []string) ([]simkit.Fault, error) {
+	var kinds []simkit.Fault
+	var known []string
+	for _, k := range simkit.RandomFaults {
+		known = append(known, string(k))
+	}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if !slices.Contains(known, n) {
+			return nil, fmt.Errorf("--fault-kinds: unknown fault %q (faults: %s)", n, strings.Join(known, ", "))
+		}
+		kinds = append(kinds, simkit.Fault(n))
+	}
+	return kinds, nil
 }
 
 func (a *app) simCommand() *cobra.Command {
@@ -72,12 +100,19 @@ ThingSpace callbacks are duplicated, delayed or lost at a like rate),
 slow (400ms per answer), ratelimited (20 requests/s enforced). Flags
 override single knobs of the profile.
 
+Where the providers' public sources disagree on a shape, the simulators
+answer in one form and the clients accept both: --forms documented (the
+default: ThingSpace's and IoT Connect's reference pages, Asavie's replies
+captured from the live API) or --forms alternate (Verizon's generated SDKs,
+Asavie's reference sample, IoT Connect answers with every attribute).
+
 The simulators accept these demo credentials:
   iotconnect  client_id demo-iotconnect, client_secret demo-iotconnect-secret (token: POST /oauth2/token)
   asavie      client_id demo-asavie, client_secret demo-asavie-secret
   thingspace  key demo-thingspace-key, secret demo-thingspace-secret, user demo-user / demo-password`,
 		Example: `  simbulk sim serve --profile flaky
   simbulk sim serve --addr 127.0.0.1:9000 --latency 20ms --rate 100
+  simbulk sim serve --forms alternate
   curl -s localhost:8080/_sim/stats`,
 		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -89,10 +124,14 @@ The simulators accept these demo credentials:
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
-			set := simset.New(faults, f.asyncDelay)
+			forms, err := simkit.ParseForms(f.forms)
+			if err != nil {
+				return usageError(err)
+			}
+			set := simset.New(faults, f.asyncDelay, forms)
 			defer set.Close()
 			srv := &http.Server{Handler: set, ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(a.stdout, "simbulk simulators listening on http://%s (profile %s)\n", ln.Addr(), profileName(f.profile))
+			fmt.Fprintf(a.stdout, "simbulk simulators listening on http://%s (profile %s, %s forms)\n", ln.Addr(), profileName(f.profile), forms)
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -114,7 +153,9 @@ The simulators accept these demo credentials:
 	serve.Flags().DurationVar(&f.asyncDelay, "async-delay", 500*time.Millisecond, "how long accepted work takes to complete")
 	serve.Flags().Float64Var(&f.rate, "rate", 0, "enforced requests per second per provider, 0 = unlimited (overrides the profile)")
 	serve.Flags().Float64Var(&f.faultRate, "fault-rate", 0, "probability in [0,1] that a request meets a random fault (overrides the profile)")
+	serve.Flags().StringSliceVar(&f.faultKinds, "fault-kinds", nil, "faults --fault-rate draws from, comma-separated: 429, 503, 500, drop-before, drop-after, malformed, hang, hang-after (default all)")
 	serve.Flags().Uint64Var(&f.seed, "seed", 1, "seed of the fault model's random choices, for repeatable runs")
+	serve.Flags().StringVar(&f.forms, "forms", "documented", "wire forms where the providers' public sources disagree: documented (the providers' reference pages; Asavie's captured live replies) or alternate (the other public form: generated SDKs, reference samples)")
 	sim.AddCommand(serve)
 	return sim
 }

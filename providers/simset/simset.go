@@ -30,9 +30,10 @@ type Set struct {
 }
 
 // New builds the simulators with one fault model; asyncDelay is how long
-// accepted work takes to complete.
-func New(faults simkit.Faults, asyncDelay time.Duration) *Set {
-	ts := thingspace.SimOptions{Faults: faults, AsyncDelay: asyncDelay}
+// accepted work takes to complete, and forms which public wire form of
+// each disputed shape they answer in.
+func New(faults simkit.Faults, asyncDelay time.Duration, forms simkit.Forms) *Set {
+	ts := thingspace.SimOptions{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}
 	if faults.FaultRate > 0 {
 		// Callbacks misbehave in proportion: some arrive twice, some late
 		// and out of order, a few never (the client's poll fallback must
@@ -42,8 +43,8 @@ func New(faults simkit.Faults, asyncDelay time.Duration) *Set {
 		ts.CallbackLoss = faults.FaultRate / 2
 	}
 	return &Set{
-		IoTConnect: iotconnect.NewSimulator(iotconnect.SimOptions{Faults: faults, AsyncDelay: asyncDelay}),
-		Asavie:     asavie.NewSimulator(asavie.SimOptions{Faults: faults, AsyncDelay: asyncDelay}),
+		IoTConnect: iotconnect.NewSimulator(iotconnect.SimOptions{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}),
+		Asavie:     asavie.NewSimulator(asavie.SimOptions{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}),
 		ThingSpace: thingspace.NewSimulator(ts),
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestRoutesStatsAndDrift(t *testing.T) {
-	set := New(simkit.Faults{}, 0)
+	set := New(simkit.Faults{}, 0, simkit.Documented)
 	defer set.Close()
 	srv := httptest.NewServer(set)
 	defer srv.Close()

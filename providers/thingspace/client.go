@@ -208,16 +208,22 @@ var CallbackPorts = [][2]int{{80, 80}, {443, 443}, {9001, 9006}, {50551, 50559},
 // rows would complete only by polling, minutes late. The port is the
 // public URL's (its scheme's default when it names none) or, without a
 // public URL, the listen address's.
+//
+// A loopback URL is exempt: ThingSpace can never reach it, so whatever
+// delivers to it is a simulator on this host (`simbulk sim serve`).
 func checkCallbackPort(cb *CallbackConfig) error {
-	what, port := "callback.listen", ""
+	what, host, port := "callback.listen", "", ""
 	if cb.PublicURL != "" {
 		u, _ := url.Parse(cb.PublicURL) // validated above
-		what, port = "callback.public_url", u.Port()
+		what, host, port = "callback.public_url", u.Hostname(), u.Port()
 		if port == "" {
 			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 		}
-	} else if _, p, err := net.SplitHostPort(cb.Listen); err == nil {
-		port = p
+	} else if h, p, err := net.SplitHostPort(cb.Listen); err == nil {
+		host, port = h, p
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
 	}
 	n, err := strconv.Atoi(port)
 	if err == nil {

@@ -36,7 +36,7 @@ type simulators struct {
 }
 
 func newSimulators(f simkit.Faults) *simulators {
-	return &simulators{Set: simset.New(f, 0), first: make(chan struct{})}
+	return &simulators{Set: simset.New(f, 0, simkit.Documented), first: make(chan struct{})}
 }
 
 func (s *simulators) ServeHTTP(w http.ResponseWriter, r *http.Request) {
