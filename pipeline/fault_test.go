@@ -53,6 +53,7 @@ type knobs struct {
 	grace       time.Duration // ThingSpace CallbackGrace
 	tsSim       thingspace.SimOptions
 	asyncDelay  time.Duration
+	forms       simkit.Forms // the simulators' wire forms
 }
 
 func (k *knobs) defaults() {
@@ -126,10 +127,10 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 	for _, p := range ingest.Providers {
 		ro.rows[p] = perProvider
 	}
-	ro.iot = iotconnect.NewSimulator(iotconnect.SimOptions{AsyncDelay: k.asyncDelay})
-	ro.asv = asavie.NewSimulator(asavie.SimOptions{AsyncDelay: k.asyncDelay})
+	ro.iot = iotconnect.NewSimulator(iotconnect.SimOptions{AsyncDelay: k.asyncDelay, Forms: k.forms})
+	ro.asv = asavie.NewSimulator(asavie.SimOptions{AsyncDelay: k.asyncDelay, Forms: k.forms})
 	tsOpts := k.tsSim
-	tsOpts.AsyncDelay = k.asyncDelay
+	tsOpts.AsyncDelay, tsOpts.Forms = k.asyncDelay, k.forms
 	ro.ts = thingspace.NewSimulator(tsOpts)
 	t.Cleanup(ro.ts.Close) // stop callback deliveries before the listener goes
 	iotURL, asvURL, tsURL := serve(t, ro.iot), serve(t, ro.asv), serve(t, ro.ts)
@@ -449,10 +450,12 @@ func TestFaultsRejection(t *testing.T) {
 	// conflict), and ThingSpace activations the provider fails after
 	// accepting them. Each ends its row failed and not retryable; every
 	// other row succeeds, under transient faults too (503s and dropped
-	// connections, which leave the refusals visible).
+	// connections, which leave the refusals visible). The documented
+	// eUICC resource has no agreement id, so an EID held under another
+	// agreement shows only in the alternate form, which carries one.
 	const perProvider, rejected = 50, 5
 	faults := simkit.Faults{FaultRate: 0.1, Kinds: []simkit.Fault{simkit.Unavailable, simkit.Refuse}, Seed: 7}
-	ro := newRollout(t, perProvider, faults, knobs{asyncDelay: 10 * time.Millisecond}, func(n int, d *samples.Device) {
+	ro := newRollout(t, perProvider, faults, knobs{asyncDelay: 10 * time.Millisecond, forms: simkit.Alternate}, func(n int, d *samples.Device) {
 		if d.Provider == ingest.ProviderAsavie && n%10 == 7 {
 			d.Account = "unknown-account"
 		}
