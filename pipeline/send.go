@@ -317,7 +317,7 @@ func finalError(pe *providers.Error, attempts int) *providers.Error {
 	}
 	return &providers.Error{
 		Code:         providers.CodeUnreadable,
-		Message:      fmt.Sprintf("no readable answer after %d attempts; the request may have been applied, so it will be looked up before any resend (last: %s)", attempts, pe.Message),
+		Message:      fmt.Sprintf("no readable answer after %d attempts (last: %s); it is looked up at the provider before anything is sent again", attempts, pe.Message),
 		HTTPStatus:   pe.HTTPStatus,
 		Retryable:    true,
 		MaybeApplied: true,
