@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -52,6 +53,15 @@ const maxGroup = 256
 // checkpoint file.
 var ErrNoCheckpoint = errors.New("no checkpoint")
 
+// ErrNotCheckpoint is returned when --db names something that is not a
+// simbulk checkpoint: a device, a FIFO, a directory, or a file that is not
+// a SQLite database holding simbulk's tables. simbulk then leaves it as it
+// found it.
+var ErrNotCheckpoint = errors.New("not a simbulk checkpoint")
+
+// sqliteMagic starts every SQLite database file.
+const sqliteMagic = "SQLite format 3\x00"
+
 // OpenExistingCheckpoint opens the checkpoint at path like OpenCheckpoint
 // but never creates one: commands that only read runs or continue them
 // must not answer a mistyped --db with an empty checkpoint of their own.
@@ -65,19 +75,69 @@ func OpenExistingCheckpoint(p string) (*Checkpoint, error) {
 	return OpenCheckpoint(p)
 }
 
-// OpenCheckpoint opens (creating if needed, with owner-only permissions) the
-// checkpoint at path and brings its schema up to date.
-func OpenCheckpoint(p string) (*Checkpoint, error) {
-	// Create the file ourselves so it is owner-only from its first byte: it
-	// holds customer data. SQLite gives the -wal and -shm files the same
-	// permissions as the database file.
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+// checkFile makes sure p may be opened as a checkpoint: a regular file
+// (through a symlink if need be) that is empty or a SQLite database.
+// Anything else is refused before SQLite touches it: SQLite would happily
+// write a header into /dev/null or fail half-way through a text file.
+func checkFile(p string) (exists bool, err error) {
+	fi, err := os.Stat(p) // follows a symlink: what counts is the file it names
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("open checkpoint %s: %w", p, err)
+	case fi.IsDir():
+		return true, fmt.Errorf("%w: %s is a directory; --db names the checkpoint file (e.g. %s)", ErrNotCheckpoint, p, path.Join(p, "simbulk.db"))
+	case !fi.Mode().IsRegular():
+		return true, fmt.Errorf("%w: %s is a %s, not a regular file; --db names a checkpoint file", ErrNotCheckpoint, p, fileKind(fi.Mode()))
+	case fi.Size() == 0:
+		return true, nil // a file made by touch: SQLite treats it as an empty database
 	}
-	f.Close()
-	if err := os.Chmod(p, 0o600); err != nil {
-		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	f, err := os.Open(p)
+	if err != nil {
+		return true, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteMagic))
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != sqliteMagic {
+		return true, fmt.Errorf("%w: %s is not a SQLite database (left untouched); --db names a checkpoint file that simbulk run created", ErrNotCheckpoint, p)
+	}
+	return true, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0, m&fs.ModeCharDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// OpenCheckpoint opens (creating if needed, with owner-only permissions) the
+// checkpoint at path and brings its schema up to date. It opens only a
+// regular file that is a simbulk checkpoint (or empty), and never changes
+// the permissions of a file it did not create.
+func OpenCheckpoint(p string) (*Checkpoint, error) {
+	exists, err := checkFile(p)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		// Create the file ourselves so it is owner-only from its first
+		// byte: it holds customer data. SQLite gives the -wal and -shm
+		// files the same permissions as the database file. O_EXCL: a file
+		// (or symlink) that appeared meanwhile is not ours to take.
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create checkpoint %s: %w", p, err)
+		}
+		f.Close()
+	} else if err := isOurs(p); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
@@ -106,6 +166,28 @@ func OpenCheckpoint(p string) (*Checkpoint, error) {
 	}
 	go c.writer()
 	return c, nil
+}
+
+// isOurs refuses a SQLite database that holds tables but not simbulk's:
+// migrating it would write simbulk's schema into somebody else's data.
+// It looks through a plain read-only connection, before the checkpoint's
+// own connections switch the file to WAL.
+func isOurs(p string) error {
+	db, err := sql.Open("sqlite3", "file:"+p+"?mode=ro")
+	if err != nil {
+		return fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	defer db.Close()
+	var tables, ours int
+	err = db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE name IN ('runs', 'rows', 'attempts'))
+		FROM sqlite_schema WHERE type = 'table'`).Scan(&tables, &ours)
+	if err != nil {
+		return fmt.Errorf("%w: %s cannot be read as a SQLite database (%v)", ErrNotCheckpoint, p, err)
+	}
+	if tables > 0 && ours < 3 {
+		return fmt.Errorf("%w: %s is a SQLite database of something else (left untouched)", ErrNotCheckpoint, p)
+	}
+	return nil
 }
 
 // migrate applies the embedded migrations not yet recorded in
@@ -200,6 +282,9 @@ func (c *Checkpoint) commit(group []writeOp) error {
 // errClosed is returned by writes after Close.
 var errClosed = errors.New("checkpoint is closed")
 
+// errReadOnly is returned by writes to a checkpoint opened read-only.
+var errReadOnly = errors.New("checkpoint is open read-only")
+
 // Write applies fn in the writer's next transaction and returns once it is
 // committed (durable): intents go through here before their requests leave.
 func (c *Checkpoint) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -223,6 +308,9 @@ func (c *Checkpoint) enqueue(op writeOp) error {
 	defer c.mu.RUnlock()
 	if c.closed {
 		return errClosed
+	}
+	if c.write == nil {
+		return errReadOnly
 	}
 	c.ops <- op
 	return nil
@@ -248,9 +336,85 @@ func (c *Checkpoint) Close() error {
 		close(c.ops)
 		c.mu.Unlock()
 		<-c.stopped
-		err = errors.Join(c.read.Close(), c.write.Close())
+		err = c.read.Close()
+		if c.write != nil {
+			err = errors.Join(err, c.write.Close())
+		}
 	})
 	return err
+}
+
+// OpenCheckpointReadOnly opens an existing checkpoint for reading only, as
+// status and report need: it works on a checkpoint the user may read but
+// not write (a copy handed over, a file on a read-only mount), and it
+// writes nothing, schema upgrades included.
+func OpenCheckpointReadOnly(p string) (*Checkpoint, error) {
+	exists, err := checkFile(p)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("%w at %s: simbulk run creates it; --db names another", ErrNoCheckpoint, p)
+	}
+	if err := isOurs(p); err != nil {
+		return nil, err
+	}
+	r, err := openReadPool(p, false)
+	if err == nil {
+		err = checkSchema(r, p)
+		if err != nil && strings.Contains(err.Error(), "unable to open") {
+			// A WAL file SQLite may not create its -shm beside (a
+			// read-only directory): read the file as it stands instead.
+			r.Close()
+			if r, err = openReadPool(p, true); err == nil {
+				err = checkSchema(r, p)
+			}
+		}
+	}
+	if err != nil {
+		if r != nil {
+			r.Close()
+		}
+		return nil, err
+	}
+	c := &Checkpoint{path: p, read: r, now: time.Now, ops: make(chan writeOp), stopped: make(chan struct{})}
+	close(c.stopped) // no writer goroutine
+	return c, nil
+}
+
+func openReadPool(p string, immutable bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", "10000")
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	r, err := sql.Open("sqlite3", "file:"+p+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	r.SetMaxOpenConns(4)
+	return r, nil
+}
+
+// checkSchema makes sure a checkpoint opened read-only has the schema this
+// simbulk reads: it cannot upgrade one.
+func checkSchema(r *sql.DB, p string) error {
+	var version int
+	if err := r.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	switch {
+	case version > len(entries):
+		return fmt.Errorf("checkpoint %s has schema version %d, newer than this simbulk knows (%d): upgrade simbulk", p, version, len(entries))
+	case version < len(entries):
+		return fmt.Errorf("checkpoint %s has an older schema (version %d of %d); a command that writes (simbulk resume) upgrades it, or read it with the simbulk that wrote it", p, version, len(entries))
+	}
+	return nil
 }
 
 // placeholders returns "?, ?, ?" for n values.

@@ -29,7 +29,7 @@ and submit the file again as a manifest. summary.html opens offline.`,
 			if err != nil {
 				return usageError(err)
 			}
-			cp, err := pipeline.OpenExistingCheckpoint(db)
+			cp, err := pipeline.OpenCheckpointReadOnly(db)
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func (a *app) statusCommand() *cobra.Command {
   simbulk status 20261124 --json | jq .counts`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := pipeline.OpenExistingCheckpoint(db)
+			cp, err := pipeline.OpenCheckpointReadOnly(db)
 			if err != nil {
 				return err
 			}

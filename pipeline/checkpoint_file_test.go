@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// TestCheckpointTouchesOnlyItsOwnFiles: --db naming anything but a
+// checkpoint (a device, a FIFO, a directory, a text file, somebody else's
+// SQLite database, a symlink to any of those) is refused with
+// ErrNotCheckpoint, and the thing named is left exactly as it was: same
+// bytes, same mode.
+func TestCheckpointTouchesOnlyItsOwnFiles(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "hosts.txt")
+	if err := os.WriteFile(text, []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "other.sqlite")
+	db, err := sql.Open("sqlite3", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts (name) VALUES ('x')"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := os.Chmod(foreign, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(text, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/dev/null", fifo, dir, text, foreign, link} {
+		before, beforeBytes := snapshot(t, p)
+		for name, open := range map[string]func(string) (*Checkpoint, error){
+			"OpenCheckpoint": OpenCheckpoint, "OpenExistingCheckpoint": OpenExistingCheckpoint, "OpenCheckpointReadOnly": OpenCheckpointReadOnly,
+		} {
+			cp, err := open(p)
+			if err == nil {
+				cp.Close()
+				t.Errorf("%s(%s) opened it; want ErrNotCheckpoint", name, p)
+				continue
+			}
+			if !errors.Is(err, ErrNotCheckpoint) {
+				t.Errorf("%s(%s): %v, want ErrNotCheckpoint", name, p, err)
+			}
+		}
+		after, afterBytes := snapshot(t, p)
+		if before.Mode() != after.Mode() || !bytes.Equal(beforeBytes, afterBytes) {
+			t.Errorf("%s changed: mode %v -> %v, %d -> %d bytes", p, before.Mode(), after.Mode(), len(beforeBytes), len(afterBytes))
+		}
+	}
+	for _, p := range []string{foreign + "-wal", foreign + "-shm", text + "-wal"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was created", p)
+		}
+	}
+}
+
+func snapshot(t *testing.T, p string) (os.FileInfo, []byte) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	if fi.Mode().IsRegular() {
+		if b, err = os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fi, b
+}
+
+// TestCheckpointModes: a checkpoint simbulk creates is owner-only; one
+// that exists keeps the mode its owner gave it; an empty file is taken as
+// a new checkpoint.
+func TestCheckpointModes(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "new.db")
+	cp, err := OpenCheckpoint(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Close()
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o600 {
+		t.Errorf("new checkpoint mode %v, want 0600", fi.Mode().Perm())
+	}
+	if err := os.Chmod(fresh, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cp, err = OpenCheckpoint(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Close()
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o640 {
+		t.Errorf("reopening changed the owner's mode 0640 to %v", fi.Mode().Perm())
+	}
+	empty := filepath.Join(dir, "touched.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err = OpenCheckpoint(empty); err != nil {
+		t.Fatalf("empty file: %v, want a new checkpoint", err)
+	}
+	cp.Close()
+}
+
+// TestCheckpointReadOnly: status and report open the checkpoint read-only:
+// its runs and rows read as usual, and any write is refused.
+func TestCheckpointReadOnly(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.db")
+	cp, err := OpenCheckpoint(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := seedRun(t, cp, 5)
+	cp.Close()
+	before, _ := os.ReadFile(p)
+
+	ro, err := OpenCheckpointReadOnly(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	c, err := ro.Counts(context.Background(), run.ID)
+	if err != nil || c[Pending] != 5 {
+		t.Errorf("counts %v err %v, want 5 pending", c, err)
+	}
+	if err := ro.SetRunState(context.Background(), run.ID, RunCompleted); !errors.Is(err, errReadOnly) {
+		t.Errorf("write to a read-only checkpoint: %v, want errReadOnly", err)
+	}
+	after, _ := os.ReadFile(p)
+	if !bytes.Equal(before, after) {
+		t.Errorf("reading changed the checkpoint file")
+	}
+}
