@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,4 +208,80 @@ func TestCredentialsRefusedStopsTheLane(t *testing.T) {
 		t.Errorf("counts %v, want the 50 refused rows pending (none failed) and the other 50 succeeded", c)
 	}
 	t.Logf("%v", ce)
+}
+
+// stateFake times out every first send after taking it, so every row is
+// recovered by a lookup, and answers lookups with a state per EID.
+type stateFake struct {
+	*fakeProvider
+	states map[string]providers.Subscription
+}
+
+func (s *stateFake) Submit(_ context.Context, orders []providers.Order) []providers.Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	outs := make([]providers.Outcome, len(orders))
+	for i, o := range orders {
+		s.sent[o.EID]++
+		outs[i] = providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeTimeout, Retryable: true, MaybeApplied: true}}
+	}
+	return outs
+}
+
+type stateLookup struct{ *stateFake }
+
+func (s stateLookup) Lookup(_ context.Context, o providers.Order) (providers.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.states[o.EID]
+	if sub.Pending {
+		// Pending once, then active: the row is followed to the end.
+		s.states[o.EID] = providers.Subscription{Found: true, Active: true, State: "active"}
+	}
+	return sub, nil
+}
+
+// TestRecoveryJudgesFoundRecordsByState: a row in doubt that the lookup
+// finds active succeeds; found deactivated or suspended it fails as a
+// conflict naming the state (it is neither ours to count nor to resend);
+// found pending it is followed until done. Nothing is sent twice.
+func TestRecoveryJudgesFoundRecordsByState(t *testing.T) {
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 4)
+	sf := &stateFake{fakeProvider: newFake(), states: map[string]providers.Subscription{
+		"E000": {Found: true, Active: true, State: "Activate"},
+		"E001": {Found: true, State: "Deactive"},
+		"E002": {Found: true, State: "suspend"},
+		"E003": {Found: true, Pending: true, State: "Pre-active"},
+	}}
+	e := &Engine{Checkpoint: cp, Lanes: map[string]*Lane{"fake": {Name: "fake", Client: stateLookup{sf}, Concurrency: 2, PollInterval: 5 * time.Millisecond}},
+		Backoff: func(int) time.Duration { return time.Millisecond }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if state, err := e.Run(ctx, run); err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	// want: the row's final state and, for failures, the state named.
+	want := map[string][2]string{"E000": {"succeeded"}, "E001": {"failed", `"Deactive"`}, "E002": {"failed", `"suspend"`}, "E003": {"succeeded"}}
+	for _, st := range []State{Succeeded, Failed} {
+		_ = cp.RowsIn(ctx, run.ID, st, func(r RowRecord) error {
+			w := want[r.EID]
+			if string(st) != w[0] {
+				t.Errorf("%s: %s (%s), want %s", r.EID, st, r.ErrorMessage, w[0])
+			}
+			if st == Failed && (r.ErrorCode != providers.CodeConflict || !strings.Contains(r.ErrorMessage, w[1])) {
+				t.Errorf("%s: %s %q, want conflict naming %s", r.EID, r.ErrorCode, r.ErrorMessage, w[1])
+			}
+			return nil
+		})
+	}
+	for eid, n := range sf.sent {
+		if n != 1 {
+			t.Errorf("%s sent %d times", eid, n)
+		}
+	}
 }

@@ -106,6 +106,8 @@ func (l *laneRunner) check(r RowRecord) transition {
 				err: &providers.Error{Code: providers.CodeNotFound, Message: "accepted request no longer known to the provider", Retryable: true}}
 		case sub.Pending:
 			out = providers.Outcome{Status: providers.Accepted}
+		case !sub.Active:
+			out = providers.Outcome{Status: providers.Failed, Err: notActive(sub), Result: sub.Identifiers}
 		default:
 			out = providers.Outcome{Status: providers.Succeeded, Result: sub.Identifiers}
 		}

@@ -255,6 +255,15 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error)
 	case sub.Pending:
 		l.ok()
 		return transition{row: r.Row, state: Accepted, handle: r.Handle, result: sub.Identifiers, accepted: true, attempt: a}, false, nil
+	case !sub.Active:
+		// Found, finished, but not in the state provisioning leaves it
+		// in (deactivated, suspended, terminated): not a success, and
+		// sending again would not change it.
+		l.ok()
+		pe := notActive(sub)
+		a.outcome = providers.Outcome{Status: providers.Failed, Err: pe}
+		l.failed(1)
+		return transition{row: r.Row, state: Failed, err: pe, result: sub.Identifiers, attempt: a}, false, nil
 	}
 	l.ok()
 	res := map[string]string{"note": "found at the provider on recovery"}
@@ -265,6 +274,17 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error)
 		res["state"] = sub.State
 	}
 	return transition{row: r.Row, state: Succeeded, result: res, attempt: a}, false, nil
+}
+
+// notActive is the failure of a row whose record the provider holds in a
+// state other than the one provisioning leaves it in.
+func notActive(sub providers.Subscription) *providers.Error {
+	state := sub.State
+	if state == "" {
+		state = "unknown"
+	}
+	return &providers.Error{Code: providers.CodeConflict,
+		Message: fmt.Sprintf("found at the provider in state %q, not active; a person must decide (reactivate it there, or retry-failed --all once it is)", state)}
 }
 
 // afterSubmit maps a provider's answer for one row to the row's new state.
