@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,7 +92,13 @@ func checkFile(p string) (exists bool, err error) {
 	case !fi.Mode().IsRegular():
 		return true, fmt.Errorf("%w: %s is a %s, not a regular file; --db names a checkpoint file", ErrNotCheckpoint, p, fileKind(fi.Mode()))
 	case fi.Size() == 0:
-		return true, nil // a file made by touch: SQLite treats it as an empty database
+		// simbulk creates its checkpoints itself. An empty file is most
+		// likely the main file of a checkpoint copied without its -wal
+		// (where, early in a run, every commit is): taking it for a new
+		// checkpoint would send every row again.
+		return true, fmt.Errorf("%w: %s is empty. If it is a copy of a checkpoint, its commits are in %s-wal, "+
+			"which must be copied with it (simbulk checkpoint backup makes safe copies); if you created it, "+
+			"remove it and simbulk creates the checkpoint", ErrNotCheckpoint, p, filepath.Base(p))
 	}
 	f, err := os.Open(p)
 	if err != nil {
@@ -173,6 +180,8 @@ func OpenCheckpoint(p string) (*Checkpoint, error) {
 // It looks through a plain read-only connection, before the checkpoint's
 // own connections switch the file to WAL.
 func isOurs(p string) error {
+	// Before any connection: opening one creates the -wal file.
+	lostLog := walWithoutLog(p)
 	db, err := sql.Open("sqlite3", "file:"+p+"?mode=ro")
 	if err != nil {
 		return fmt.Errorf("open checkpoint %s: %w", p, err)
@@ -187,7 +196,30 @@ func isOurs(p string) error {
 	if tables > 0 && ours < 3 {
 		return fmt.Errorf("%w: %s is a SQLite database of something else (left untouched)", ErrNotCheckpoint, p)
 	}
+	if tables == 0 && lostLog {
+		return fmt.Errorf("%w: %s is a checkpoint whose commits are all in its -wal file, which is not beside it "+
+			"(a copy of the main file alone?); copy %s-wal with it, or make copies with simbulk checkpoint backup. "+
+			"Using it would send every row again", ErrNotCheckpoint, p, filepath.Base(p))
+	}
 	return nil
+}
+
+// walWithoutLog reports whether p is a SQLite file in WAL mode (header
+// bytes 18-19 are 2) with no -wal file beside it. simbulk creates its
+// checkpoints empty and in WAL mode, so one with no tables and no -wal is
+// the main file of a checkpoint copied without its log.
+func walWithoutLog(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 20)
+	if _, err := io.ReadFull(f, head); err != nil || head[18] != 2 || head[19] != 2 {
+		return false
+	}
+	_, err = os.Stat(p + "-wal")
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // migrate applies the embedded migrations not yet recorded in
@@ -420,4 +452,22 @@ func checkSchema(r *sql.DB, p string) error {
 // placeholders returns "?, ?, ?" for n values.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// Backup writes a consistent copy of the checkpoint to dest, a new
+// owner-only file, while runs may be writing to it: VACUUM INTO reads one
+// snapshot of the database, WAL included. Copying the file alone is not
+// safe: the last commits may still be in the -wal file beside it, and a
+// copy without them resends rows whose intents it lost.
+func (c *Checkpoint) Backup(ctx context.Context, dest string) error {
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("back up checkpoint to %s: %w", dest, err)
+	}
+	f.Close()
+	if _, err := c.read.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
+		os.Remove(dest)
+		return fmt.Errorf("back up checkpoint to %s: %w", dest, err)
+	}
+	return nil
 }

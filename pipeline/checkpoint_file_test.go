@@ -85,8 +85,7 @@ func snapshot(t *testing.T, p string) (os.FileInfo, []byte) {
 }
 
 // TestCheckpointModes: a checkpoint simbulk creates is owner-only; one
-// that exists keeps the mode its owner gave it; an empty file is taken as
-// a new checkpoint.
+// that exists keeps the mode its owner gave it.
 func TestCheckpointModes(t *testing.T) {
 	dir := t.TempDir()
 	fresh := filepath.Join(dir, "new.db")
@@ -109,14 +108,18 @@ func TestCheckpointModes(t *testing.T) {
 	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o640 {
 		t.Errorf("reopening changed the owner's mode 0640 to %v", fi.Mode().Perm())
 	}
+	// An empty file is what a checkpoint copied without its -wal looks
+	// like early in a run: refused, not taken for a new checkpoint.
 	empty := filepath.Join(dir, "touched.db")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if cp, err = OpenCheckpoint(empty); err != nil {
-		t.Fatalf("empty file: %v, want a new checkpoint", err)
+	if cp, err = OpenCheckpoint(empty); !errors.Is(err, ErrNotCheckpoint) {
+		if err == nil {
+			cp.Close()
+		}
+		t.Fatalf("empty file: %v, want ErrNotCheckpoint", err)
 	}
-	cp.Close()
 }
 
 // TestCheckpointReadOnly: status and report open the checkpoint read-only:
@@ -146,5 +149,71 @@ func TestCheckpointReadOnly(t *testing.T) {
 	after, _ := os.ReadFile(p)
 	if !bytes.Equal(before, after) {
 		t.Errorf("reading changed the checkpoint file")
+	}
+}
+
+// TestBackupWhileLive: a backup taken while the checkpoint is open and
+// its latest commits sit in the -wal file holds them (a copy of the main
+// file alone may not: then the in-flight intents are lost, and a resume
+// from it would send those rows again). The copy is owner-only, and an
+// existing file is never overwritten.
+func TestBackupWhileLive(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "live.db")
+	cp, err := OpenCheckpoint(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 100)
+	inFlight := make([]int, 0, 49)
+	for row := 2; row <= 50; row++ {
+		inFlight = append(inFlight, row)
+	}
+	ctx := context.Background()
+	if err := cp.markInFlight(ctx, run.ID, inFlight); err != nil {
+		t.Fatal(err)
+	}
+
+	naive := filepath.Join(dir, "naive.db")
+	if b, err := os.ReadFile(p); err == nil {
+		_ = os.WriteFile(naive, b, 0o600)
+		// Here every commit is still in the -wal file: the copy is an
+		// empty database, which must not pass for a fresh checkpoint.
+		if c, err := OpenCheckpoint(naive); err == nil {
+			n, _ := c.Counts(ctx, run.ID)
+			c.Close()
+			if n.Total() == 0 {
+				t.Errorf("a copy of the main file alone opened as an empty checkpoint: a rerun would send every row again")
+			}
+			t.Logf("a copy of the main file alone holds %d of the 49 rows in flight", n[InFlight])
+		} else {
+			t.Logf("a copy of the main file alone is refused: %v", err)
+		}
+	}
+
+	ro, err := OpenCheckpointReadOnly(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	dest := filepath.Join(dir, "backup.db")
+	if err := ro.Backup(ctx, dest); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dest); fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, err := OpenCheckpoint(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, err := b.Counts(ctx, run.ID)
+	if err != nil || c[InFlight] != 49 || c.Total() != 100 {
+		t.Errorf("backup counts %v err %v, want 49 in flight of 100", c, err)
+	}
+	if err := ro.Backup(ctx, dest); err == nil {
+		t.Error("a second backup overwrote an existing file")
 	}
 }

@@ -99,6 +99,7 @@ rows invalid or failed, 4 stopped at the failure threshold, 130 interrupted.`,
 		a.retryFailedCommand(),
 		a.reportCommand(),
 		a.reconcileCommand(),
+		a.checkpointCommand(),
 		a.simCommand(),
 		a.versionCommand(),
 	)
