@@ -25,6 +25,9 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 		return c.checkDevice(ctx, o)
 	}
 	if c.box != nil {
+		// A row checked after a restart may belong to an account not
+		// registered again yet: its retried callbacks must still be taken.
+		c.tokens.add(c.accountOf(o))
 		key := checkKey(requestID, o)
 		if d, ok := c.box.find(requestID, o); ok {
 			c.forgetFirst(key)

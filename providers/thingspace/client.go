@@ -107,6 +107,10 @@ type Client struct {
 	served     chan struct{}
 	publicURL  string
 	registered map[string]bool // accounts whose callback points at us
+
+	tokens   *tokenSet      // the callback URL tokens the listener takes
+	clients  *clientLimiter // deliveries in progress per remote IP
+	rejected rejections     // refused deliveries by reason
 }
 
 // New validates cfg and returns a client. It sends nothing.
@@ -130,9 +134,15 @@ func New(cfg Config) (*Client, error) {
 	hdr := http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}}
 	c.login = &providers.Caller{HTTP: c.hc, Header: hdr, Authorize: c.authorizeBearer, Invalidate: c.bearer.Invalidate}
 	c.m2m = &providers.Caller{HTTP: c.hc, Header: hdr, Authorize: c.authorizeM2M, Invalidate: c.session.Invalidate}
-	if cfg.Callback != nil {
+	if cb := cfg.Callback; cb != nil {
 		c.box = newInbox(c.now)
 		c.firstSeen = map[string]time.Time{}
+		c.tokens = newTokenSet(cb.Password)
+		if cfg.AccountName != "" {
+			c.tokens.add(cfg.AccountName)
+		}
+		c.clients = newClientLimiter(MaxCallbackPerClient)
+		c.rejected = newRejections()
 	}
 	return c, nil
 }

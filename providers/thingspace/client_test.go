@@ -300,9 +300,12 @@ func callbackClient(t *testing.T, now func() time.Time) *Client {
 	return newTestClient(t, cfg)
 }
 
+// post hands the body to the handler on the path registered for the
+// test account.
 func post(c *Client, body string) int {
 	rec := httptest.NewRecorder()
-	c.serveCallback(rec, httptest.NewRequest(http.MethodPost, "/callbacks", strings.NewReader(body)))
+	path := "/callbacks/" + callbackToken(c.cfg.Callback.Password, testAccount)
+	c.serveCallback(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
 	return rec.Code
 }
 

@@ -84,6 +84,7 @@ func (c *Client) redact(s string) string {
 	secrets := []string{c.cfg.Secret, c.cfg.Password}
 	if cb := c.cfg.Callback; cb != nil {
 		secrets = append(secrets, cb.Password)
+		secrets = append(secrets, c.tokens.secrets()...) // the service may echo the registered URL
 	}
 	for _, v := range secrets {
 		if v != "" {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +187,7 @@ func extra(t *testing.T, h providertest.Harness) {
 				t.Errorf("%s: HTTP %d, want %d", tc.name, code, tc.want)
 			}
 		}
-		resp, err := http.Get("http://" + e.client.CallbackAddr().String() + "/callbacks")
+		resp, err := http.Get(e.sim.CallbackURL(testAccount))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,6 +197,11 @@ func extra(t *testing.T, h providertest.Harness) {
 		}
 		if st := e.client.CallbackStats(); st.Received != 0 || st.Held != 0 || st.TooLarge != 1 || st.Malformed != 3 {
 			t.Errorf("stats %+v, want nothing received, 1 too large, 3 malformed", st)
+		}
+		want := map[string]int64{thingspace.RejectTooLarge: 1, thingspace.RejectMalformed: 3, thingspace.RejectBadMethod: 1,
+			thingspace.RejectBadPath: 0, thingspace.RejectTooMany: 0, thingspace.RejectBadCredentials: 0}
+		if got := e.client.CallbackRejections(); !reflect.DeepEqual(got, want) {
+			t.Errorf("rejections %v, want %v", got, want)
 		}
 	})
 	t.Run("LostCallbacksFallBackToPolling", func(t *testing.T) {
@@ -292,9 +299,12 @@ func extra(t *testing.T, h providertest.Harness) {
 	})
 	t.Run("RegistrationAndRestart", func(t *testing.T) {
 		e := start(t, providertest.Setup{AsyncDelay: 300 * time.Millisecond}, thingspace.SimOptions{}, callbackMode)
-		want := "http://" + e.client.CallbackAddr().String() + "/callbacks"
-		if got := e.sim.CallbackURL(testAccount); got != want {
-			t.Errorf("registered %q, want %q", got, want)
+		prefix := "http://" + e.client.CallbackAddr().String() + "/callbacks/"
+		got := e.sim.CallbackURL(testAccount)
+		if tok, ok := strings.CutPrefix(got, prefix); !ok || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(tok) {
+			t.Errorf("registered %q, want %s<32 hex digits>", got, prefix)
+		} else if log := e.client.CallbackURLForLog(); log != prefix+tok[:4]+"…" {
+			t.Errorf("URL for logs %q carries more than 4 characters of the token", log)
 		}
 		o := order(1500)
 		out := e.client.Submit(context.Background(), []providers.Order{o})[0]
@@ -364,10 +374,10 @@ func delivery(user, pass, requestID, eid string) []byte {
 	return b
 }
 
-// deliver posts a callback body to the client's listener.
+// deliver posts a callback body to the URL the client registered.
 func deliver(t *testing.T, e *env, body []byte) int {
 	t.Helper()
-	resp, err := http.Post("http://"+e.client.CallbackAddr().String()+"/callbacks", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(e.sim.CallbackURL(testAccount), "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("post delivery: %v", err)
 	}

@@ -171,7 +171,7 @@ func runCallbackFixture(t *testing.T, cfg Config, f providertest.Fixture) map[st
 		t.Fatalf("Start: %v", err)
 	}
 	deliver := func(body []byte) int {
-		resp, err := http.Post("http://"+c.CallbackAddr().String()+"/callbacks", "application/json", bytes.NewReader(body))
+		resp, err := http.Post(c.callbackURL(testAccount), "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatalf("deliver: %v", err)
 		}

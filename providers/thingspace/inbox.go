@@ -22,9 +22,9 @@ const (
 type CallbackStats struct {
 	Received     int // authenticated, well-formed deliveries
 	Duplicates   int // of those, repeats of a result already held
-	Unauthorized int // wrong username or password: refused 401
-	Malformed    int // not JSON or missing requestId/device: refused 400
-	TooLarge     int // over MaxCallbackBody: refused 413
+	Unauthorized int // wrong username or password: refused 401 (CallbackRejections' bad_credentials)
+	Malformed    int // unreadable, not JSON or missing requestId/device: refused 400 (malformed)
+	TooLarge     int // over MaxCallbackBody: refused 413 (too_large)
 	Held         int // results held now
 }
 
@@ -112,12 +112,6 @@ type inbox struct {
 
 func newInbox(now func() time.Time) *inbox {
 	return &inbox{now: now, entries: map[string]*delivery{}, lastSweep: now()}
-}
-
-func (b *inbox) count(f func(*CallbackStats)) {
-	b.mu.Lock()
-	f(&b.stats)
-	b.mu.Unlock()
 }
 
 func (b *inbox) statsSnapshot() CallbackStats {
