@@ -53,8 +53,8 @@
 // that check for simulators and tests. ThingSpace retries an undelivered
 // callback 3 times, 5 minutes apart (maxCallbackThreshold 4), so
 // deliveries arrive twice, late, out of order, or before Submit has even
-// returned: each one is checked (username and password from the body,
-// compared in constant time), stored in an inbox keyed by requestId and
+// returned: each one is checked (the token in its URL, then the username
+// and password from the body; see below), stored in an inbox keyed by requestId and
 // device, and answered 200 at once; repeats are ignored. A slow device's
 // first callback may carry status WARNING: it keeps the row pending and is
 // held as progress, which the later SUCCESS or FAILED delivery replaces
@@ -63,8 +63,43 @@
 // minutes, past the 5-minute retry gap) after the first Check of a row it
 // polls instead, so a lost callback never strands a row. Accounts other
 // than Config.AccountName are registered on first use. Without
-// Config.Callback, Check polls. The listener takes POSTs on any path, so
-// PublicURL may carry whatever path a proxy in front of it needs.
+// Config.Callback, Check polls.
+//
+// # Callback listener: what strangers cannot do
+//
+// ThingSpace puts the registered username and password in the body of each
+// delivery, so on their own they can only be checked after the body is
+// read: an audit held 9.4 GB with 8,000 connections each sending 1 MB
+// without credentials. The registered URL therefore carries a secret
+// outside the body: PublicURL (or http://<bound address>/callbacks) plus
+// "/" and a token, the first 32 hex digits of HMAC-SHA256(key: the
+// callback password, message: "simbulk-callback|" + account name). It is
+// derived, not drawn, so a restarted simbulk takes the deliveries
+// ThingSpace retries (for 15 minutes) to the URL registered before the
+// crash; it differs per account and changes with the password. The token
+// is never logged: CallbackURLForLog gives the URL with its first 4
+// characters only, and service errors that echo it are redacted. The
+// listener takes tokens of Config.AccountName and of every account the
+// client has submitted or checked a row of; a delivery for an account
+// not yet seen after a restart is refused and retried by ThingSpace.
+//
+// Every request is refused from its request line and headers alone,
+// without reading its body, when its path does not end with a known
+// token (404, and the connection is cut at once: a proxy may add any
+// prefix, the token must be the last segment), when it is not a POST
+// (405), or when it declares a Content-Length over MaxCallbackBody (256
+// KiB; a delivery is about 2 KB) (413). Refusals close the connection
+// (Connection: close) without draining the body. A remote IP may have
+// MaxCallbackPerClient (16) deliveries being read at once; one more waits
+// up to a second for a slot, then gets 429. Then the body is read, capped
+// (a chunked body is cut at the cap: 413), and the username and password
+// in it are checked in constant time (401). The server allows
+// MaxCallbackConns (256) connections at once (more wait in the accept
+// queue), headers of MaxCallbackHeader (16 KiB), 5 seconds to send them,
+// 15 for the whole request, and keeps an idle connection a minute.
+// Nothing is logged per refusal, so a flood cannot flood the log:
+// CallbackRejections counts them by reason (bad_path, bad_method,
+// too_large, too_many, bad_credentials, malformed) for the run's summary.
 //
 // Check returns Accepted (with Err set, for the caller's logs and backoff)
 // when it could not get an answer (no connection, timeouts, 429, 5xx): the

@@ -1,0 +1,5 @@
+//go:build !race
+
+package thingspace
+
+const raceEnabled = false
