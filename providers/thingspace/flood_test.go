@@ -270,7 +270,10 @@ func TestCallbackFlood(t *testing.T) {
 	if grew := mem.inUse - mem.baseInUse; mem.inUse > mem.baseInUse && grew > floodMemLimit {
 		t.Errorf("heap and stacks grew %s during the flood, limit %s", peakmem.MiB(grew), peakmem.MiB(floodMemLimit))
 	}
-	if rssAfter > rssBefore && rssAfter-rssBefore > floodMemLimit {
+	// Under the race detector the resident set also holds its shadow
+	// memory, some 80 KiB per goroutine of the test's own flood: not the
+	// listener's, so only the Go runtime's figures are held to the limit.
+	if !raceEnabled && rssAfter > rssBefore && rssAfter-rssBefore > floodMemLimit {
 		t.Errorf("peak RSS grew %s during the flood, limit %s", peakmem.MiB(rssAfter-rssBefore), peakmem.MiB(floodMemLimit))
 	}
 	if dialed != n+junk {
