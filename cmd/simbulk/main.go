@@ -5,10 +5,18 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 func main() {
+	// A Go runtime fatal error (out of memory, a bug) exits 2, the usage
+	// code, by default: cron would read a crash as "wrong flags". Abort
+	// instead (SIGABRT, shell status 134), without a core file: a core
+	// would hold the providers' credentials.
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	debug.SetTraceback("crash")
+
 	// The first SIGINT/SIGTERM cancels ctx: commands stop taking new work at
 	// a row boundary, let requests in flight finish and record everything.
 	// A second one exits at once; the checkpoint holds every intent, so the

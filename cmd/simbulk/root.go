@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -29,7 +30,15 @@ type app struct {
 
 // run executes the command line args and returns the process exit code.
 // It is main without the process: tests call it directly.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		// A panic is a bug, never a usage error: say so, exit 1. The
+		// checkpoint holds every intent, so the same command resumes.
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "simbulk: internal error: %v\n%s\nsimbulk: this is a bug; the checkpoint is safe and the same command resumes\n", p, debug.Stack())
+			code = exitFatal
+		}
+	}()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, logFormat: "text"}
 	root := a.rootCommand()
 	root.SetArgs(simulateProfileArgs(args))

@@ -156,8 +156,19 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return err
 	}
 	defer stopSims()
+	// The name the user gave, for messages and the run's record; path
+	// becomes a regular file simbulk may read more than once.
+	manifestName := path
+	if path != "" {
+		local, cleanup, err := localManifest(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		path = local
+	}
 	if o.dryRun {
-		return a.plan(ctx, path, cfg, o)
+		return a.plan(ctx, path, manifestName, cfg, o)
 	}
 
 	open := pipeline.OpenCheckpoint
@@ -195,11 +206,18 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		}
 		path = run.Manifest
 		o.provider, o.sheet = run.Options.Provider, run.Options.Sheet
-	} else if run, err = a.findOrCreateRun(ctx, cp, path, o); err != nil {
+	} else if run, err = a.findOrCreateRun(ctx, cp, path, manifestName, o); err != nil {
 		return err
 	}
 	if !run.Loaded {
-		if err := a.load(ctx, cp, run, path, cfg, o); err != nil {
+		// A resumed run whose load was cut short reads its manifest again,
+		// which may be a FIFO: spool it as run does.
+		local, cleanup, err := localManifest(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		if err := a.load(ctx, cp, run, local, cfg, o); err != nil {
 			return err
 		}
 		run.Loaded = true
@@ -221,7 +239,9 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	}
 	defer closeLanes()
 
-	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: 10 * time.Second,
+	// Grace: a signal must end the command within 2 s. Requests cut off
+	// after it stay in_flight and are looked up on resume, never resent.
+	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: time.Second,
 		MaxOutage: o.maxOutage}
 	attrs := []any{"run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ","), "checkpoint", o.db}
 	if o.simulate != "" {
@@ -280,10 +300,17 @@ func (a *app) rolloutConfig(o rolloutOptions) (*Config, func(), error) {
 
 // findOrCreateRun resumes the unfinished run of this manifest's content, or
 // starts a new one.
-func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path string, o rolloutOptions) (pipeline.Run, error) {
+// path is a regular file with the manifest's content; name is what the
+// user called it, recorded as the run's manifest.
+func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path, name string, o rolloutOptions) (pipeline.Run, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return pipeline.Run{}, err
+	}
+	if name != "-" {
+		if name, err = filepath.Abs(name); err != nil {
+			return pipeline.Run{}, err
+		}
 	}
 	fp, err := pipeline.Fingerprint(abs, "provider="+o.provider, "sheet="+o.sheet)
 	if err != nil {
@@ -304,7 +331,7 @@ func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path
 	}
 	header := r.Header().Names
 	r.Close()
-	return cp.CreateRun(ctx, fp, abs, header, pipeline.RunOptions{Provider: o.provider, Sheet: o.sheet})
+	return cp.CreateRun(ctx, fp, name, header, pipeline.RunOptions{Provider: o.provider, Sheet: o.sheet})
 }
 
 // load puts the manifest's rows into the checkpoint. A load cut short is
@@ -337,7 +364,7 @@ func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Ru
 }
 
 // plan is --dry-run: validate, count, and say what would be sent.
-func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptions) error {
+func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rolloutOptions) error {
 	if path == "" {
 		return usageError(errors.New("--dry-run needs a manifest"))
 	}
@@ -366,7 +393,7 @@ func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptio
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Dry run of %s: %d rows, %d valid, %d invalid. Nothing was sent.\n", path, sum.Rows, sum.Valid, sum.Invalid)
+	fmt.Fprintf(a.stdout, "Dry run of %s: %d rows, %d valid, %d invalid. Nothing was sent.\n", name, sum.Rows, sum.Valid, sum.Invalid)
 	for _, p := range ingest.Providers {
 		n := perProvider[p]
 		if n == 0 {
@@ -407,17 +434,30 @@ func (a *app) plan(ctx context.Context, path string, cfg *Config, o rolloutOptio
 // interrupted run's reports show the state so far), so they use a context
 // that the interrupt does not cancel.
 func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
+	interrupted := ctx.Err() != nil
 	ctx = context.WithoutCancel(ctx)
 	counts, err := cp.Counts(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	printCounts(a.stdout, run, state, counts)
-	files, err := reports.Write(ctx, cp, run.ID, o.out, nil)
-	if err != nil {
-		return fmt.Errorf("write reports: %w", err)
+	reportCtx := ctx
+	if interrupted {
+		// A signal ends the command within 2 s: the reports of a large
+		// run take longer, and `simbulk report` writes them any time.
+		var cancel context.CancelFunc
+		reportCtx, cancel = context.WithTimeout(ctx, 700*time.Millisecond)
+		defer cancel()
 	}
-	fmt.Fprintf(a.stdout, "Reports:    %s\n", files.Dir)
+	files, err := reports.Write(reportCtx, cp, run.ID, o.out, nil)
+	switch {
+	case err != nil && interrupted:
+		fmt.Fprintf(a.stdout, "Reports:    not written (interrupted); write them with: simbulk report %s\n", run.ID)
+	case err != nil:
+		return fmt.Errorf("write reports: %w", err)
+	default:
+		fmt.Fprintf(a.stdout, "Reports:    %s\n", files.Dir)
+	}
 	switch state {
 	case pipeline.RunInterrupted:
 		fmt.Fprintf(a.stdout, "Interrupted; resume with: simbulk resume %s\n", run.ID)

@@ -67,7 +67,12 @@ Exit status: 0 every row valid, 1 manifest unreadable, 2 usage error,
 }
 
 func (a *app) validate(ctx context.Context, path string, o validateOptions) error {
-	r, err := ingest.Open(path, ingest.OpenOptions{Sheet: o.sheet})
+	local, cleanup, err := localManifest(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	r, err := ingest.Open(local, ingest.OpenOptions{Sheet: o.sheet})
 	if err != nil {
 		return err // names the manifest already
 	}
