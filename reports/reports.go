@@ -93,8 +93,11 @@ type Files struct {
 // gets reports of its rows so far. Files are replaced whole: a report that
 // fails half way leaves the previous files as they were.
 //
-// ctx bounds the reading of the checkpoint: after a run stopped by a
-// signal, pass context.WithoutCancel(ctx), or the report stops too.
+// ctx bounds the whole report: once it is done, writing stops within a
+// row and Write returns ctx's error, leaving the previous report's files
+// as they were and no temporary file behind. After a run stopped by a
+// signal, pass a context that the same signal did not cancel, or the
+// report stops too.
 func Write(ctx context.Context, src Source, runID, dir string, formats []string) (Files, error) {
 	return WriteWith(ctx, src, runID, dir, Options{Formats: formats})
 }
@@ -177,32 +180,76 @@ type writer struct {
 	drift   *Drift
 	now     func() time.Time
 	written []string
+	staged  []staged // complete files waiting for publish
 }
+
+// staged is a complete temporary file and the name it is to get.
+type staged struct{ tmp, final string }
 
 func (w *writer) wants(f string) bool { return slices.Contains(w.formats, f) }
 
+// write writes every file wanted into temporary files and, once all are
+// complete, renames them over the previous report's: a report that fails
+// or is cancelled half way leaves the previous report whole, not a mix of
+// new and old files.
 func (w *writer) write(ctx context.Context) error {
+	defer w.discard()
+	if err := w.writeAll(ctx); err != nil {
+		return err
+	}
+	// The last moment to give up without touching the previous report.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return w.publish()
+}
+
+func (w *writer) writeAll(ctx context.Context) error {
 	sum, err := buildSummary(ctx, w.view, w.now())
 	if err != nil {
 		return err
 	}
+	if w.drift != nil {
+		w.drift = cleanDrift(w.drift)
+	}
 	sum.Drift = w.drift
+	cleanSummary(sum)
 	if w.wants(FormatCSV) || w.wants(FormatXLSX) {
-		if err := w.writeTables(ctx, sum); err != nil {
+		tables, err := layTables(ctx, w.view)
+		if err != nil {
+			return err
+		}
+		if w.wants(FormatXLSX) {
+			// Known before anything is written, so that the Summary sheet
+			// says it too.
+			sum.Workbook = workbookCut(tables)
+		}
+		if err := w.writeTables(ctx, sum, tables); err != nil {
 			return err
 		}
 	}
-	if w.wants(FormatJSON) {
-		if err := w.replace(SummaryJSON, func(f *os.File) error { return writeJSON(f, sum) }); err != nil {
+	steps := []struct {
+		format, name string
+		fn           func(*os.File) error
+	}{
+		{FormatJSON, SummaryJSON, func(f *os.File) error { return writeJSON(f, sum) }},
+		{FormatHTML, SummaryHTML, func(f *os.File) error { return writeHTML(f, sum) }},
+	}
+	for _, s := range steps {
+		if !w.wants(s.format) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-	}
-	if w.wants(FormatHTML) {
-		if err := w.replace(SummaryHTML, func(f *os.File) error { return writeHTML(f, sum) }); err != nil {
+		if err := w.replace(s.name, s.fn); err != nil {
 			return err
 		}
 	}
 	if w.drift != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		return w.writeDrift()
 	}
 	return nil
@@ -238,21 +285,40 @@ func createTemp(dir, name string) (*os.File, error) {
 	return f, nil
 }
 
-// commit syncs and closes a finished temporary file and renames it to
-// name.
+// commit syncs and closes a finished temporary file, to be renamed to
+// name by publish.
 func (w *writer) commit(f *os.File, name string) error {
 	err := f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	final := filepath.Join(w.dir, name)
-	if err == nil {
-		err = os.Rename(f.Name(), final)
-	}
 	if err != nil {
 		os.Remove(f.Name())
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	w.written = append(w.written, final)
+	w.staged = append(w.staged, staged{tmp: f.Name(), final: filepath.Join(w.dir, name)})
 	return nil
+}
+
+// publish renames every staged file to its name. Renames are quick and
+// do not fail on a sound file system, so the files change together.
+func (w *writer) publish() error {
+	for len(w.staged) > 0 {
+		s := w.staged[0]
+		if err := os.Rename(s.tmp, s.final); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(s.final), err)
+		}
+		w.staged = w.staged[1:]
+		w.written = append(w.written, s.final)
+	}
+	return nil
+}
+
+// discard removes the staged files that were not published: they hold
+// customer data.
+func (w *writer) discard() {
+	for _, s := range w.staged {
+		os.Remove(s.tmp)
+	}
+	w.staged = nil
 }

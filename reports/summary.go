@@ -41,6 +41,77 @@ type Summary struct {
 	Throughput      Throughput                 `json:"throughput"`
 	LatencyMs       map[string]Latency         `json:"latency_ms"`
 	Drift           *Drift                     `json:"drift,omitempty"`
+	// Workbook says what report.xlsx leaves out; absent when it holds
+	// everything (or was not written).
+	Workbook *WorkbookCut `json:"workbook_cut,omitempty"`
+}
+
+// WorkbookCut is what report.xlsx leaves out of tables wider than a sheet
+// (XLSX holds at most 16,384 columns). The CSV files keep every column.
+type WorkbookCut struct {
+	// ColumnsLeftOut is how many columns the most cut data sheet lacks.
+	ColumnsLeftOut int `json:"columns_left_out"`
+	// SheetColumns is the most columns a sheet holds.
+	SheetColumns int `json:"sheet_columns"`
+	// Note says the same in a sentence, for people.
+	Note string `json:"note"`
+}
+
+// cleanSummary replaces control characters in the summary's text (see
+// clean), in place: the summary is written as JSON, HTML and a sheet, and
+// encoding/json and html/template let DEL and the C1 controls through raw.
+func cleanSummary(s *Summary) {
+	s.RunID = clean(s.RunID)
+	s.Manifest = clean(s.Manifest)
+	for i, e := range s.TopErrors {
+		s.TopErrors[i].Code, s.TopErrors[i].Message = clean(e.Code), clean(e.Message)
+	}
+	s.ByProvider = cleanKeys(s.ByProvider)
+	s.LatencyMs = cleanKeys(s.LatencyMs)
+}
+
+// cleanKeys returns m with its keys cleaned. Two keys that clean to the
+// same text (they differ only in control characters) keep the value of
+// the one first in byte order, so that the result does not depend on map
+// order; such provider names never pass ingest, so this is theory.
+func cleanKeys[V any](m map[string]V) map[string]V {
+	dirty := false
+	for k := range m {
+		if clean(k) != k {
+			dirty = true
+			break
+		}
+	}
+	if !dirty {
+		return m
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string]V, len(m))
+	for _, k := range keys {
+		if _, ok := out[clean(k)]; !ok {
+			out[clean(k)] = m[k]
+		}
+	}
+	return out
+}
+
+// cleanDrift returns a copy of d with control characters replaced (see
+// clean); d is the caller's and stays as it was.
+func cleanDrift(d *Drift) *Drift {
+	c := *d
+	if d.Items != nil {
+		c.Items = make([]DriftItem, len(d.Items))
+	}
+	for i, it := range d.Items {
+		it.Provider, it.ID, it.Kind = clean(it.Provider), clean(it.ID), clean(it.Kind)
+		it.Expected, it.Actual = clean(it.Expected), clean(it.Actual)
+		c.Items[i] = it
+	}
+	return &c
 }
 
 // TopError is one error code of failed and invalid rows.

@@ -68,12 +68,18 @@ func newTable(ctx context.Context, v *pipeline.ReportView, state pipeline.State)
 	}
 
 	hasProvider := ingest.NewHeader(run.Header).Has(ingest.ColProvider)
+	// Each header name normalised once, not once per added column: a
+	// manifest can have tens of thousands of columns.
+	existing := make(map[string]int, len(run.Header))
+	for i, h := range run.Header {
+		if _, ok := existing[ingest.NormaliseHeader(h)]; !ok {
+			existing[ingest.NormaliseHeader(h)] = i
+		}
+	}
 	add := func(name string, value func(pipeline.ReportRow) string) {
-		for i, h := range run.Header {
-			if ingest.NormaliseHeader(h) == ingest.NormaliseHeader(name) {
-				t.added = append(t.added, addedColumn{name: name, at: i, value: value})
-				return
-			}
+		if i, ok := existing[ingest.NormaliseHeader(name)]; ok {
+			t.added = append(t.added, addedColumn{name: name, at: i, value: value})
+			return
 		}
 		t.added = append(t.added, addedColumn{name: name, at: len(t.header), value: value})
 		t.header = append(t.header, name)
@@ -113,30 +119,60 @@ func newTable(ctx context.Context, v *pipeline.ReportView, state pipeline.State)
 	return t, nil
 }
 
-// headerCells returns the header as written to a file, neutralised.
+// headerCells returns the header as written to a file, cleaned and
+// neutralised.
 func (t *table) headerCells() []string {
 	out := make([]string, len(t.header))
 	for i, h := range t.header {
-		out[i] = Neutralise(h)
+		out[i] = safeCell(h)
 	}
 	return out
 }
 
-// cells fills buf (reused between rows) with one row's cells, neutralised.
-func (t *table) cells(r pipeline.ReportRow, buf []string) []string {
-	buf = buf[:0]
-	for i := range len(t.header) {
-		if i < len(r.Cells) && i < t.width {
-			buf = append(buf, r.Cells[i])
-		} else {
-			buf = append(buf, "")
+// sheetColumns picks the columns that a sheet of at most limit columns
+// shows: every column simbulk fills (the outcome is what the report is
+// for), then as many of the manifest's columns as still fit, from the
+// left, in the table's order. It returns nil when every column fits, and
+// how many columns are left out.
+func (t *table) sheetColumns(limit int) (keep []int, left int) {
+	if len(t.header) <= limit {
+		return nil, 0
+	}
+	filled := make([]bool, len(t.header))
+	nFilled := 0
+	for _, c := range t.added {
+		if !filled[c.at] {
+			filled[c.at] = true
+			nFilled++
 		}
+	}
+	room := limit - nFilled
+	keep = make([]int, 0, limit)
+	for i := range t.header {
+		switch {
+		case len(keep) == limit:
+		case filled[i]:
+			keep = append(keep, i)
+		case room > 0:
+			room--
+			keep = append(keep, i)
+		}
+	}
+	return keep, len(t.header) - len(keep)
+}
+
+// cells fills buf (reused between rows) with one row's cells, cleaned and
+// neutralised.
+func (t *table) cells(r pipeline.ReportRow, buf []string) []string {
+	buf = append(buf[:0], r.Cells[:min(len(r.Cells), t.width)]...)
+	for len(buf) < len(t.header) {
+		buf = append(buf, "")
 	}
 	for _, c := range t.added {
 		buf[c.at] = c.value(r)
 	}
 	for i, c := range buf {
-		buf[i] = Neutralise(c)
+		buf[i] = safeCell(c)
 	}
 	return buf
 }

@@ -22,9 +22,43 @@ func csvName(s pipeline.State) string {
 	return InvalidCSV
 }
 
+// layTables lays out the table of every state with one (see newTable).
+func layTables(ctx context.Context, v *pipeline.ReportView) ([]*table, error) {
+	var out []*table
+	for _, st := range tableStates {
+		t, err := newTable(ctx, v, st)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// workbookCut is what report.xlsx leaves out of tables wider than a
+// sheet, for the summaries to say; nil when it holds every column.
+func workbookCut(tables []*table) *WorkbookCut {
+	left, widest := 0, 0
+	for _, t := range tables {
+		_, n := t.sheetColumns(maxSheetColumns)
+		left = max(left, n)
+		widest = max(widest, len(t.header))
+	}
+	if left == 0 {
+		return nil
+	}
+	return &WorkbookCut{
+		ColumnsLeftOut: left,
+		SheetColumns:   maxSheetColumns,
+		Note: fmt.Sprintf("%s leaves out %s of the %s columns of the widest table (a sheet holds at most %s columns; "+
+			"the columns simbulk adds are kept, manifest columns past the limit are dropped); %s, %s and %s have every column.",
+			ReportXLSX, formatInt(left), formatInt(widest), formatInt(maxSheetColumns), SucceededCSV, FailedCSV, InvalidCSV),
+	}
+}
+
 // writeTables writes the CSV files and report.xlsx. Each state's rows are
 // read once, in row order, and go to its CSV file and its sheet together.
-func (w *writer) writeTables(ctx context.Context, sum *Summary) error {
+func (w *writer) writeTables(ctx context.Context, sum *Summary, tables []*table) error {
 	var book *workbook
 	if w.wants(FormatXLSX) {
 		var err error
@@ -38,8 +72,11 @@ func (w *writer) writeTables(ctx context.Context, sum *Summary) error {
 			return fmt.Errorf("%s: %w", ReportXLSX, err)
 		}
 	}
-	for _, st := range tableStates {
-		if err := w.writeTable(ctx, st, book); err != nil {
+	for _, t := range tables {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.writeTable(ctx, t, book); err != nil {
 			return err
 		}
 	}
@@ -50,7 +87,7 @@ func (w *writer) writeTables(ctx context.Context, sum *Summary) error {
 	if err != nil {
 		return err
 	}
-	if err := book.save(f); err != nil {
+	if err := book.save(ctx, f); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return fmt.Errorf("%s: %w", ReportXLSX, err)
@@ -58,18 +95,17 @@ func (w *writer) writeTables(ctx context.Context, sum *Summary) error {
 	return w.commit(f, ReportXLSX)
 }
 
-// writeTable streams the rows of one state into its CSV file (when CSV is
-// wanted) and its sheet of book (when not nil).
-func (w *writer) writeTable(ctx context.Context, st pipeline.State, book *workbook) error {
-	t, err := newTable(ctx, w.view, st)
-	if err != nil {
-		return err
-	}
+// writeTable streams the rows of one table into its CSV file (when CSV is
+// wanted) and its sheet of book (when not nil). It stops with ctx's error
+// at the next row once ctx is done.
+func (w *writer) writeTable(ctx context.Context, t *table, book *workbook) error {
+	st := t.state
 	header := t.headerCells()
 
 	var file *os.File
 	var cw *csv.Writer
 	if w.wants(FormatCSV) {
+		var err error
 		if file, err = createTemp(w.dir, csvName(st)); err != nil {
 			return err
 		}
@@ -86,11 +122,17 @@ func (w *writer) writeTable(ctx context.Context, st pipeline.State, book *workbo
 	}
 	var sh *sheet
 	if book != nil {
-		sh = book.sheet(sheetName(st), header)
+		keep, _ := t.sheetColumns(maxSheetColumns)
+		sh = book.sheet(sheetName(st), header, keep)
 	}
 
 	var buf []string
-	err = w.view.Rows(ctx, st, func(r pipeline.ReportRow) error {
+	err := w.view.Rows(ctx, st, func(r pipeline.ReportRow) error {
+		// Checked every row: ctx.Err is nanoseconds against the
+		// microseconds a row takes, and one row can be very wide.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		buf = t.cells(r, buf)
 		if cw != nil {
 			if err := cw.Write(buf); err != nil {

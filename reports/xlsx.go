@@ -3,6 +3,7 @@ package reports
 import (
 	"archive/zip"
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -40,6 +41,17 @@ const (
 	// set before a streamed sheet's first row, so they come from the first
 	// rows, held back until then.
 	widthSample = 200
+	// perColumnWidths is the widest sheet whose columns get widths of
+	// their own. excelize keeps a sheet's column settings as one entry
+	// per column and rebuilds the whole list, copying every entry, on
+	// each width or style call: per-column widths cost time quadratic in
+	// the columns (a 5,000-column sheet took over a minute). Up to this
+	// many columns that stays a few milliseconds; a wider sheet gets one
+	// width for all its columns, set in a single call, which excelize
+	// stores as one entry.
+	perColumnWidths = 128
+	// maxSheetColumns is how many columns a sheet holds (XFD).
+	maxSheetColumns = excelize.MaxColumns
 )
 
 // workbook is report.xlsx being written. The data sheets are streamed
@@ -79,14 +91,29 @@ func (b *workbook) close() error { return b.f.Close() }
 // out (the buffer it is given stays empty). Each sheet stays below 4 GiB
 // uncompressed (at most TotalRows rows of bounded cells), so the ZIP64
 // header fix-up that works on that buffer is never needed.
-func (b *workbook) save(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
+func (b *workbook) save(ctx context.Context, w io.Writer) error {
+	// Copying the spooled sheets into the archive takes a while for a big
+	// run: stop at the next write once ctx is done.
+	bw := bufio.NewWriterSize(ctxWriter{ctx, w}, 1<<16)
 	zw := zip.NewWriter(bw)
 	b.f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zw })
 	if err := b.f.Write(io.Discard); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// ctxWriter is a writer that fails with ctx's error once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // sheet is one data table being streamed into one or more sheets: a state
@@ -96,6 +123,10 @@ type sheet struct {
 	base   string
 	header []string
 	widths []float64
+	// keep lists the table's columns the sheet shows, when a table is
+	// wider than a sheet (see table.sheetColumns); nil shows them all.
+	keep []int
+	proj []string // reused per row: the kept cells
 
 	part int
 	sw   *excelize.StreamWriter
@@ -106,12 +137,34 @@ type sheet struct {
 	vals []any      // reused per row
 }
 
-func (b *workbook) sheet(name string, header []string) *sheet {
-	return &sheet{b: b, base: name, header: header}
+// sheet starts the sheet of a table with this header (already
+// neutralised), showing only the columns keep lists when it is not nil.
+func (b *workbook) sheet(name string, header []string, keep []int) *sheet {
+	s := &sheet{b: b, base: name, keep: keep}
+	s.header = append([]string(nil), s.project(header)...)
+	return s
 }
 
-// add writes one row of cells (already neutralised).
+// project returns the cells of the columns the sheet shows, in a buffer
+// reused between rows.
+func (s *sheet) project(cells []string) []string {
+	if s.keep == nil {
+		return cells
+	}
+	s.proj = s.proj[:0]
+	for _, i := range s.keep {
+		c := ""
+		if i < len(cells) {
+			c = cells[i]
+		}
+		s.proj = append(s.proj, c)
+	}
+	return s.proj
+}
+
+// add writes one row of cells (already cleaned and neutralised).
 func (s *sheet) add(cells []string) error {
+	cells = s.project(cells)
 	if s.widths == nil {
 		s.held = append(s.held, append([]string(nil), cells...))
 		if len(s.held) < widthSample {
@@ -153,6 +206,10 @@ func (s *sheet) write(cells []string) error {
 	}
 	s.row++
 	s.vals = s.vals[:0]
+	// The row's style makes every cell of it a Text cell, empty ones
+	// included. Given with the row, it also spares excelize looking for
+	// each cell's style among the column settings, which is a scan of
+	// every column per cell.
 	for _, c := range cells {
 		if c == "" {
 			s.vals = append(s.vals, nil) // leave the cell out
@@ -162,7 +219,7 @@ func (s *sheet) write(cells []string) error {
 		// become numbers.
 		s.vals = append(s.vals, c)
 	}
-	return s.sw.SetRow(cellName(1, s.row), s.vals)
+	return s.sw.SetRow(cellName(1, s.row), s.vals, excelize.RowOpts{StyleID: s.b.text})
 }
 
 // next finishes the current sheet, if any, and starts the next part with
@@ -185,15 +242,8 @@ func (s *sheet) next() error {
 		return fmt.Errorf("sheet %s: %w", s.name, err)
 	}
 	s.sw = sw
-	for i, w := range s.widths {
-		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
-			return fmt.Errorf("sheet %s: %w", s.name, err)
-		}
-	}
-	if n := len(s.header); n > 0 {
-		if err := sw.SetColStyle(1, n, s.b.text); err != nil {
-			return fmt.Errorf("sheet %s: %w", s.name, err)
-		}
+	if err := s.setColumns(); err != nil {
+		return fmt.Errorf("sheet %s: %w", s.name, err)
 	}
 	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 		return fmt.Errorf("sheet %s: %w", s.name, err)
@@ -207,6 +257,47 @@ func (s *sheet) next() error {
 		return fmt.Errorf("sheet %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// setColumns gives the current sheet's columns their widths and the Text
+// format. A sheet of up to perColumnWidths columns gets each column's own
+// width, set once per run of equal widths; a wider one gets one width for
+// all columns, in one call, and its Text format from the rows alone (see
+// perColumnWidths).
+func (s *sheet) setColumns() error {
+	n := len(s.widths)
+	if n == 0 {
+		return nil
+	}
+	if n > perColumnWidths {
+		return s.sw.SetColWidth(1, n, commonWidth(s.widths))
+	}
+	for lo := 0; lo < n; {
+		hi := lo
+		for hi+1 < n && s.widths[hi+1] == s.widths[lo] {
+			hi++
+		}
+		if err := s.sw.SetColWidth(lo+1, hi+1, s.widths[lo]); err != nil {
+			return err
+		}
+		lo = hi + 1
+	}
+	return s.sw.SetColStyle(1, n, s.b.text)
+}
+
+// commonWidth is the width most columns want: widths are whole numbers
+// from minColWidth to maxColWidth, so counting them is one pass.
+func commonWidth(widths []float64) float64 {
+	var count [maxColWidth + 1]int
+	best := minColWidth
+	for _, w := range widths {
+		i := int(w)
+		count[i]++
+		if count[i] > count[best] || (count[i] == count[best] && i > best) {
+			best = i
+		}
+	}
+	return float64(best)
 }
 
 // finish puts an autofilter over the current sheet's rows and ends its
@@ -264,7 +355,7 @@ func (b *workbook) writeSummary(s *Summary) error {
 		row++
 		for i, v := range vals {
 			if str, ok := v.(string); ok {
-				vals[i] = Neutralise(str)
+				vals[i] = safeCell(str)
 			}
 		}
 		return f.SetSheetRow(sh, cellName(1, row), &vals)
@@ -359,6 +450,18 @@ func (b *workbook) writeSummary(s *Summary) error {
 				}
 			}
 			return nil
+		},
+		func() error {
+			if s.Workbook == nil {
+				return nil
+			}
+			if err := heading("Left out of this workbook"); err != nil {
+				return err
+			}
+			if err := put("Columns left out", s.Workbook.ColumnsLeftOut); err != nil {
+				return err
+			}
+			return put("Note", s.Workbook.Note)
 		},
 		func() error {
 			if s.Drift == nil {

@@ -250,17 +250,24 @@ func TestXLSXSplitsLongTables(t *testing.T) {
 		defer book.close()
 		book.maxRows = 3 // header and two rows per sheet
 		w := &writer{view: v, run: v.Run(), dir: dir, formats: []string{FormatXLSX}}
-		if err := w.writeTable(ctx, pipeline.Succeeded, book); err != nil {
+		t, err := newTable(ctx, v, pipeline.Succeeded)
+		if err != nil {
+			return err
+		}
+		if err := w.writeTable(ctx, t, book); err != nil {
 			return err
 		}
 		f, err := createTemp(dir, ReportXLSX)
 		if err != nil {
 			return err
 		}
-		if err := book.save(f); err != nil {
+		if err := book.save(ctx, f); err != nil {
 			return err
 		}
-		return w.commit(f, ReportXLSX)
+		if err := w.commit(f, ReportXLSX); err != nil {
+			return err
+		}
+		return w.publish()
 	})
 	if err != nil {
 		t.Fatal(err)
