@@ -2,6 +2,8 @@ package reports
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/simbulk/simbulk/pipeline"
 )
@@ -110,5 +114,198 @@ func TestWideTimings(t *testing.T) {
 			t.Logf("%-12s did not finish in %v", name, budget)
 		}
 		cancel()
+	}
+}
+
+// TestWorkbookColumnLimit: a run of 20,000 manifest columns. The CSV
+// files keep every column; report.xlsx keeps the columns simbulk adds and
+// as many manifest columns as fit in 16,384, and every summary says so.
+func TestWorkbookColumnLimit(t *testing.T) {
+	const cols = 20_000
+	cp, runID := wideRun(t, 1, cols)
+	files, err := Write(context.Background(), cp, runID, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvRecs := readCSV(t, filepath.Join(files.Dir, SucceededCSV))
+	added := []string{"result_imsi", "result_state", colAttempts, colRow, colFinishedAt}
+	if got, want := len(csvRecs[0]), cols+len(added); got != want {
+		t.Fatalf("succeeded.csv has %d columns, want %d", got, want)
+	}
+	if got := csvRecs[1][cols-1]; got != "v"+strconv.Itoa((cols-1)%97) {
+		t.Errorf("succeeded.csv last manifest cell %q", got)
+	}
+
+	x := openXLSX(t, filepath.Join(files.Dir, ReportXLSX))
+	rows, err := x.GetRows(SheetSucceeded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || len(rows[0]) != maxSheetColumns {
+		t.Fatalf("Succeeded sheet: %d rows, header of %d columns; want 2 rows of %d", len(rows), len(rows[0]), maxSheetColumns)
+	}
+	kept := maxSheetColumns - len(added)
+	if !slices.Equal(rows[0][:kept], csvRecs[0][:kept]) || !slices.Equal(rows[0][kept:], added) {
+		t.Errorf("Succeeded header ends %q, want the first %d manifest columns then %q", rows[0][kept-2:], kept, added)
+	}
+	if rows[1][1] != csvRecs[1][1] || rows[1][kept] != csvRecs[1][cols] {
+		t.Errorf("Succeeded row: EID %q, result_imsi %q", rows[1][1], rows[1][kept])
+	}
+	// Failed has no rows but the same header problem: its header is cut too.
+	frows, err := x.GetRows(SheetFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frows) != 1 || len(frows[0]) != maxSheetColumns || frows[0][maxSheetColumns-1] != colRow {
+		t.Errorf("Failed sheet header: %d columns, ends %q", len(frows[0]), frows[0][len(frows[0])-1])
+	}
+
+	left := cols + len(added) - maxSheetColumns
+	var sum Summary
+	b, err := os.ReadFile(filepath.Join(files.Dir, SummaryJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.SchemaVersion != 1 || sum.Workbook == nil || sum.Workbook.ColumnsLeftOut != left || sum.Workbook.SheetColumns != maxSheetColumns ||
+		!strings.Contains(sum.Workbook.Note, SucceededCSV) {
+		t.Fatalf("summary.json workbook_cut %+v, want %d columns left out", sum.Workbook, left)
+	}
+	html, err := os.ReadFile(filepath.Join(files.Dir, SummaryHTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), `data-metric="workbook_columns_left_out" data-value="`+strconv.Itoa(left)+`"`) {
+		t.Error("summary.html does not say how many columns report.xlsx leaves out")
+	}
+	srows, err := x.GetRows(SheetSummary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range srows {
+		if len(r) > 1 && r[0] == "Columns left out" && r[1] == strconv.Itoa(left) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the Summary sheet does not say how many columns are left out")
+	}
+}
+
+// TestNoWorkbookCutWhenItFits: a run that fits has no workbook_cut in
+// summary.json at all (the field is optional, absent rather than null).
+func TestNoWorkbookCutWhenItFits(t *testing.T) {
+	cp, runID := wideRun(t, 3, 300)
+	files, err := Write(context.Background(), cp, runID, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(files.Dir, SummaryJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "workbook_cut") {
+		t.Error("summary.json has workbook_cut for a run that fits")
+	}
+	// 300 columns is past perColumnWidths: one width for all, and still
+	// every data cell a Text cell.
+	x := openXLSX(t, filepath.Join(files.Dir, ReportXLSX))
+	if w, err := x.GetColWidth(SheetSucceeded, "KN"); err != nil || w < minColWidth || w > maxColWidth {
+		t.Errorf("column KN width %v (%v)", w, err)
+	}
+	if typ, _ := x.GetCellType(SheetSucceeded, "B2"); typ != excelize.CellTypeInlineString {
+		t.Errorf("B2 cell type %v, want inline string", typ)
+	}
+}
+
+// TestColumnLinearity logs the time per column of writing every report
+// of a one-row run of 2,000 and of 16,000 columns. It asserts nothing
+// about time (machines differ); the ratio of the two is what to look at:
+// near 1 when writing is linear in the columns.
+func TestColumnLinearity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times report writing")
+	}
+	per := map[int]time.Duration{}
+	for _, cols := range []int{2_000, 16_000} {
+		cp, runID := wideRun(t, 1, cols)
+		start := time.Now()
+		if _, err := Write(context.Background(), cp, runID, t.TempDir(), nil); err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		per[cols] = elapsed / time.Duration(cols)
+		t.Logf("1 row × %6d columns: %v, %v per column", cols, elapsed.Round(time.Millisecond), per[cols])
+	}
+	t.Logf("time per column, 16,000 vs 2,000 columns: ratio %.2f", float64(per[16_000])/float64(per[2_000]))
+}
+
+// TestCancelDuringWrite cancels a large report half way: Write returns
+// context.Canceled within moments, the previous report's files are as
+// they were, and no temporary file is left behind.
+func TestCancelDuringWrite(t *testing.T) {
+	cp, runID := wideRun(t, 60_000, 10)
+	out := t.TempDir()
+	files, err := Write(context.Background(), cp, runID, out, []string{FormatCSV, FormatJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string][]byte{}
+	for _, p := range files.Paths {
+		if before[p], err = os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Cancel once the new report is being written: its first temporary
+	// file has appeared.
+	go func() {
+		for ctx.Err() == nil {
+			if m, _ := filepath.Glob(filepath.Join(files.Dir, ".*.tmp")); len(m) > 0 {
+				time.Sleep(50 * time.Millisecond)
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Write(ctx, cp, runID, out, nil)
+		done <- err
+	}()
+	<-ctx.Done()
+	cancelled := time.Now()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write still running 10 s after cancel")
+	}
+	if took := time.Since(cancelled); took > 2*time.Second {
+		t.Errorf("Write returned %v after cancel, want within 2 s", took)
+	}
+	if !errors.Is(werr, context.Canceled) {
+		t.Fatalf("Write returned %v, want context.Canceled", werr)
+	}
+	entries, err := os.ReadDir(files.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(files.Dir, e.Name())
+		old, ok := before[p]
+		if !ok {
+			t.Errorf("%s left behind by the cancelled report", e.Name())
+			continue
+		}
+		if now, _ := os.ReadFile(p); string(now) != string(old) {
+			t.Errorf("%s changed by the cancelled report", e.Name())
+		}
 	}
 }
