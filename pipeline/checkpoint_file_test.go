@@ -217,3 +217,27 @@ func TestBackupWhileLive(t *testing.T) {
 		t.Error("a second backup overwrote an existing file")
 	}
 }
+
+// TestRunCountersAddUp: each process that works on a run adds what it
+// saw; the run reports the sums, zeros left out.
+func TestRunCountersAddUp(t *testing.T) {
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 1)
+	ctx := context.Background()
+	for _, n := range []map[string]int64{{"callback_rejected_bad_path": 3, "callback_rejected_too_large": 0}, {"callback_rejected_bad_path": 4, "x": 1}} {
+		if err := cp.AddRunCounters(ctx, run.ID, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := cp.Run(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Counters) != 2 || got.Counters["callback_rejected_bad_path"] != 7 || got.Counters["x"] != 1 {
+		t.Errorf("counters %v, want bad_path 7 and x 1 only", got.Counters)
+	}
+}

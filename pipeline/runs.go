@@ -31,6 +31,9 @@ type Run struct {
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Counters are named counts of events around the run, summed over
+	// every process that worked on it (see AddRunCounters).
+	Counters map[string]int64 `json:"-"`
 }
 
 // Counts are rows by state.
@@ -100,15 +103,18 @@ type RunOptions struct {
 	Sheet    string `json:"sheet,omitempty"`
 }
 
-const runColumns = "id, fingerprint, manifest, header, state, created_at, updated_at, finished_at, options, loaded"
+const runColumns = "id, fingerprint, manifest, header, state, created_at, updated_at, finished_at, options, loaded, counters"
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
-	var header, options string
+	var header, options, counters string
 	var created, updated int64
 	var finished sql.NullInt64
-	if err := sc.Scan(&r.ID, &r.Fingerprint, &r.Manifest, &header, &r.State, &created, &updated, &finished, &options, &r.Loaded); err != nil {
+	if err := sc.Scan(&r.ID, &r.Fingerprint, &r.Manifest, &header, &r.State, &created, &updated, &finished, &options, &r.Loaded, &counters); err != nil {
 		return r, err
+	}
+	if err := json.Unmarshal([]byte(counters), &r.Counters); err != nil {
+		return r, fmt.Errorf("run %s: counters: %w", r.ID, err)
 	}
 	if err := json.Unmarshal([]byte(options), &r.Options); err != nil {
 		return r, fmt.Errorf("run %s: options: %w", r.ID, err)
@@ -202,8 +208,8 @@ func (c *Checkpoint) CreateRun(ctx context.Context, fingerprint, manifest string
 		return Run{}, err
 	}
 	err = c.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec("INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(10)+")",
-			r.ID, fingerprint, manifest, string(hb), r.State, now.UnixMilli(), now.UnixMilli(), nil, string(ob), false)
+		_, err := tx.Exec("INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(11)+")",
+			r.ID, fingerprint, manifest, string(hb), r.State, now.UnixMilli(), now.UnixMilli(), nil, string(ob), false, "{}")
 		return err
 	})
 	if err != nil {
@@ -319,4 +325,31 @@ func (c *Checkpoint) providersIn(ctx context.Context, what, query, id string) ([
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// AddRunCounters adds n to the run's named counters (zeros are skipped).
+// Counts are added, not set: each process that works on the run reports
+// what it saw itself.
+func (c *Checkpoint) AddRunCounters(ctx context.Context, runID string, n map[string]int64) error {
+	return c.Write(ctx, func(tx *sql.Tx) error {
+		var raw string
+		if err := tx.QueryRow("SELECT counters FROM runs WHERE id = ?", runID).Scan(&raw); err != nil {
+			return fmt.Errorf("run %s: counters: %w", runID, err)
+		}
+		counters := map[string]int64{}
+		if err := json.Unmarshal([]byte(raw), &counters); err != nil {
+			return fmt.Errorf("run %s: counters: %w", runID, err)
+		}
+		for k, v := range n {
+			if v != 0 {
+				counters[k] += v
+			}
+		}
+		b, err := json.Marshal(counters)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec("UPDATE runs SET counters = ? WHERE id = ?", string(b), runID)
+		return err
+	})
 }

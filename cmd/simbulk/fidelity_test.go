@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/csv"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/providers"
@@ -111,4 +115,63 @@ func readCSV(t *testing.T, path string) [][]string {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return recs
+}
+
+// TestRefusedCallbacksCounted: strangers post to the ThingSpace callback
+// listener while a rollout runs. Their deliveries are refused, the real
+// ones land (every row succeeds), and the refusals are in the run's log
+// and in its summary, which status shows again later.
+func TestRefusedCallbacksCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sim serve and simbulk run as processes")
+	}
+	const rows = 90
+	dir, manifest, _, cfg, db := slowRollout(t, rows)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(raw), "listen: 127.0.0.1:0", "listen: "+addr, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := startRun(t, dir, manifest, cfg, db)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	sent := 0
+	for stop := false; !stop; {
+		select {
+		case err := <-done:
+			if code := exitCode(err); code != 0 {
+				t.Fatalf("run exit %d:\n%s", code, out)
+			}
+			stop = true
+		case <-time.After(20 * time.Millisecond):
+			resp, err := http.Post("http://"+addr+"/callbacks", "application/json", strings.NewReader(`{"username":"x","password":"y"}`))
+			if err == nil {
+				resp.Body.Close()
+				sent++
+			}
+		}
+	}
+	if sent == 0 {
+		t.Fatal("no stranger's delivery reached the listener; the test proves nothing")
+	}
+	if !strings.Contains(out.String(), "callback deliveries refused") || !strings.Contains(out.String(), "deliveries refused (bad_path ") {
+		t.Errorf("refusals not in the log and summary:\n%s", out)
+	}
+	got := runStatus(t, db)[0]
+	if got.Counts[pipeline.Succeeded] != rows {
+		t.Errorf("counts %v, want all %d succeeded", got.Counts, rows)
+	}
+	st, err := exec.Command("simbulk", "status", got.RunID, "--db", db).Output()
+	if err != nil || !strings.Contains(string(st), "deliveries refused (bad_path ") {
+		t.Errorf("status %s does not show the refusals (%v):\n%s", got.RunID, err, st)
+	}
+	t.Logf("%d strangers' deliveries sent; status:\n%s", sent, st)
 }

@@ -251,6 +251,7 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	watch := a.watchProgress(ctx, cp, run.ID)
 	state, err := engine.Run(ctx, run)
 	watch()
+	a.recordRefusedCallbacks(ctx, cp, run.ID, lanes)
 	var refused *pipeline.CredentialsError
 	switch {
 	case errors.Is(err, pipeline.ErrProviderDown):
@@ -436,6 +437,9 @@ func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rollou
 func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
 	interrupted := ctx.Err() != nil
 	ctx = context.WithoutCancel(ctx)
+	if r, err := cp.Run(ctx, run.ID); err == nil {
+		run.Counters = r.Counters
+	}
 	counts, err := cp.Counts(ctx, run.ID)
 	if err != nil {
 		return err

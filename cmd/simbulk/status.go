@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -115,6 +118,26 @@ func printCounts(w io.Writer, run pipeline.Run, state pipeline.RunState, c pipel
 			fmt.Fprintf(w, "  %-10s %d\n", s, c[s])
 		}
 	}
+	if line := refusedCallbacks(run.Counters); line != "" {
+		fmt.Fprintf(w, "Callbacks:  %s\n", line)
+	}
+}
+
+// refusedCallbacks summarises the run's refused callback deliveries, ""
+// when there were none.
+func refusedCallbacks(counters map[string]int64) string {
+	var total int64
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counters)) {
+		if reason, ok := strings.CutPrefix(k, callbackRejectedPrefix); ok && counters[k] > 0 {
+			total += counters[k]
+			parts = append(parts, fmt.Sprintf("%s %d", reason, counters[k]))
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d deliveries refused (%s)", total, strings.Join(parts, ", "))
 }
 
 func writeJSON(w io.Writer, v any) error {
