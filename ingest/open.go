@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,14 +71,25 @@ var (
 // saved as "devices.xlsx", an XLSX mailed as "devices.csv"). The returned
 // Reader has already read the header; the caller must Close it.
 func Open(path string, opts OpenOptions) (Reader, error) {
-	r, err := open(path, opts, defaultXLSXLimits())
+	return OpenContext(context.Background(), path, opts)
+}
+
+// OpenContext is Open under ctx. For an XLSX workbook ctx bounds the open
+// (reading the shared strings, skipping to the header) and every later
+// Next, which return an error wrapping ctx.Err() within milliseconds of
+// its cancellation. For CSV it is checked before the file is opened.
+func OpenContext(ctx context.Context, path string, opts OpenOptions) (Reader, error) {
+	r, err := open(ctx, path, opts, defaultXLSXLimits())
 	if err != nil {
 		return nil, fmt.Errorf("open manifest %s: %w", path, err)
 	}
 	return r, nil
 }
 
-func open(path string, opts OpenOptions, limits xlsxLimits) (Reader, error) {
+func open(ctx context.Context, path string, opts OpenOptions, limits xlsxLimits) (Reader, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, unwrapPathError(err)
@@ -100,8 +112,8 @@ func open(path string, opts OpenOptions, limits xlsxLimits) (Reader, error) {
 	magic = magic[:n]
 	switch {
 	case bytes.HasPrefix(magic, zipMagic):
-		f.Close() // excelize opens the file by path itself
-		return newXLSXReader(path, opts, limits)
+		f.Close() // the XLSX reader opens the file by path itself
+		return newXLSXReader(ctx, path, opts, limits)
 	case bytes.Equal(magic, oleMagic):
 		f.Close()
 		return nil, fmt.Errorf("%w: this is a legacy Excel .xls file or a password-protected workbook; save it as .xlsx (without a password) or as CSV UTF-8", ErrNotManifest)

@@ -2,85 +2,55 @@ package ingest
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
 	"golang.org/x/net/html/charset"
 )
 
-// xlsxLimits bound what an XLSX manifest may unpack to. The sizes checked
-// are those the zip directory declares; archive/zip refuses to inflate an
-// entry past its declared size, so a lying header cannot get round them.
-type xlsxLimits struct {
-	// total is the sum of all parts, uncompressed (excelize's
-	// UnzipSizeLimit). A 1,000,000-row sheet of 10 text columns is about
-	// 750 MB as excelize's StreamWriter writes it (inline strings, ~70 bytes
-	// a cell) and about 400 MB with shared strings; 2 GiB leaves room for
-	// wider sheets while a zip bomb (deflate reaches ~1000:1) stops with an
-	// error instead of filling the disk.
-	total int64
-	// spoolOver is excelize's UnzipXMLSizeLimit: worksheets and the shared
-	// string table larger than this are unpacked to a temp file and read
-	// as a stream; smaller ones stay in memory. 16 MiB is excelize's own
-	// default and keeps the shared-string lookups of typical manifests
-	// in memory.
-	spoolOver int64
-	// inMemory caps the sum of the parts excelize reads whole into memory:
-	// everything not spooled above (styles, themes, drawings, images, small
-	// sheets). A real workbook has a few MB of these; 512 MiB turns a bomb
-	// hidden in, say, an image part into an error rather than an
-	// out-of-memory kill.
-	inMemory int64
-}
-
-func defaultXLSXLimits() xlsxLimits {
-	return xlsxLimits{total: 2 << 30, spoolOver: 16 << 20, inMemory: 512 << 20}
-}
-
 // xlsxReader streams one sheet of an XLSX manifest.
 //
-// Values come from excelize's streaming row iterator with RawCellValue, so
-// a number is the text stored in the file ("8.9441234567890117E+19"), not a
-// display format. That iterator does not expose cell types (Rows.Columns
-// returns strings only; GetCellType loads the whole sheet into memory), yet
-// the validator must know whether an identifier sat in a numeric cell, and
-// the text alone cannot tell: "356938035643809" may be a number or a text
-// cell. So a second, light pass over the same worksheet XML (cellTypes)
-// reads only the <row> and <c> tags, in step with excelize, and reports
-// which cells are numbers. It also notices malformed XML, which excelize's
-// iterator treats as the end of the sheet.
+// It reads the zip parts itself rather than through excelize, whose
+// reading holds a whole shared-string table, a whole cell and sometimes a
+// whole token in memory, and spools large parts to temp files: a 300 KB
+// workbook could claim gigabytes. Here the shared-string table is read
+// once into one arena (xlsx_sst.go) and the sheet is a stream of XML
+// tokens (sheetRows), each bounded by partReader, with the limits of
+// xlsx_limits.go. No temp files are written.
+//
+// Values are the text stored in the file: a number is "8.9441234567890117E+19"
+// as Excel wrote it, not a display format, and Record.Numeric says which
+// cells were numbers, so the Excel-damage checks (excel.go) can tell an
+// identifier typed into a number cell from the same digits stored as text.
 type xlsxReader struct {
-	name    string // file name for messages
-	sheet   string
-	file    *os.File       // the zip cellTypes reads from
-	book    *excelize.File // owns temp files until Close
-	rows    *excelize.Rows
-	part    io.ReadCloser // the worksheet part, for cellTypes
-	types   *cellTypes
-	header  Header
-	row     int   // sheet row number of the last row read
-	numeric []int // numeric columns of that row (0-based)
-	err     error // sticky: fatal error or io.EOF
-	closed  bool
+	name   string // file name for messages
+	sheet  string
+	file   *os.File
+	part   io.ReadCloser // the worksheet part
+	rows   *sheetRows
+	header Header
+	err    error // sticky: fatal error or io.EOF
+	closed bool
 }
 
 // NewXLSXReader opens the XLSX workbook at path and reads the header of the
 // sheet opts.Sheet (default: the first sheet in workbook order). The header
 // is the first non-empty row; Record.Row is the sheet's own row number, so
-// it matches what the spreadsheet shows. The caller must Close the reader:
-// excelize unpacks large sheets to temp files that only Close removes.
+// it matches what the spreadsheet shows. The caller must Close the reader.
 func NewXLSXReader(path string, opts OpenOptions) (Reader, error) {
-	return newXLSXReader(path, opts, defaultXLSXLimits())
+	return newXLSXReader(context.Background(), path, opts, defaultXLSXLimits())
 }
 
-func newXLSXReader(name string, opts OpenOptions, limits xlsxLimits) (_ *xlsxReader, err error) {
+// newXLSXReader opens the workbook. ctx bounds the open and every later
+// Next: the Reader interface has no context of its own, so the reader
+// keeps this one.
+func newXLSXReader(ctx context.Context, name string, opts OpenOptions, limits xlsxLimits) (_ *xlsxReader, err error) {
 	r := &xlsxReader{name: name}
 	defer func() {
 		if err != nil {
@@ -98,52 +68,64 @@ func newXLSXReader(name string, opts OpenOptions, limits xlsxLimits) (_ *xlsxRea
 	if err != nil {
 		return nil, fmt.Errorf("%w: the file starts like a zip archive but cannot be read as one (%v)", ErrNotManifest, err)
 	}
-	if err := checkUnzipSizes(zr, limits); err != nil {
-		return nil, err
-	}
 	if findPart(zr, "[Content_Types].xml") == nil {
 		return nil, fmt.Errorf("%w: a zip archive, but not an XLSX workbook; save the spreadsheet as .xlsx or as CSV UTF-8", ErrNotManifest)
 	}
-	r.book, err = excelize.OpenFile(name, excelize.Options{
-		UnzipSizeLimit:    limits.total,
-		UnzipXMLSizeLimit: limits.spoolOver,
-	})
+	wb, err := readWorkbook(zr, limits)
 	if err != nil {
-		return nil, fmt.Errorf("read workbook: %w", err)
-	}
-	if r.sheet, err = pickSheet(r.book.GetSheetList(), opts.Sheet); err != nil {
 		return nil, err
 	}
-	partName, err := worksheetPart(zr, r.sheet)
+	if r.sheet, err = pickSheet(wb.sheetNames(), opts.Sheet); err != nil {
+		return nil, err
+	}
+	sheetPart, err := wb.worksheetPart(zr, r.sheet)
 	if err != nil {
 		return nil, fmt.Errorf("sheet %q: %w", r.sheet, err)
 	}
-	if r.rows, err = r.book.Rows(r.sheet); err != nil {
-		return nil, fmt.Errorf("sheet %q: %w", r.sheet, err)
+	if sheetPart.UncompressedSize64 > uint64(limits.sheetBytes) {
+		return nil, fmt.Errorf("sheet %q: %w", r.sheet, declaredTooLarge(sheetPart, limits))
 	}
-	if r.part, err = findPart(zr, partName).Open(); err != nil {
-		return nil, fmt.Errorf("sheet %q: %w", r.sheet, err)
-	}
-	r.types = newCellTypes(r.part)
-
-	for {
-		cells, err := r.nextRow()
-		if err == io.EOF {
-			return nil, fmt.Errorf("sheet %q: %w", r.sheet, ErrNoHeader)
-		}
-		if err != nil {
+	var sst *sharedStrings
+	if f := findPart(zr, wb.sharedStringsPart()); f != nil {
+		if sst, err = readSharedStrings(ctx, f, limits); err != nil {
 			return nil, err
 		}
-		if isBlankRow(cells) {
+	}
+	if r.part, err = sheetPart.Open(); err != nil {
+		return nil, fmt.Errorf("sheet %q: the workbook file is damaged (%w); open the file in Excel and save it again", r.sheet, err)
+	}
+	r.rows = newSheetRows(ctx, r.part, sst, limits)
+	return r, r.readHeader()
+}
+
+// readHeader skips blank rows to the first one with a value. A fault in
+// it is fatal: without a header there is nothing to check rows against.
+func (r *xlsxReader) readHeader() error {
+	for {
+		row, err := r.rows.next()
+		if err == io.EOF {
+			return fmt.Errorf("sheet %q: %w", r.sheet, ErrNoHeader)
+		}
+		if err != nil {
+			return r.where(row.num, err)
+		}
+		if row.fault != nil {
+			return r.where(row.num, row.fault)
+		}
+		if isBlankRow(row.values) {
 			continue
 		}
-		names := make([]string, len(cells))
-		for i, c := range cells {
+		names := make([]string, len(row.values))
+		for i, c := range row.values {
 			names[i] = cleanHeaderCell(c)
 		}
 		r.header = NewHeader(names)
-		return r, nil
+		return nil
 	}
+}
+
+func (r *xlsxReader) where(row int, err error) error {
+	return describe(fmt.Sprintf("sheet %q row %d", r.sheet, max(row, 1)), "worksheet", err)
 }
 
 // pickSheet finds the requested sheet, exactly or else ignoring case (as
@@ -168,30 +150,6 @@ func pickSheet(sheets []string, want string) (string, error) {
 	return "", fmt.Errorf("sheet %q not found (sheets: %s)", want, strings.Join(sheets, ", "))
 }
 
-// checkUnzipSizes refuses workbooks that would unpack beyond the limits,
-// before excelize unpacks anything. It mirrors excelize's split between
-// parts it spools to temp files and parts it holds in memory.
-func checkUnzipSizes(zr *zip.Reader, limits xlsxLimits) error {
-	var total, inMemory uint64
-	for _, f := range zr.File {
-		size := f.UncompressedSize64
-		total += size
-		if total > uint64(limits.total) {
-			return fmt.Errorf("%w: more than %s uncompressed (a zip bomb?); a manifest of a million rows needs far less", ErrWorkbookTooLarge, byteSize(limits.total))
-		}
-		name := strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))
-		spooled := size > uint64(limits.spoolOver) &&
-			(strings.HasPrefix(name, "xl/worksheets/sheet") || name == "xl/sharedstrings.xml")
-		if !spooled {
-			inMemory += size
-			if inMemory > uint64(limits.inMemory) {
-				return fmt.Errorf("%w: more than %s of workbook parts that must be held in memory (part %s is %s; a zip bomb?)", ErrWorkbookTooLarge, byteSize(limits.inMemory), f.Name, byteSize(int64(min(size, 1<<62))))
-			}
-		}
-	}
-	return nil
-}
-
 func byteSize(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
@@ -207,78 +165,48 @@ func byteSize(n int64) string {
 // Header returns the sheet's header row.
 func (r *xlsxReader) Header() Header { return r.header }
 
-// Next returns the next non-empty row of the sheet, or io.EOF.
+// Next returns the next non-empty row of the sheet, or io.EOF. A row past
+// a per-row limit (a cell over MaxCellBytes, a value beyond MaxColumns) comes
+// back with a *RowError, as the CSV reader's damaged rows do.
 func (r *xlsxReader) Next() (Record, error) {
 	if r.err != nil {
 		return Record{}, r.err
 	}
 	for {
-		cells, err := r.nextRow()
+		row, err := r.rows.next()
 		if err == io.EOF {
 			r.err = io.EOF
 			return Record{}, io.EOF
 		}
 		if err != nil {
-			r.err = fmt.Errorf("read manifest %s: %w", r.name, err)
+			r.err = fmt.Errorf("read manifest %s: %w", r.name, r.where(row.num, err))
 			return Record{}, r.err
 		}
-		if isBlankRow(cells) {
+		if row.fault != nil {
+			rec := r.record(row)
+			return rec, &RowError{Row: row.num, Column: headerColumn(r.header, row.faultCol), Message: row.fault.Error(), Err: row.fault}
+		}
+		if isBlankRow(row.values) {
 			continue
 		}
-		return r.record(cells), nil
+		return r.record(row), nil
 	}
-}
-
-// nextRow advances to the next sheet row, empty or not. excelize's
-// iterator yields every row number up to the last row, gaps included, so
-// counting Next calls gives the sheet's row number.
-func (r *xlsxReader) nextRow() ([]string, error) {
-	if !r.rows.Next() {
-		if err := r.rows.Error(); err != nil {
-			return nil, fmt.Errorf("sheet %q after row %d: %w", r.sheet, r.row, err)
-		}
-		// excelize's iterator takes malformed XML for the end of the
-		// sheet; the type pass reads on and tells the two apart.
-		if err := r.types.finish(); err != nil {
-			return nil, r.damaged(err)
-		}
-		if r.types.row > r.row {
-			return nil, r.damaged(fmt.Errorf("rows stop at %d but the sheet goes on to row %d", r.row, r.types.row))
-		}
-		return nil, io.EOF
-	}
-	r.row++
-	cells, err := r.rows.Columns(excelize.Options{RawCellValue: true})
-	if err != nil {
-		return nil, fmt.Errorf("sheet %q row %d: %w", r.sheet, r.row, err)
-	}
-	// Reading the row's types reads the row through; a fault in it means
-	// excelize may have handed over only part of the row.
-	r.numeric = r.types.numericCells(r.row)
-	if r.types.err != nil {
-		return nil, r.damaged(r.types.err)
-	}
-	return cells, nil
-}
-
-func (r *xlsxReader) damaged(err error) error {
-	return fmt.Errorf("sheet %q row %d: the worksheet XML is damaged (%w); open the file in Excel and save it again", r.sheet, max(r.types.row, 1), err)
 }
 
 // record builds a Record like the CSV reader does. A sheet row has no
 // field count of its own (trailing empty cells are not stored), so a row
 // counts as header-wide unless it has values beyond the header's last
 // column.
-func (r *xlsxReader) record(cells []string) Record {
-	width := max(len(cells), len(r.header.Names))
+func (r *xlsxReader) record(row sheetRow) Record {
+	width := max(len(row.values), len(r.header.Names))
 	rec := Record{
-		Row:        r.row,
+		Row:        row.num,
 		Values:     make([]string, width),
 		Numeric:    make([]bool, width),
 		FieldCount: width,
 	}
-	copy(rec.Values, cells)
-	for _, col := range r.numeric {
+	copy(rec.Values, row.values)
+	for _, col := range row.numeric {
 		if col < width {
 			rec.Numeric[col] = true
 		}
@@ -286,8 +214,7 @@ func (r *xlsxReader) record(cells []string) Record {
 	return rec
 }
 
-// Close releases the row iterator, the workbook's temp files and the file.
-// It is safe to call twice.
+// Close releases the sheet part and the file. It is safe to call twice.
 func (r *xlsxReader) Close() error {
 	if r.closed {
 		return nil
@@ -297,12 +224,6 @@ func (r *xlsxReader) Close() error {
 		r.err = errors.New("read manifest: reader is closed")
 	}
 	var errs []error
-	if r.rows != nil {
-		errs = append(errs, r.rows.Close())
-	}
-	if r.book != nil {
-		errs = append(errs, r.book.Close())
-	}
 	if r.part != nil {
 		errs = append(errs, r.part.Close())
 	}
@@ -328,61 +249,105 @@ func findPart(zr *zip.Reader, name string) *zip.File {
 	return folded
 }
 
-// worksheetPart resolves a sheet name to its XML part the way excelize
-// does: the package relationships name the workbook part, the workbook
-// lists sheets by relationship id, and the workbook's relationships give
-// each id a target relative to the workbook.
-func worksheetPart(zr *zip.Reader, sheet string) (string, error) {
-	workbook := "xl/workbook.xml"
-	rootRels, err := readRels(zr, "_rels/.rels")
+// workbook is what the reader needs of xl/workbook.xml: the sheets in
+// workbook order and the relationships that link them to their parts.
+type workbook struct {
+	path   string // the workbook part, "xl/workbook.xml"
+	sheets []workbookSheet
+	rels   []relationship
+}
+
+type workbookSheet struct{ name, relID string }
+
+// readWorkbook reads the workbook part the way excelize does: the package
+// relationships name it, it lists the sheets by relationship id, and its
+// own relationships give each id a target relative to it.
+func readWorkbook(zr *zip.Reader, limits xlsxLimits) (workbook, error) {
+	wb := workbook{path: "xl/workbook.xml"}
+	rootRels, err := readRels(zr, "_rels/.rels", limits)
 	if err != nil {
-		return "", err
+		return wb, err
 	}
 	for _, rel := range rootRels {
 		if strings.HasSuffix(rel.Type, "/officeDocument") {
-			workbook = strings.TrimPrefix(rel.Target, "/")
+			wb.path = strings.TrimPrefix(rel.Target, "/")
 			break
 		}
 	}
-	var wb struct {
+	var doc struct {
 		Sheets []struct {
 			Name string     `xml:"name,attr"`
 			Attr []xml.Attr `xml:",any,attr"`
 		} `xml:"sheets>sheet"`
 	}
-	if err := readXMLPart(zr, workbook, &wb); err != nil {
-		return "", err
+	if err := readXMLPart(zr, wb.path, &doc, limits); err != nil {
+		return wb, err
 	}
-	id := ""
-	for _, s := range wb.Sheets {
-		if s.Name != sheet {
-			continue
-		}
+	for _, s := range doc.Sheets {
+		ws := workbookSheet{name: s.Name}
 		for _, a := range s.Attr {
 			if a.Name.Local == "id" && a.Name.Space != "" {
-				id = a.Value
+				ws.relID = a.Value
 			}
+		}
+		wb.sheets = append(wb.sheets, ws)
+	}
+	dir, base := path.Split(wb.path)
+	wb.rels, err = readRels(zr, dir+"_rels/"+base+".rels", limits)
+	return wb, err
+}
+
+func (wb workbook) sheetNames() []string {
+	names := make([]string, len(wb.sheets))
+	for i, s := range wb.sheets {
+		names[i] = s.name
+	}
+	return names
+}
+
+// worksheetPart resolves a sheet name to its XML part.
+func (wb workbook) worksheetPart(zr *zip.Reader, sheet string) (*zip.File, error) {
+	id := ""
+	for _, s := range wb.sheets {
+		if s.name == sheet && s.relID != "" {
+			id = s.relID
 		}
 	}
 	if id == "" {
-		return "", fmt.Errorf("%s does not link the sheet to a worksheet part", workbook)
+		return nil, fmt.Errorf("%s does not link the sheet to a worksheet part", wb.path)
 	}
-	dir, base := path.Split(workbook)
-	rels, err := readRels(zr, dir+"_rels/"+base+".rels")
-	if err != nil {
-		return "", err
-	}
-	for _, rel := range rels {
+	for _, rel := range wb.rels {
 		if rel.ID != id {
 			continue
 		}
-		target := strings.ReplaceAll(rel.Target, `\`, "/")
-		if strings.HasPrefix(target, "/") {
-			return strings.TrimPrefix(path.Clean(target), "/"), nil
+		name := wb.target(rel)
+		if f := findPart(zr, name); f != nil {
+			return f, nil
 		}
-		return strings.TrimPrefix(path.Join(dir, target), "/"), nil
+		return nil, fmt.Errorf("the workbook has no %s", name)
 	}
-	return "", fmt.Errorf("no worksheet part for relationship %s", id)
+	return nil, fmt.Errorf("no worksheet part for relationship %s", id)
+}
+
+// sharedStringsPart names the shared-string table: as the workbook's
+// relationships say, or where Excel puts it.
+func (wb workbook) sharedStringsPart() string {
+	for _, rel := range wb.rels {
+		if strings.HasSuffix(rel.Type, "/sharedStrings") {
+			return wb.target(rel)
+		}
+	}
+	return "xl/sharedStrings.xml"
+}
+
+// target resolves a relationship target relative to the workbook part.
+func (wb workbook) target(rel relationship) string {
+	dir, _ := path.Split(wb.path)
+	target := strings.ReplaceAll(rel.Target, `\`, "/")
+	if strings.HasPrefix(target, "/") {
+		return strings.TrimPrefix(path.Clean(target), "/")
+	}
+	return strings.TrimPrefix(path.Join(dir, target), "/")
 }
 
 type relationship struct {
@@ -391,23 +356,29 @@ type relationship struct {
 	Target string `xml:"Target,attr"`
 }
 
-func readRels(zr *zip.Reader, name string) ([]relationship, error) {
+func readRels(zr *zip.Reader, name string, limits xlsxLimits) ([]relationship, error) {
 	var rels struct {
 		Rels []relationship `xml:"Relationship"`
 	}
 	if findPart(zr, name) == nil {
 		return nil, nil
 	}
-	err := readXMLPart(zr, name, &rels)
+	err := readXMLPart(zr, name, &rels, limits)
 	return rels.Rels, err
 }
 
-// readXMLPart decodes a small part (workbook, relationships). Its size is
-// already bounded by checkUnzipSizes.
-func readXMLPart(zr *zip.Reader, name string, v any) error {
+// readXMLPart decodes a small part (workbook, relationships) whole; its
+// declared size, which archive/zip holds the data to, is capped first.
+func readXMLPart(zr *zip.Reader, name string, v any, limits xlsxLimits) error {
 	f := findPart(zr, name)
 	if f == nil {
 		return fmt.Errorf("the workbook has no %s", name)
+	}
+	if f.UncompressedSize64 > uint64(limits.partBytes) {
+		return &LimitError{
+			Limit: "MaxWorkbookPartBytes", Max: limits.partBytes, Found: int64(min(f.UncompressedSize64, 1<<62)), Unit: "bytes",
+			Where: "part " + f.Name, Of: " of XML", Advice: "open the file in Excel and save it again, or save the sheet as CSV UTF-8", tooLarge: true,
+		}
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -422,120 +393,6 @@ func readXMLPart(zr *zip.Reader, name string, v any) error {
 	return nil
 }
 
-// cellTypes reads a worksheet's XML alongside excelize and tells, row by
-// row, which cells hold numbers. It looks only at tags and attributes and
-// keeps one row's worth of state, so memory stays flat however long the
-// sheet is. Rows and columns are numbered as excelize numbers them: the r
-// attribute when present, else one after the previous.
-type cellTypes struct {
-	dec     *xml.Decoder
-	row     int   // number of the row whose cells are in numeric
-	numeric []int // 0-based columns of numeric cells in that row
-	done    bool
-	err     error
-}
-
-func newCellTypes(r io.Reader) *cellTypes {
-	dec := xml.NewDecoder(r)
-	dec.CharsetReader = charset.NewReaderLabel // as excelize does
-	return &cellTypes{dec: dec}
-}
-
-// numericCells returns the numeric columns of sheet row n. Rows come in
-// increasing order; asking for a row the XML does not have gives nil.
-func (t *cellTypes) numericCells(n int) []int {
-	for !t.done && t.row < n {
-		t.readRow()
-	}
-	if t.row == n {
-		return t.numeric
-	}
-	return nil
-}
-
-// finish reads the rest of the worksheet and returns any XML error.
-func (t *cellTypes) finish() error {
-	for !t.done {
-		t.readRow()
-	}
-	return t.err
-}
-
-// readRow reads up to and through the next <row> element.
-func (t *cellTypes) readRow() {
-	t.numeric = t.numeric[:0]
-	inRow := false
-	var (
-		col      int    // 1-based column of the current cell
-		cellType string // its t attribute; "" or "n" is a number
-		inCell   bool
-		inValue  bool
-		hasValue bool
-	)
-	for {
-		// Token, not RawToken: it checks that tags match, as excelize's
-		// decoder does, so both passes stop at the same damage.
-		tok, err := t.dec.Token()
-		if err != nil {
-			t.done = true
-			if err != io.EOF {
-				t.err = err
-			}
-			return
-		}
-		switch el := tok.(type) {
-		case xml.StartElement:
-			switch el.Name.Local {
-			case "row":
-				if inRow {
-					t.err, t.done = errors.New("a <row> inside a <row>"), true
-					return
-				}
-				inRow, col = true, 0
-				t.row++
-				if v := attr(el.Attr, "r"); v != "" {
-					if n, err := strconv.Atoi(v); err == nil && n > 0 {
-						t.row = n
-					}
-				}
-			case "c":
-				if !inRow {
-					continue
-				}
-				inCell, hasValue = true, false
-				col++
-				if c := columnOf(attr(el.Attr, "r")); c > 0 {
-					col = c
-				}
-				cellType = attr(el.Attr, "t")
-			case "v":
-				inValue = inCell
-			}
-		case xml.CharData:
-			if inValue && len(strings.TrimSpace(string(el))) > 0 {
-				hasValue = true
-			}
-		case xml.EndElement:
-			switch el.Name.Local {
-			case "v":
-				inValue = false
-			case "c":
-				if inCell && hasValue && (cellType == "" || cellType == "n") {
-					t.numeric = append(t.numeric, col-1)
-				}
-				inCell = false
-			case "row":
-				if inRow {
-					return
-				}
-			case "sheetData":
-				t.done = true
-				return
-			}
-		}
-	}
-}
-
 func attr(attrs []xml.Attr, name string) string {
 	for _, a := range attrs {
 		if a.Name.Local == name {
@@ -544,6 +401,9 @@ func attr(attrs []xml.Attr, name string) string {
 	}
 	return ""
 }
+
+// maxSheetColumns is the widest sheet a spreadsheet can have (XFD).
+const maxSheetColumns = 16384
 
 // columnOf returns the 1-based column of a cell reference ("C12" -> 3), or
 // 0 when it is not one.
@@ -557,16 +417,27 @@ func columnOf(ref string) int {
 		case 'a' <= c && c <= 'z':
 			col = col*26 + int(c-'a') + 1
 		case '0' <= c && c <= '9' && i > 0:
-			if col > excelize.MaxColumns {
+			if col > maxSheetColumns {
 				return 0
 			}
 			return col
 		default:
 			return 0
 		}
-		if col > excelize.MaxColumns {
+		if col > maxSheetColumns {
 			return 0
 		}
 	}
 	return 0
+}
+
+// columnName is the inverse of columnOf's letters: 3 -> "C".
+func columnName(col int) string {
+	var b []byte
+	for col > 0 {
+		col--
+		b = append([]byte{byte('A' + col%26)}, b...)
+		col /= 26
+	}
+	return string(b)
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -288,10 +289,10 @@ func TestXLSXReaderHeaderOnly(t *testing.T) {
 	}
 }
 
-// TestXLSXReaderSpooled reads a sheet and shared-string table big enough to
-// be unpacked to temp files, checks that the type pass stays in step over
-// many rows, and that Close removes every temp file.
-func TestXLSXReaderSpooled(t *testing.T) {
+// TestXLSXReaderNoTempFiles reads a sheet and shared-string table that
+// excelize would have unpacked to temp files, checks that cell types stay
+// in step over many rows, and that nothing is written to TMPDIR.
+func TestXLSXReaderNoTempFiles(t *testing.T) {
 	f := excelize.NewFile()
 	must(t, f.SetSheetRow("Sheet1", "A1", &[]any{"EID", "ICCID", "IMEI"}))
 	const rows = 3000
@@ -310,12 +311,10 @@ func TestXLSXReaderSpooled(t *testing.T) {
 
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	limits := defaultXLSXLimits()
-	limits.spoolOver = 16 << 10
-	r, err := newXLSXReader(path, OpenOptions{}, limits)
+	r, err := newXLSXReader(context.Background(), path, OpenOptions{}, defaultXLSXLimits())
 	must(t, err)
-	if entries, _ := os.ReadDir(tmp); len(entries) == 0 {
-		t.Fatal("nothing was spooled; the test does not test what it says")
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Fatalf("temp files written: %v", entries)
 	}
 	recs, _, err := readAll(t, r)
 	must(t, err)
@@ -336,13 +335,14 @@ func TestXLSXReaderSpooled(t *testing.T) {
 	must(t, r.Close())
 	must(t, r.Close())
 	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
-		t.Errorf("temp files left after Close: %v", entries)
+		t.Errorf("temp files written: %v", entries)
 	}
 }
 
 func TestXLSXReaderFatal(t *testing.T) {
 	big := strings.Repeat(" ", 4<<20) // compresses to a few KB
-	small := xlsxLimits{total: 1 << 20, spoolOver: 64 << 10, inMemory: 512 << 10}
+	small := defaultXLSXLimits()
+	small.sheetBytes, small.partBytes = 1<<20, 64<<10
 	tests := []struct {
 		name    string
 		path    func(t *testing.T) string
@@ -351,25 +351,26 @@ func TestXLSXReaderFatal(t *testing.T) {
 		is      error
 	}{
 		{
-			name: "sheet inflates past the total limit",
+			name: "sheet declared past the sheet limit",
 			path: func(t *testing.T) string {
 				return handBook(t, `<row r="1"><c t="inlineStr"><is><t>EID</t></is></c></row>`+big)
 			},
 			limits:  small,
-			wantErr: "workbook unpacks to more than simbulk accepts: more than 1 MiB uncompressed (a zip bomb?)",
+			wantErr: `sheet "Devices": part xl/worksheets/sheet1.xml has 4.0 MiB of XML (as the zip directory declares), over the limit of 1.0 MiB (MaxSheetBytes)`,
 			is:      ErrWorkbookTooLarge,
 		},
 		{
-			name: "a part held in memory inflates past its limit",
+			name: "workbook part past its limit",
 			path: func(t *testing.T) string {
 				return writeZip(t,
 					[2]string{"[Content_Types].xml", contentTypesXML},
-					[2]string{"xl/media/image1.png", big},
+					[2]string{"_rels/.rels", rootRelsXML},
+					[2]string{"xl/workbook.xml", workbookXML + big},
 				)
 			},
-			limits:  xlsxLimits{total: 64 << 20, spoolOver: 64 << 10, inMemory: 1 << 20},
-			wantErr: "more than 1 MiB of workbook parts that must be held in memory (part xl/media/image1.png is 4 MiB; a zip bomb?)",
-			is:      ErrWorkbookTooLarge,
+			limits:  small,
+			wantErr: "part xl/workbook.xml has 4.0 MiB of XML, over the limit of 64.0 KiB (MaxWorkbookPartBytes)",
+			is:      ErrLimit,
 		},
 		{
 			name: "zip that is not a workbook",
@@ -403,7 +404,7 @@ func TestXLSXReaderFatal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := newXLSXReader(tt.path(t), OpenOptions{}, tt.limits)
+			r, err := newXLSXReader(context.Background(), tt.path(t), OpenOptions{}, tt.limits)
 			if err == nil {
 				r.Close()
 				t.Fatal("no error")
