@@ -5,7 +5,11 @@
 // Write (or WriteWith) puts them in DIR/<run-id>/ (DIR is --out, by
 // default ./simbulk-runs), owner-only (directory 0700, files 0600), each
 // file replaced whole so that an interrupted report never leaves half a
-// file. The reports show the checkpoint at one moment (one read
+// file: every file is written to a temporary name in that directory and
+// all are renamed into place together once all are complete, so a report
+// that fails or whose context is cancelled leaves the previous report as
+// it was. Writing checks its context every row and between files and
+// then returns the context's error. The reports show the checkpoint at one moment (one read
 // transaction), so an interrupted or still running run gets consistent
 // reports of its rows so far.
 //
@@ -19,8 +23,15 @@
 //	                provider, attempts, row
 //	report.xlsx     sheets Summary, Succeeded, Failed, Invalid (the same
 //	                tables as the CSV files; a table longer than a sheet
-//	                continues on "Succeeded (2)", ...); frozen header row,
-//	                autofilter, every data cell a text cell
+//	                continues on "Succeeded (2)", ..., so no row is left
+//	                out); frozen header row, autofilter, every data cell a
+//	                text cell. A sheet holds at most 16,384 columns: a
+//	                wider table keeps every column simbulk adds and the
+//	                manifest's columns from the left as far as they fit;
+//	                the rest are only in the CSV files, and summary.json
+//	                (workbook_cut), summary.html and the Summary sheet say
+//	                so. Sheets of up to 128 columns get a width per column,
+//	                wider ones one width for all
 //	summary.json    the figures below
 //	summary.html    one self-contained page (inline CSS and SVG, no script,
 //	                nothing fetched) with the headline figures and charts
@@ -41,6 +52,16 @@
 // alike. Identifier cells so marked (an MSISDN +447700900123 becomes
 // '+447700900123) still re-ingest unchanged: ingest drops one leading
 // apostrophe from identifier cells.
+//
+// No report holds a control character raw: the C0 controls other than
+// tab, line feed and carriage return, DEL, the C1 controls (U+0080 to
+// U+009F), the noncharacters U+FFFE and U+FFFF, and bytes that are not
+// UTF-8 are each replaced with U+FFFD (the replacement character), in
+// cells, header names, result values, error codes and messages, drift
+// findings and summary text, in every file alike. XML cannot carry most of
+// them, so report.xlsx would not open, and a terminal obeys the escape
+// sequences. The replacement comes before neutralising: "=\x00..."
+// becomes "'=\uFFFD...". The checkpoint keeps the original bytes.
 //
 // # summary.json, schema version 1
 //
@@ -91,7 +112,12 @@
 //	    "checked": 1000, "in_sync": 998,    // given (WriteWith, Options.Drift); the
 //	    "drift": [{"row": 17, "provider": "asavie", "id": "(+44)7700900123",
 //	               "kind": "state", "expected": "active", "actual": "suspended"}]
-//	  }                                     // shape of `simbulk reconcile --json`
+//	  },                                    // shape of `simbulk reconcile --json`
+//	  "workbook_cut": {                     // only when report.xlsx leaves columns
+//	    "columns_left_out": 3621,           // out: of the data sheet that lacks most
+//	    "sheet_columns": 16384,             // the most columns a sheet holds
+//	    "note": "report.xlsx leaves out ..." // the same for people; the CSV
+//	  }                                     // files have every column
 //	}
 //
 // # summary.html
@@ -102,7 +128,9 @@
 // and four charts, each an <svg id="chart-NAME" data-chart="NAME">:
 // outcomes (stacked bar per provider), throughput (rows finished per
 // minute, or per wider bucket for long runs), latency (p50/p95/p99 per
-// provider) and errors (top error codes). Every bar is a
+// provider) and errors (top error codes). When report.xlsx leaves columns
+// out, <p id="workbook-cut" data-metric="workbook_columns_left_out"
+// data-value> says so under the title. Every bar is a
 // <rect class="bar" data-series data-label data-value>. A reconciliation,
 // when given, adds <section id="drift">.
 package reports
