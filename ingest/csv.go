@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -19,26 +20,30 @@ const (
 	// sniffSize is how much of the text is looked at to detect encoding,
 	// delimiter and line endings; a header line is far shorter.
 	sniffSize = 64 << 10
-	// maxRecordBytes bounds one CSV record. encoding/csv buffers a whole
-	// record, so a quote that is never closed would otherwise pull the rest
-	// of a large file into memory. Real manifest rows are well under 1 KiB.
+	// maxRecordBytes bounds one CSV record as encoding/csv sees it, after
+	// the fieldLimiter has cut cells and columns: encoding/csv buffers a
+	// whole record (and the line, and the record again as one string), so
+	// 1,024 full cells would still be 64 MiB three times over. Real
+	// manifest rows are well under 1 KiB.
 	maxRecordBytes = 16 << 20
 )
 
 // errRecordTooLong completes "the row after line N ...".
-var errRecordTooLong = fmt.Errorf("is longer than %d MiB; a quote (\") that opens a field is probably never closed", maxRecordBytes>>20)
+var errRecordTooLong = fmt.Errorf("is longer than %d MiB, the most simbulk reads as one row (each cell may hold up to %d KiB, but not all %d of them at once); shorten its longest cells or move them to a separate file", maxRecordBytes>>20, csvMaxCellBytes>>10, csvMaxColumns)
 
 // csvReader streams a CSV (or Excel "Unicode Text") manifest.
 type csvReader struct {
 	name       string    // file name for messages; "" when reading a stream
 	closer     io.Closer // the file Open opened, nil for NewCSVReader
 	cr         *csv.Reader
+	limit      *fieldLimiter
 	count      *recordLimiter
 	text       *utf8Watch // nil for UTF-16 text
 	utf16      bool       // text was decoded from UTF-16: bad input shows up as U+FFFD
 	size       int64      // file size in bytes, 0 when unknown (a stream)
 	records    int        // records encoding/csv has returned, blank ones and the header included
-	lineOffset int        // lines consumed before encoding/csv saw the text ("sep=")
+	lineOffset int        // lines encoding/csv did not see: "sep=", and those the limiter dropped
+	dropped    int        // of lineOffset, the lines the limiter dropped
 	header     Header
 	pending    *csvRead // a record read ahead to classify a quote error
 	lastLine   int      // start line of the last record read
@@ -52,6 +57,8 @@ type csvRead struct {
 	line   int             // line the record starts on, as the user counts
 	perr   *csv.ParseError // a quote error confined to this record
 	err    error           // fatal read error, or io.EOF
+	cuts   []csvCut        // what the fieldLimiter dropped of it
+	offset int             // lineOffset when it started (for lines in perr)
 }
 
 // NewCSVReader reads a CSV manifest from r and reads its header at once, so
@@ -62,6 +69,11 @@ type csvRead struct {
 // found by counting them outside quotes on the header line (European Excel
 // writes ';'), unless the file starts with Excel's "sep=X" line. Lines may
 // end in LF, CRLF or (old Mac Excel) a lone CR.
+//
+// A cell longer than 64 KiB is the row's cell_too_long problem (the reader
+// keeps none of it); a data row of more than 1,024 cells keeps the first
+// 1,024 and its true FieldCount, and a header that wide is an error. So
+// however the text is shaped, a row costs at most a few MiB to read.
 //
 // A stray or unbalanced quote in one row is not fatal: Next returns a
 // *RowError for that row and carries on, because one bad description
@@ -77,6 +89,10 @@ func NewCSVReader(r io.Reader) (Reader, error) {
 }
 
 func newCSVReader(src io.Reader, name string) (*csvReader, error) {
+	return newLimitedCSVReader(src, name, defaultCSVLimits())
+}
+
+func newLimitedCSVReader(src io.Reader, name string, limits csvLimits) (*csvReader, error) {
 	text, isUTF16, err := decodeText(bufio.NewReaderSize(src, sniffSize))
 	if err != nil {
 		return nil, err
@@ -101,7 +117,8 @@ func newCSVReader(src io.Reader, name string) (*csvReader, error) {
 		r.text = &utf8Watch{r: lines}
 		lines = r.text
 	}
-	r.count = &recordLimiter{r: lines, max: maxRecordBytes}
+	r.limit = newFieldLimiter(lines, comma, limits)
+	r.count = &recordLimiter{r: r.limit, max: maxRecordBytes}
 	r.cr = csv.NewReader(r.count)
 	r.cr.Comma = comma
 	r.cr.FieldsPerRecord = -1 // a short or long row is the validator's field_count, not a stop
@@ -127,14 +144,39 @@ func (r *csvReader) readHeader() error {
 		case isBlankRow(rd.fields):
 			continue
 		}
+		if err := headerCut(rd); err != nil {
+			return err
+		}
 		names := make([]string, len(rd.fields))
 		for i, f := range rd.fields {
 			f, _ = r.validText(f)
+			if mayHoldControl(f) {
+				// Header names end up in reports and messages; a control
+				// character there is shown, never written raw.
+				f = replaceControls(f, textControls)
+			}
 			names[i] = cleanHeaderCell(f)
 		}
 		r.header = NewHeader(names)
 		return nil
 	}
+}
+
+// headerCut turns what the fieldLimiter cut from the header into an
+// error: a header is the map of every row, so it is read whole or not at
+// all.
+func headerCut(rd csvRead) error {
+	for _, c := range rd.cuts {
+		switch {
+		case c.columns:
+			return fmt.Errorf("header (line %d) has %s columns; simbulk reads at most %s. Delete the columns that are not needed (or, for a manifest that really is this wide, split it into files of fewer columns that share the identifier columns)",
+				rd.line, groupDigits(int64(len(rd.fields)+c.dropped)), groupDigits(csvMaxColumns))
+		case c.field >= 0:
+			return fmt.Errorf("header (line %d), column %d: the name is %s bytes long; simbulk reads at most %d KiB in one cell. Shorten the name (a quote (\") that opens the cell and is never closed makes the rest of the file part of it)",
+				rd.line, c.field+1, groupDigits(c.size), csvMaxCellBytes>>10)
+		}
+	}
+	return nil
 }
 
 // Header returns the manifest's header row.
@@ -196,8 +238,15 @@ func (r *csvReader) read() csvRead {
 	fields, err := r.cr.Read()
 	var rd csvRead
 	if err != nil && !errors.As(err, &rd.perr) {
-		if errors.Is(err, errRecordTooLong) {
+		var uq *unclosedQuoteError
+		switch {
+		case errors.Is(err, errRecordTooLong):
 			err = fmt.Errorf("the row after line %d %w", r.lastLine, err)
+		case errors.As(err, &uq):
+			// The limiter counts every line it saw, dropped ones included;
+			// only a "sep=" line went before it.
+			sep := r.lineOffset - r.dropped
+			err = &unclosedQuoteError{start: uq.start + sep, end: uq.end + sep}
 		}
 		return csvRead{err: err}
 	}
@@ -209,8 +258,16 @@ func (r *csvReader) read() csvRead {
 	case rd.perr != nil: // FieldPos panics when no field was read
 		rd.line = rd.perr.StartLine
 	}
+	rd.offset = r.lineOffset
 	rd.line += r.lineOffset
 	r.lastLine = rd.line
+	// Line ends dropped inside this record's cut cells come before every
+	// later record.
+	rd.cuts = r.limit.take(r.cr.InputOffset())
+	for _, c := range rd.cuts {
+		r.lineOffset += c.lines
+		r.dropped += c.lines
+	}
 	return rd
 }
 
@@ -221,6 +278,9 @@ func (r *csvReader) record(rd csvRead) Record {
 	n := len(rd.fields)
 	width := max(n, len(r.header.Names))
 	rec := Record{Row: rd.line, Values: slices.Grow(rd.fields, width-n)[:width], FieldCount: n}
+	if len(rd.cuts) > 0 {
+		r.applyCuts(&rec, rd.cuts)
+	}
 	if r.text != nil && !r.text.bad {
 		return rec // every byte so far was valid UTF-8, so every field is
 	}
@@ -231,6 +291,64 @@ func (r *csvReader) record(rd csvRead) Record {
 		}
 	}
 	return rec
+}
+
+// applyCuts reports what the fieldLimiter dropped of a record: the true
+// field count of a row wider than the column limit, and a cell_too_long
+// problem for each cell cut short, whose value is dropped. That value
+// shares one string with the row's other cells (encoding/csv allocates a
+// record at once), so they are copied to let it go.
+func (r *csvReader) applyCuts(rec *Record, cuts []csvCut) {
+	cut := false
+	for _, c := range cuts {
+		if c.columns {
+			rec.FieldCount += c.dropped
+			continue
+		}
+		if c.field < 0 || c.field >= rec.FieldCount {
+			continue
+		}
+		start := rec.Values[c.field]
+		rec.Values[c.field] = ""
+		cut = true
+		rec.Problems = append(rec.Problems, Problem{
+			Row: rec.Row, Column: problemColumn(r.header, c.field), Code: CodeCellTooLong, Severity: SeverityError,
+			Message: cellTooLongMessage(rec.Row, headerColumn(r.header, c.field), c.size, start),
+		})
+	}
+	if cut {
+		for i, v := range rec.Values {
+			rec.Values[i] = strings.Clone(v)
+		}
+	}
+}
+
+// cellTooLongMessage names the limit, what was found and what to do, and
+// quotes the cell's start so it can be found.
+func cellTooLongMessage(row int, col string, size int64, start string) string {
+	const shown = 24
+	if n := utf8.RuneCountInString(start); n > shown {
+		i := 0
+		for range shown {
+			_, w := utf8.DecodeRuneInString(start[i:])
+			i += w
+		}
+		start = start[:i] + "…"
+	}
+	return fmt.Sprintf("row %d, column %s: the cell is %s bytes long, starting %+q; simbulk reads at most %d KiB in one cell, so the row is not sent. Shorten the cell or clear it; if a quote (\") opens the cell by mistake, remove it, since the cell then runs on to the next quote",
+		row, safeName(col), groupDigits(size), start, csvMaxCellBytes>>10)
+}
+
+// groupDigits writes n with thousands separators, as messages show counts.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // estimateRows guesses how many records the whole file holds from its
@@ -276,7 +394,11 @@ func (r *csvReader) rowError(rd csvRead) (Record, error) {
 	rec := r.record(rd)
 	msg := quoteErrorMessage(pe)
 	if pe.Line > pe.StartLine {
-		msg = fmt.Sprintf("%s (the row spans lines %d-%d)", msg, pe.StartLine+r.lineOffset, pe.Line+r.lineOffset)
+		dropped := 0
+		for _, c := range rd.cuts {
+			dropped += c.lines
+		}
+		msg = fmt.Sprintf("%s (the row spans lines %d-%d)", msg, pe.StartLine+rd.offset, pe.Line+rd.offset+dropped)
 	}
 	// The fault is in the field after the last one read whole.
 	return rec, &RowError{Row: rd.line, Column: problemColumn(r.header, len(rd.fields)), Message: msg, Err: pe}

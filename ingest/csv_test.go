@@ -248,8 +248,16 @@ func TestCSVReaderFatal(t *testing.T) {
 			readErr: `line 3: a quoted field opened on this line is never closed, so it runs to the end of the file`,
 		},
 		{
+			// The limiter cuts the cell at 64 KiB and skips the rest of
+			// the file looking for the closing quote.
+			name:    "quote never closed in a long file",
+			input:   []byte("EID,Note\n1,\"" + strings.Repeat("x\n", maxRecordBytes)),
+			readErr: "read manifest: line 2: a quoted field opened on this line is never closed, so it runs to the end of the file (line 16777218)",
+		},
+		{
+			// Every cell within the cell limit, but 300 of them.
 			name:    "row far too long",
-			input:   []byte("EID,Note\n1,\"" + strings.Repeat("x", maxRecordBytes+64<<10)),
+			input:   []byte("EID,Note\n1," + strings.Repeat("\""+strings.Repeat("x", 60<<10)+"\",", 300)),
 			readErr: "read manifest: the row after line 1 is longer than 16 MiB",
 		},
 	}

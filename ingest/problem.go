@@ -5,17 +5,19 @@ import "fmt"
 // Problem codes. They are part of the product: scripts switch on them and the
 // README lists them. Add new ones; never rename.
 const (
-	CodeMissingColumn   = "missing_column"   // a required column is absent from the header
-	CodeMissingValue    = "missing_value"    // a required cell is empty
-	CodeBadFormat       = "bad_format"       // wrong length, characters or pattern
-	CodeBadChecksum     = "bad_checksum"     // MOD 97-10 or Luhn check digit wrong
-	CodeExcelDamage     = "excel_damage"     // value mangled by a spreadsheet (scientific notation, .0, numeric cell)
-	CodeDuplicate       = "duplicate"        // identifier already used by an earlier row
-	CodeUnknownProvider = "unknown_provider" // provider is not one simbulk knows
-	CodeBadEncoding     = "bad_encoding"     // bytes that are not valid text in the file's encoding
-	CodeBadValue        = "bad_value"        // a provider field outside its allowed values
-	CodeFieldCount      = "field_count"      // row has more or fewer fields than the header
-	CodeUnreadable      = "unreadable"       // file could not be read at all (manifest-level)
+	CodeMissingColumn   = "missing_column"    // a required column is absent from the header
+	CodeMissingValue    = "missing_value"     // a required cell is empty
+	CodeBadFormat       = "bad_format"        // wrong length, characters or pattern
+	CodeBadChecksum     = "bad_checksum"      // MOD 97-10 or Luhn check digit wrong
+	CodeExcelDamage     = "excel_damage"      // value mangled by a spreadsheet (scientific notation, .0, numeric cell)
+	CodeDuplicate       = "duplicate"         // identifier already used by an earlier row
+	CodeUnknownProvider = "unknown_provider"  // provider is not one simbulk knows
+	CodeBadEncoding     = "bad_encoding"      // bytes that are not valid text in the file's encoding
+	CodeBadValue        = "bad_value"         // a provider field outside its allowed values
+	CodeFieldCount      = "field_count"       // row has more or fewer fields than the header
+	CodeUnreadable      = "unreadable"        // file could not be read at all (manifest-level)
+	CodeCellTooLong     = "cell_too_long"     // a cell longer than the reader's limit (64 KiB); its value is dropped
+	CodeControlChar     = "control_character" // NUL or another control character in a cell
 )
 
 // Severity says whether a problem makes the row invalid.

@@ -169,6 +169,10 @@ type Record struct {
 	// BadEncoding is set when the row held bytes that are not valid text in
 	// the file's encoding; they were replaced with U+FFFD.
 	BadEncoding bool
+	// Problems are what the reader found wrong in the row while reading it
+	// (a cell over the size limit, whose value it dropped). The validator
+	// reports them with its own.
+	Problems []Problem
 }
 
 // Get returns the trimmed value of a canonical column, or "".

@@ -121,8 +121,7 @@ func (b *scanBatch) check(v *Validator) {
 		it := &b.items[i]
 		it.uses = len(b.uses)
 		if it.err != nil {
-			it.row = Row{Number: it.rec.Row, Values: it.rec.Values}
-			it.problems = []Problem{it.err.Problem()}
+			it.row, it.problems = v.unreadRow(it.rec, it.err)
 		} else {
 			it.row, it.problems = v.check(it.rec, &b.uses)
 		}

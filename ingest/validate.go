@@ -26,7 +26,7 @@ type Validator struct {
 	fieldCols                            []fieldCol // provider fields present in the header, in file order
 	colNames                             []string   // position -> canonical name, or the header as written
 
-	headersFound  string // for messages: the headers as written
+	headersFound  string // for messages: the headers as written, the first few
 	noProviderMsg string
 	dups          *dupIndex
 	uses          []dupUse // Check's scratch
@@ -134,11 +134,9 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 	}
 	slices.SortFunc(v.fieldCols, func(a, b fieldCol) int { return a.idx - b.idx })
 
-	if len(h.Names) == 0 {
-		v.headersFound = "none"
-	} else {
-		v.headersFound = strings.Join(h.Names, ", ")
-	}
+	// Capped: these messages are logged and repeated on every row, and a
+	// header may have a thousand columns.
+	v.headersFound = listNames(h.Names)
 	for p, r := range opts.Rules {
 		v.rules[normaliseProvider(strings.TrimSpace(p))] = r
 	}
@@ -292,6 +290,7 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
 	c := rowCheck{v: v, rec: rec, uses: uses}
 	row := Row{Number: rec.Row, Values: rec.Values}
+	c.readerProblems()
 
 	fields := rec.FieldCount
 	if fields == 0 {
@@ -305,6 +304,7 @@ func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
 	if rec.BadEncoding {
 		c.badEncoding()
 	}
+	c.controls() // after badEncoding: it replaces control characters with U+FFFD
 
 	prov, known := c.provider()
 	row.Provider = prov
@@ -325,6 +325,17 @@ func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
 		c.thingspace(row.Fields)
 	}
 	return row, c.problems
+}
+
+// unreadRow is check for a row the reader could not read whole (a quote
+// error): the reader's problems, and control characters made safe, since
+// the row still goes to the reports.
+func (v *Validator) unreadRow(rec Record, err *RowError) (Row, []Problem) {
+	c := rowCheck{v: v, rec: rec}
+	c.readerProblems()
+	c.problems = append(c.problems, err.Problem())
+	c.controls()
+	return Row{Number: rec.Row, Values: rec.Values}, c.problems
 }
 
 // addDuplicates puts a row's duplicate problems, from its resolved uses,
@@ -350,7 +361,80 @@ type rowCheck struct {
 	rec      Record
 	problems []Problem
 	uses     *[]dupUse // identifiers for the duplicate index
+	// spoiled are the provider columns whose cell already has an error
+	// that makes checking its value pointless (a cell cut short, a control
+	// character), so that it does not also get missing_value or bad_format.
+	spoiled []string
 }
+
+func (c *rowCheck) spoil(col string) { c.spoiled = append(c.spoiled, col) }
+func (c *rowCheck) isSpoiled(col string) bool {
+	return len(c.spoiled) > 0 && slices.Contains(c.spoiled, col)
+}
+
+// readerProblems takes the problems the reader found in the row.
+func (c *rowCheck) readerProblems() {
+	for _, p := range c.rec.Problems {
+		c.problems = append(c.problems, p)
+		if _, canonical := c.v.h.index[p.Column]; canonical {
+			c.spoil(p.Column)
+		}
+	}
+}
+
+// controls reports the control characters in the row's cells and replaces
+// them with U+FFFD in the row's values, which go to the reports (and, in
+// valid rows, to the provider). In a provider column one is an error, so
+// the row is never sent; in a column only carried to the reports it is a
+// warning. The test per cell is a byte loop that allocates nothing.
+func (c *rowCheck) controls() {
+	for i, val := range c.rec.Values {
+		if mayHoldControl(val) {
+			c.control(i, val)
+		}
+	}
+}
+
+func (c *rowCheck) control(i int, val string) {
+	col, canonical := c.column(i)
+	policy, lo, hi := textControls, 0, len(val)
+	if canonical && isIdentifier(col) {
+		// TAB, CR and LF around an identifier are trimmed like spaces;
+		// inside it they are control characters like any other.
+		policy = identControls
+		trimmed := strings.TrimLeft(val, " \t\r\n")
+		lo = len(val) - len(trimmed)
+		hi = lo + len(strings.TrimRight(trimmed, " \t\r\n"))
+	}
+	found, ok := findControls(val, lo, hi, policy)
+	if !ok {
+		return
+	}
+	safe := replaceControls(val, policy)
+	c.rec.Values[i] = safe
+	where := fmt.Sprintf("row %d, column %s: control character %s", c.rec.Row, safeName(headerColumn(c.v.h, i)), found.describe())
+	if !canonical {
+		c.add(col, safe, CodeControlChar, SeverityWarning, where+
+			"; this column only goes to the reports, which show each one as U+FFFD (\uFFFD). Remove it from the cell to keep the text as written")
+		return
+	}
+	c.spoil(col)
+	c.add(col, safe, CodeControlChar, SeverityError, where+
+		"; simbulk never sends control characters to a provider, so the row is not sent. Remove it from the cell (it is often left by a copy out of another program, or by a file that is not plain text)")
+}
+
+// column names the column at position i for a problem: the canonical name
+// when i is where the header has it, else the header as written.
+func (c *rowCheck) column(i int) (col string, canonical bool) {
+	if i >= len(c.v.colNames) {
+		return headerColumn(c.v.h, i), false
+	}
+	col = c.v.colNames[i]
+	j, canonical := c.v.h.index[col]
+	return col, canonical && j == i
+}
+
+// addDuplicates puts a row's duplicate problems
 
 func (c *rowCheck) add(col, value, code string, sev Severity, msg string) {
 	c.problems = append(c.problems, Problem{Row: c.rec.Row, Column: col, Value: value, Code: code, Message: msg, Severity: sev})
@@ -456,6 +540,9 @@ const (
 // nothing more to check: the cell is empty or too damaged to read.
 func (c *rowCheck) ident(prov, col string, i int, lossy, required bool) (raw, val string, ok bool) {
 	raw, val, numeric := c.cell(i)
+	if c.isSpoiled(col) {
+		return raw, "", false
+	}
 	if val == "" {
 		if required {
 			c.missing(prov, col, raw, needEveryRow)
@@ -633,6 +720,9 @@ func (c *rowCheck) fieldRaw(col string, f map[string]string) string {
 // require reports a required field that is empty; otherwise it returns
 // the field's value to check further.
 func (c *rowCheck) require(prov, col string, f map[string]string, need string) (val string, ok bool) {
+	if c.isSpoiled(col) {
+		return "", false
+	}
 	if val := f[col]; val != "" {
 		return val, true
 	}
