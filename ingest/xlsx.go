@@ -107,10 +107,10 @@ func (r *xlsxReader) readHeader() error {
 			return fmt.Errorf("sheet %q: %w", r.sheet, ErrNoHeader)
 		}
 		if err != nil {
-			return r.where(row.num, err)
+			return r.where(row, err)
 		}
 		if row.fault != nil {
-			return r.where(row.num, row.fault)
+			return r.where(row, row.fault)
 		}
 		if isBlankRow(row.values) {
 			continue
@@ -124,8 +124,16 @@ func (r *xlsxReader) readHeader() error {
 	}
 }
 
-func (r *xlsxReader) where(row int, err error) error {
-	return describe(fmt.Sprintf("sheet %q row %d", r.sheet, max(row, 1)), "worksheet", err)
+// where prefixes err with the place in the sheet.
+func (r *xlsxReader) where(row sheetRow, err error) error {
+	at := fmt.Sprintf("sheet %q row %d", r.sheet, max(row.num, 1))
+	switch {
+	case row.between && row.num > 0:
+		at = fmt.Sprintf("sheet %q after row %d", r.sheet, row.num)
+	case row.between:
+		at = fmt.Sprintf("sheet %q before its first row", r.sheet)
+	}
+	return describe(at, "worksheet", err)
 }
 
 // pickSheet finds the requested sheet, exactly or else ignoring case (as
@@ -179,7 +187,7 @@ func (r *xlsxReader) Next() (Record, error) {
 			return Record{}, io.EOF
 		}
 		if err != nil {
-			r.err = fmt.Errorf("read manifest %s: %w", r.name, r.where(row.num, err))
+			r.err = fmt.Errorf("read manifest %s: %w", r.name, r.where(row, err))
 			return Record{}, r.err
 		}
 		if row.fault != nil {

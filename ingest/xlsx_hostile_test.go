@@ -139,7 +139,7 @@ func xlsxEmptyItems(mib int) xlsxPart {
 
 // spaces is mib MiB of spaces in one run, or in 64 KiB runs between empty
 // comments, so that no single XML token is large.
-func xlsxSpaces(mib int, split bool) string {
+func xlsxSpaces(_ int, split bool) string {
 	run := strings.Repeat(xlsxSpaceChunk, xlsxMiB/len(xlsxSpaceChunk))
 	if split {
 		run = strings.Repeat(strings.Repeat(xlsxSpaceChunk, 1024)+"<!---->", 16)

@@ -12,6 +12,7 @@ import (
 // sheetRow is one <row> element as read.
 type sheetRow struct {
 	num     int      // the sheet's row number: r, else one after the last
+	between bool     // on error: the reader was after row num, not in it
 	values  []string // cells, by column; trailing empty cells left out
 	numeric []int    // 0-based columns of number cells
 	// fault is what is wrong with the row alone (a cell too long, a
@@ -58,7 +59,7 @@ func newSheetRows(ctx context.Context, part io.Reader, sst *sharedStrings, limit
 // next reads up to and through the next <row>. On error, row.num says
 // where the reader was.
 func (s *sheetRows) next() (sheetRow, error) {
-	row := sheetRow{num: s.last}
+	row := sheetRow{num: s.last, between: true}
 	inRow, inCell := false, false
 	for !s.done {
 		tok, err := s.xs.next()
@@ -78,7 +79,7 @@ func (s *sheetRows) next() (sheetRow, error) {
 				if inRow {
 					return row, fmt.Errorf("a <row> inside a <row>")
 				}
-				inRow = true
+				inRow, row.between = true, false
 				row.num = s.last + 1
 				if n, err := strconv.Atoi(attr(el.Attr, "r")); err == nil && n > 0 {
 					row.num = n
