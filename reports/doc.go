@@ -117,7 +117,10 @@
 //	    "columns_left_out": 3621,           // out: of the data sheet that lacks most
 //	    "sheet_columns": 16384,             // the most columns a sheet holds
 //	    "note": "report.xlsx leaves out ..." // the same for people; the CSV
-//	  }                                     // files have every column
+//	  },                                    // files have every column
+//	  "counters": {                         // only when something was counted:
+//	    "callback_rejected_bad_path": 28    // events around the run, summed over
+//	  }                                     // every process that worked on it
 //	}
 //
 // # summary.html

@@ -44,6 +44,10 @@ type Summary struct {
 	// Workbook says what report.xlsx leaves out; absent when it holds
 	// everything (or was not written).
 	Workbook *WorkbookCut `json:"workbook_cut,omitempty"`
+	// Counters are named counts of events around the run, summed over
+	// every process that worked on it (callback_rejected_<reason>: ThingSpace
+	// callback deliveries the listener refused); absent when none.
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 // WorkbookCut is what report.xlsx leaves out of tables wider than a sheet
@@ -68,6 +72,7 @@ func cleanSummary(s *Summary) {
 	}
 	s.ByProvider = cleanKeys(s.ByProvider)
 	s.LatencyMs = cleanKeys(s.LatencyMs)
+	s.Counters = cleanKeys(s.Counters)
 }
 
 // cleanKeys returns m with its keys cleaned. Two keys that clean to the
@@ -266,6 +271,9 @@ func buildSummary(ctx context.Context, v *pipeline.ReportView, now time.Time) (*
 		ByProvider:    map[string]pipeline.Counts{},
 		TopErrors:     []TopError{},
 		LatencyMs:     map[string]Latency{},
+	}
+	if len(run.Counters) > 0 {
+		s.Counters = run.Counters
 	}
 	end := run.FinishedAt
 	if end.IsZero() {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -462,6 +464,20 @@ func (b *workbook) writeSummary(s *Summary) error {
 				return err
 			}
 			return put("Note", s.Workbook.Note)
+		},
+		func() error {
+			if len(s.Counters) == 0 {
+				return nil
+			}
+			if err := heading("Events"); err != nil {
+				return err
+			}
+			for _, k := range slices.Sorted(maps.Keys(s.Counters)) {
+				if err := put(k, s.Counters[k]); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 		func() error {
 			if s.Drift == nil {

@@ -436,6 +436,7 @@ func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rollou
 // that the interrupt does not cancel.
 func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
 	interrupted := ctx.Err() != nil
+	signalled := ctx // a signal during report writing still ends the command
 	ctx = context.WithoutCancel(ctx)
 	if r, err := cp.Run(ctx, run.ID); err == nil {
 		run.Counters = r.Counters
@@ -445,7 +446,7 @@ func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.
 		return err
 	}
 	printCounts(a.stdout, run, state, counts)
-	reportCtx := ctx
+	reportCtx := signalled
 	if interrupted {
 		// A signal ends the command within 2 s: the reports of a large
 		// run take longer, and `simbulk report` writes them any time.
@@ -455,8 +456,11 @@ func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.
 	}
 	files, err := reports.Write(reportCtx, cp, run.ID, o.out, nil)
 	switch {
-	case err != nil && interrupted:
+	case err != nil && (interrupted || signalled.Err() != nil):
 		fmt.Fprintf(a.stdout, "Reports:    not written (interrupted); write them with: simbulk report %s\n", run.ID)
+		if !interrupted {
+			return exitWith(exitInterrupted)
+		}
 	case err != nil:
 		return fmt.Errorf("write reports: %w", err)
 	default:
