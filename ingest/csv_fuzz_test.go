@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -28,15 +29,32 @@ func FuzzCSVReader(f *testing.F) {
 		"",
 		"\"",
 		"E\x00I\x00D\x00\n\x001\x00\n\x00",
+		// The hostile shapes of TestCSVHostileBounded, small: the fuzz
+		// target also reads every input with a 16-byte cell limit and 8
+		// columns, where these cross them.
+		"EID,Note\n1," + strings.Repeat("abcdefgh", 8) + "\n2,ok\n",
+		"EID,Note\n1,\"" + strings.Repeat("ab,\"\"c\n", 8) + "\"\n2,ok\n",
+		"EID,Note\n1,\"" + strings.Repeat("x,y\n", 16),
+		"EID" + strings.Repeat(",col", 20) + "\n1\n",
+		"EID,Note\n1" + strings.Repeat(",", 20) + "\n2,ok\n",
+		"EID,Note\n1,\"abcdefghijklmno\"\"p\"x,z\n2,\"a\"\rb\n",
+		"EID,Note\n" + strings.Repeat("1,ok\n", 20) + "2,a\x00b\n3,\x1b[31m\u0085\x7f\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := NewCSVReader(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		defer r.Close()
+		fuzzCSV(t, data, defaultCSVLimits())
+		fuzzCSV(t, data, csvLimits{cellBytes: 16, columns: 8})
+	})
+}
+
+func fuzzCSV(t *testing.T, data []byte, limits csvLimits) {
+	r, err := newLimitedCSVReader(bytes.NewReader(data), "", limits)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	{
 		width := len(r.Header().Names)
 		prev := 1 // the header is on line 1 or later
 		// Every row consumes at least one byte, so more calls than bytes
@@ -63,14 +81,21 @@ func FuzzCSVReader(f *testing.F) {
 			if len(rec.Values) < width {
 				t.Fatalf("row %d: %d values for %d header columns", rec.Row, len(rec.Values), width)
 			}
-			if rec.FieldCount > len(rec.Values) {
+			if rec.FieldCount > len(rec.Values) && len(rec.Values) != limits.columns {
 				t.Fatalf("row %d: FieldCount %d but only %d values kept", rec.Row, rec.FieldCount, len(rec.Values))
+			}
+			if len(rec.Values) > max(width, limits.columns) {
+				t.Fatalf("row %d: %d values kept, limit %d", rec.Row, len(rec.Values), limits.columns)
 			}
 			for _, v := range rec.Values {
 				if !utf8.ValidString(v) {
 					t.Fatalf("row %d: value %q is not UTF-8", rec.Row, v)
 				}
+				// Bytes that are not UTF-8 became U+FFFD, three bytes for one.
+				if raw := len(v) - 2*strings.Count(v, "\uFFFD"); int64(raw) > limits.cellBytes {
+					t.Fatalf("row %d: a %d-byte value kept, limit %d", rec.Row, len(v), limits.cellBytes)
+				}
 			}
 		}
-	})
+	}
 }

@@ -23,7 +23,8 @@ const (
 )
 
 // csvLimits are the bounds one reader applies; tests shrink them to reach
-// the limits with small inputs.
+// the limits with small inputs (at least 2 of each: a cut must come after
+// its record's first byte).
 type csvLimits struct {
 	cellBytes int64
 	columns   int
@@ -65,6 +66,7 @@ type fieldLimiter struct {
 	class      [256]uint8
 	out        int64 // bytes passed on so far
 	cuts       []csvCut
+	eof        bool  // the text has ended
 	err        error // sticky: a quoted field never closed
 }
 
@@ -115,6 +117,7 @@ func (f *fieldLimiter) Read(p []byte) (int, error) {
 	for {
 		n, err := f.r.Read(p)
 		w := f.filter(p[:n])
+		f.eof = f.eof || err == io.EOF
 		if err == io.EOF && f.dropping && f.state == inQuotes {
 			f.err = &unclosedQuoteError{start: f.quoteAt + 1, end: f.line + 1}
 			err = f.err
@@ -344,13 +347,16 @@ func (f *fieldLimiter) startCut(c csvCut) {
 }
 
 // take removes and returns the cuts that happened before offset end of
-// the passed text: those of the records encoding/csv has returned.
+// the passed text: those of the records encoding/csv has returned. A cut
+// lies inside its record, before the line end that closes it, except in a
+// last record with no line end: there it may be at the very end.
 func (f *fieldLimiter) take(end int64) []csvCut {
-	if len(f.cuts) == 0 || f.cuts[0].at >= end {
+	in := func(c csvCut) bool { return c.at < end || c.at == end && f.eof }
+	if len(f.cuts) == 0 || !in(f.cuts[0]) {
 		return nil
 	}
 	n := 0
-	for n < len(f.cuts) && f.cuts[n].at < end {
+	for n < len(f.cuts) && in(f.cuts[n]) {
 		n++
 	}
 	taken := append([]csvCut(nil), f.cuts[:n]...)
