@@ -8,4 +8,11 @@
 // pipeline can send) plus the Problems found in it. Nothing here holds a
 // whole manifest in memory; only the duplicate index grows with row count,
 // by a fixed few bytes per identifier.
+//
+// Nor does a hostile file make one row expensive: the CSV reader keeps at
+// most 64 KiB of a cell (a longer one is the row's cell_too_long problem)
+// and 1,024 cells of a row, whatever the file's shape, and no message
+// grows with the number of columns. Control characters are looked for in
+// every cell of the whole file (control_character): they are never sent to
+// a provider, and the values handed on for reports have them replaced.
 package ingest
