@@ -7,19 +7,19 @@ import (
 
 // Limits of a CSV manifest. A manifest row is a few hundred bytes in a few
 // dozen columns; these are far beyond that and still keep one row's
-// memory small. They match the XLSX reader's MaxCellBytes and MaxColumns
-// (xlsx_limits.go) and should converge with them into one pair once both
-// readers have landed. They are not configurable: a manifest past them is
-// not a manifest, and the messages say how to cut it down.
+// memory small. They are the XLSX reader's MaxCellBytes and MaxColumns
+// (xlsx_limits.go): one pair of limits for every manifest. They are not
+// configurable: a manifest past them is not a manifest, and the messages
+// say how to cut it down.
 const (
 	// csvMaxCellBytes is the longest cell read, in bytes as in the file
 	// (a doubled quote counts two). A longer cell is the row's
 	// cell_too_long problem; the reader never holds more of it than this.
-	csvMaxCellBytes = 64 << 10
+	csvMaxCellBytes = MaxCellBytes
 	// csvMaxColumns is the most cells read of one line. A wider header is
 	// a fatal error; a wider data row keeps its first csvMaxColumns cells
 	// and its true count, for field_count.
-	csvMaxColumns = 1024
+	csvMaxColumns = MaxColumns
 )
 
 // csvLimits are the bounds one reader applies; tests shrink them to reach

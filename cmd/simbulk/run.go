@@ -326,7 +326,7 @@ func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path
 	if run, ok, err := cp.LatestRun(ctx, fp); err != nil || ok {
 		return run, err
 	}
-	r, err := ingest.Open(abs, ingest.OpenOptions{Sheet: o.sheet})
+	r, err := ingest.OpenContext(ctx, abs, ingest.OpenOptions{Sheet: o.sheet})
 	if err != nil {
 		return pipeline.Run{}, err
 	}
@@ -341,7 +341,7 @@ func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Ru
 	if err := cp.DiscardRows(ctx, run.ID); err != nil {
 		return err
 	}
-	r, err := ingest.Open(path, ingest.OpenOptions{Sheet: o.sheet})
+	r, err := ingest.OpenContext(ctx, path, ingest.OpenOptions{Sheet: o.sheet})
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rollou
 	if path == "" {
 		return usageError(errors.New("--dry-run needs a manifest"))
 	}
-	r, err := ingest.Open(path, ingest.OpenOptions{Sheet: o.sheet})
+	r, err := ingest.OpenContext(ctx, path, ingest.OpenOptions{Sheet: o.sheet})
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func (a *app) validate(ctx context.Context, path string, o validateOptions) erro
 		return err
 	}
 	defer cleanup()
-	r, err := ingest.Open(local, ingest.OpenOptions{Sheet: o.sheet})
+	r, err := ingest.OpenContext(ctx, local, ingest.OpenOptions{Sheet: o.sheet})
 	if err != nil {
 		return err // names the manifest already
 	}
