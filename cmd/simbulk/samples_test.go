@@ -111,7 +111,7 @@ var brokenSamples = []struct {
 
 // notInSamples are codes no manifest row can show, and why.
 var notInSamples = map[string]string{
-	ingest.CodeUnreadable: "a manifest that cannot be read at all is a fatal error (exit 1), tested in testdata/script/errors.txtar",
+	ingest.CodeUnreadable:  "a manifest that cannot be read at all is a fatal error (exit 1), tested in testdata/script/errors.txtar",
 	ingest.CodeCellTooLong: "needs a cell over 64 KiB, which a sample meant to be read should not hold; generated in ingest's limits tests",
 	ingest.CodeControlChar: "a control character in a committed sample would be invisible in an editor; generated in ingest's control tests",
 }
