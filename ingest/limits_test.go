@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -284,6 +285,7 @@ func TestHelperCSV(t *testing.T) {
 	if name == "" {
 		t.Skip("runs only as TestCSVHostileBounded's child")
 	}
+	debug.SetMemoryLimit(MemoryBudget) // as simbulk itself runs
 	var tc *hostileCase
 	for _, c := range hostileCases(hostileScale) {
 		if c.name == name {

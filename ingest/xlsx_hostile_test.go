@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +155,9 @@ type xlsxHostileCase struct {
 	book func(tb testing.TB, dir string) string
 	// want is a substring of the fatal error; rowWant, of a row error.
 	want, rowWant string
-	is            error
+	// ok: the workbook is within every limit and must read without error.
+	ok bool
+	is error
 }
 
 var xlsxHostileCases = []xlsxHostileCase{
@@ -173,12 +176,22 @@ var xlsxHostileCases = []xlsxHostileCase{
 		want: "MaxSharedStrings", is: ErrLimit,
 	},
 	{
-		name: "shared strings text 80MB",
+		name: "shared strings text 150MB",
 		book: func(tb testing.TB, dir string) string {
 			return xlsxHostileBook(tb, dir, xlsxPlainSheet(xlsxSSTRow), xlsxPart{
-				prefix: xlsxSSTHead, chunk: "<si><t>" + strings.Repeat("x", 1000) + "</t></si>", n: 80_000, suffix: "</sst>"})
+				prefix: xlsxSSTHead, chunk: "<si><t>" + strings.Repeat("x", 1000) + "</t></si>", n: 150_000, suffix: "</sst>"})
 		},
 		want: "MaxSharedStringBytes", is: ErrLimit,
+	},
+	{
+		// Near both shared-string limits: 5 million items of 20
+		// characters (95 MB), what a wide million-row manifest saved by
+		// Excel holds. Read whole, within the memory budget.
+		name: "shared strings just under the limits", ok: true, slow: true,
+		book: func(tb testing.TB, dir string) string {
+			return xlsxHostileBook(tb, dir, xlsxPlainSheet(xlsxSSTRow), xlsxPart{
+				prefix: xlsxSSTHead, chunk: "<si><t>89441234567890123456</t></si>", n: 5_000_000, suffix: "</sst>"})
+		},
 	},
 	{
 		name: "one 100MB inline cell",
@@ -287,6 +300,7 @@ func TestHelperOpen(t *testing.T) {
 	if path == "" {
 		t.Skip("run by TestXLSXHostileMemory in a child process")
 	}
+	debug.SetMemoryLimit(MemoryBudget) // as simbulk itself runs
 	start := time.Now()
 	var res xlsxHostileResult
 	r, err := Open(path, OpenOptions{})
@@ -371,6 +385,8 @@ func TestXLSXHostileMemory(t *testing.T) {
 				t.Errorf("files left behind in TMPDIR: %v", left)
 			}
 			switch {
+			case tc.ok && res.Err != "":
+				t.Errorf("a workbook within the limits failed: %q", res.Err)
 			case tc.want != "" && !strings.Contains(res.Err, tc.want):
 				t.Errorf("error = %q, want %q", res.Err, tc.want)
 			case tc.rowWant != "" && (len(res.RowErrs) == 0 || !strings.Contains(res.RowErrs[0], tc.rowWant)):

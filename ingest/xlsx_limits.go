@@ -20,11 +20,14 @@ const (
 	// stored, so a row of a million cells costs no memory.
 	MaxColumns = 1024
 	// MaxSharedStringBytes caps the text of the shared-string table, which
-	// must be held whole while the sheet is read.
-	MaxSharedStringBytes = 64 << 20
-	// MaxSharedStrings caps the number of items of the shared-string table.
-	// Empty items count: each costs its offset (4 bytes).
-	MaxSharedStrings = 4_000_000
+	// must be held whole while the sheet is read. A 1,000,000-row manifest
+	// saved by Excel with EID, ICCID, IMEI and CLI as text holds about
+	// 80 MB; 96 MiB leaves room within the MemoryBudget.
+	MaxSharedStringBytes = 96 << 20
+	// MaxSharedStrings caps the number of items of the shared-string table
+	// (that manifest: 4 to 5 million). Empty items count: each costs its
+	// offset (4 bytes).
+	MaxSharedStrings = 6_000_000
 	// MaxSheetBytes caps the uncompressed worksheet (and shared-string)
 	// XML: as the zip directory declares it, and as actually read, markup
 	// and whitespace included.
@@ -38,6 +41,13 @@ const (
 	// (sheet names) and its relationships.
 	MaxWorkbookPartBytes = 8 << 20
 )
+
+// MemoryBudget is the soft memory limit simbulk runs under (the command
+// sets it with debug.SetMemoryLimit unless GOMEMLIMIT says otherwise). The
+// limits above keep what a manifest makes simbulk hold well inside it; the
+// soft limit makes the garbage collector keep the rest inside it too, where
+// by default it would let garbage grow as large as what is held.
+const MemoryBudget = 224 << 20
 
 // ErrLimit: the manifest holds more than one of the limits above allows.
 // A *LimitError says which.

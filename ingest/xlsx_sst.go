@@ -42,28 +42,38 @@ func (s *sharedStrings) item(i int) (string, int64) {
 	return string(t), int64(len(t))
 }
 
-// readSharedStrings streams the table once. The sizes come from the zip
-// directory, which archive/zip holds the data to, so the arena is
-// allocated once at its final size and never copied while it grows.
+// readSharedStrings streams the table twice: once to measure it, once to
+// keep it. The first pass sizes the arena exactly, so it is neither copied
+// while it grows (which would hold it twice) nor reserved from the zip
+// directory's size (which counts markup: a table of empty items declares
+// hundreds of MB and holds no text). Both passes enforce the limits.
 func readSharedStrings(ctx context.Context, f *zip.File, limits xlsxLimits) (*sharedStrings, error) {
 	if f.UncompressedSize64 > uint64(limits.sheetBytes) {
 		return nil, declaredTooLarge(f, limits)
 	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, describe(f.Name, "shared-string", errZipDamaged{err})
+	measure := &sstParser{s: &sharedStrings{}, limits: limits}
+	if err := measure.parse(ctx, f); err != nil {
+		return nil, err
 	}
-	defer rc.Close()
-	declared := int64(f.UncompressedSize64)
-	s := &sharedStrings{
-		text: make([]byte, 0, min(declared, limits.sharedStringBytes)),
-		ends: make([]uint32, 0, min(declared/int64(len("<si/>"))+1, int64(limits.sharedStrings))),
-	}
-	p := sstParser{s: s, limits: limits, xs: newXMLStream(newPartReader(ctx, rc, limits))}
-	if err := p.run(); err != nil {
-		return nil, describe(fmt.Sprintf("shared strings (%s) item %d", f.Name, len(s.ends)+1), "shared-string", err)
+	s := &sharedStrings{text: make([]byte, 0, measure.n), ends: make([]uint32, 0, measure.items)}
+	if err := (&sstParser{s: s, limits: limits, keep: true}).parse(ctx, f); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// parse runs the parser over the part f.
+func (p *sstParser) parse(ctx context.Context, f *zip.File) error {
+	rc, err := f.Open()
+	if err != nil {
+		return describe(f.Name, "shared-string", errZipDamaged{err})
+	}
+	defer rc.Close()
+	p.xs = newXMLStream(newPartReader(ctx, rc, p.limits))
+	if err := p.run(); err != nil {
+		return describe(fmt.Sprintf("shared strings (%s) item %d", f.Name, p.items+1), "shared-string", err)
+	}
+	return nil
 }
 
 // sstParser reads <si> items: the text of <t> directly in <si>, and of
@@ -74,8 +84,13 @@ type sstParser struct {
 	limits xlsxLimits
 	xs     *xmlStream
 	path   [maxDepth + 1]string // local names of the open elements
-	start  int                  // where the current item's text starts
-	found  int64                // its length, beyond what is kept
+	// keep is false on the measuring pass: text and ends are counted
+	// (n, items), not stored.
+	keep  bool
+	n     int   // bytes of text kept so far
+	items int   // items ended so far
+	start int   // where the current item's text starts
+	found int64 // its length, beyond what is kept
 }
 
 func (p *sstParser) run() error {
@@ -92,7 +107,7 @@ func (p *sstParser) run() error {
 		case xml.StartElement:
 			p.path[d] = el.Name.Local
 			if d == 2 && el.Name.Local == "si" {
-				p.start, p.found = len(p.s.text), 0
+				p.start, p.found = p.n, 0
 			}
 		case xml.CharData:
 			if p.inText(d) {
@@ -125,34 +140,39 @@ func (p *sstParser) inText(d int) bool {
 // add keeps text up to the cell limit for the item and the table.
 func (p *sstParser) add(b []byte) error {
 	p.found += int64(len(b))
-	room := p.limits.cellBytes - (len(p.s.text) - p.start)
+	room := p.limits.cellBytes - (p.n - p.start)
 	b = cutUTF8(b, room)
-	if int64(len(p.s.text)+len(b)) > p.limits.sharedStringBytes {
+	if int64(p.n+len(b)) > p.limits.sharedStringBytes {
 		return &LimitError{
-			Limit: "MaxSharedStringBytes", Max: p.limits.sharedStringBytes, Found: int64(len(p.s.text) + len(b)), atLeast: true,
+			Limit: "MaxSharedStringBytes", Max: p.limits.sharedStringBytes, Found: int64(p.n + len(b)), atLeast: true,
 			Unit: "bytes", Where: "the shared-string table", Of: " of text", Advice: adviceSplit,
 		}
 	}
-	p.s.text = append(p.s.text, b...)
+	if p.keep {
+		p.s.text = append(p.s.text, b...)
+	}
+	p.n += len(b)
 	return nil
 }
 
 func (p *sstParser) endItem() error {
-	if len(p.s.ends) >= p.limits.sharedStrings {
+	if p.items >= p.limits.sharedStrings {
 		return &LimitError{
-			Limit: "MaxSharedStrings", Max: int64(p.limits.sharedStrings), Found: int64(len(p.s.ends) + 1), atLeast: true,
+			Limit: "MaxSharedStrings", Max: int64(p.limits.sharedStrings), Found: int64(p.items + 1), atLeast: true,
 			Unit: "items", Where: "the shared-string table", Advice: adviceSplit,
 		}
 	}
-	i := len(p.s.ends)
-	p.s.ends = append(p.s.ends, uint32(len(p.s.text)))
-	if p.found > int64(len(p.s.text)-p.start) {
-		if p.s.long == nil {
-			p.s.long = make(map[int]int64)
+	if p.keep {
+		p.s.ends = append(p.s.ends, uint32(p.n))
+		if p.found > int64(p.n-p.start) {
+			if p.s.long == nil {
+				p.s.long = make(map[int]int64)
+			}
+			p.s.long[p.items] = p.found
 		}
-		p.s.long[i] = p.found
 	}
-	p.start, p.found = len(p.s.text), 0
+	p.items++
+	p.start, p.found = p.n, 0
 	return nil
 }
 

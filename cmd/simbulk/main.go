@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/simbulk/simbulk/ingest"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -16,6 +17,11 @@ func main() {
 	// would hold the providers' credentials.
 	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
 	debug.SetTraceback("crash")
+	// Bounded memory for any manifest: the readers' limits keep what is
+	// held small, and a soft limit keeps garbage from doubling it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(ingest.MemoryBudget)
+	}
 
 	// The first SIGINT/SIGTERM cancels ctx: commands stop taking new work at
 	// a row boundary, let requests in flight finish and record everything.
