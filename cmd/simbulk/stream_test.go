@@ -1,10 +1,13 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,5 +93,87 @@ func TestSignalWhileWaitingOnFIFO(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "simbulk-manifest-*")); len(left) > 0 {
 		t.Errorf("temp files left behind: %v", left)
+	}
+}
+
+// TestSignalWhileOpeningWorkbook: a workbook whose sheet held 1.5 GB of
+// whitespace kept simbulk busy for 52 s, ignoring SIGTERM. This one holds
+// 600 MB, in 64 KiB runs each within the reader's token limit, so reading
+// it takes seconds; a SIGTERM 300 ms in ends validate within 2 s, exit 130.
+func TestSignalWhileOpeningWorkbook(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spaces.xlsx")
+	size := 600 << 20
+	if raceBuild {
+		size = 100 << 20 // reading is slower too: still seconds
+	}
+	writeWhitespaceWorkbook(t, path, size)
+	cmd := exec.Command("simbulk", "validate", path)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	signalled := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if code := exitCode(err); code != exitInterrupted {
+			t.Errorf("exit %d, want %d:\n%s", code, exitInterrupted, out.String())
+		}
+		t.Logf("ended %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("still running 2 s after SIGTERM")
+	}
+}
+
+// writeWhitespaceWorkbook writes a minimal XLSX whose sheet has a header
+// row and then size bytes of whitespace, in 64 KiB runs between empty
+// comments; deflate keeps the file a few MB.
+func writeWhitespaceWorkbook(t *testing.T, path string, size int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z := zip.NewWriter(f)
+	part := func(name, body string) {
+		w, err := z.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	part("[Content_Types].xml", `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>`)
+	part("_rels/.rels", `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>`)
+	part("xl/workbook.xml", `<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Devices" sheetId="1" r:id="rId1"/></sheets></workbook>`)
+	part("xl/_rels/workbook.xml.rels", `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`)
+	w, err := z.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := `<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>` +
+		`<row r="1"><c r="A1" t="inlineStr"><is><t>provider</t></is></c><c r="B1" t="inlineStr"><is><t>eid</t></is></c></row>`
+	if _, err := io.WriteString(w, head); err != nil {
+		t.Fatal(err)
+	}
+	run := []byte(strings.Repeat(" ", 64<<10) + "<!---->")
+	for written := 0; written < size; written += len(run) {
+		if _, err := w.Write(run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := io.WriteString(w, `</sheetData></worksheet>`); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
