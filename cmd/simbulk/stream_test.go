@@ -70,26 +70,7 @@ func TestSignalWhileWaitingOnFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"validate", fifo}, {"run", fifo, "--simulate", "--db", filepath.Join(dir, "c.db")}} {
-		cmd := exec.Command("simbulk", args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond)
-		signalled := time.Now()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			took := time.Since(signalled)
-			if code := exitCode(err); code != exitInterrupted {
-				t.Errorf("%s: exit %d, want %d", args[0], code, exitInterrupted)
-			}
-			t.Logf("%s: ended %v after SIGTERM", args[0], took.Round(time.Millisecond))
-		case <-time.After(2 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("%s: still running 2 s after SIGTERM", args[0])
-		}
+		sigtermEndsWithin2s(t, args...)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "simbulk-manifest-*")); len(left) > 0 {
 		t.Errorf("temp files left behind: %v", left)
@@ -108,7 +89,14 @@ func TestSignalWhileOpeningWorkbook(t *testing.T) {
 		size = 100 << 20 // reading is slower too: still seconds
 	}
 	writeWhitespaceWorkbook(t, path, size)
-	cmd := exec.Command("simbulk", "validate", path)
+	sigtermEndsWithin2s(t, "validate", path)
+}
+
+// sigtermEndsWithin2s starts simbulk with args, sends SIGTERM 300 ms later
+// and requires exit 130 within 2 s.
+func sigtermEndsWithin2s(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("simbulk", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -122,12 +110,12 @@ func TestSignalWhileOpeningWorkbook(t *testing.T) {
 	select {
 	case err := <-done:
 		if code := exitCode(err); code != exitInterrupted {
-			t.Errorf("exit %d, want %d:\n%s", code, exitInterrupted, out.String())
+			t.Errorf("%s: exit %d, want %d:\n%s", args[0], code, exitInterrupted, out.String())
 		}
-		t.Logf("ended %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
+		t.Logf("%s: ended %v after SIGTERM", args[0], time.Since(signalled).Round(time.Millisecond))
 	case <-time.After(2 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("still running 2 s after SIGTERM")
+		t.Fatalf("%s: still running 2 s after SIGTERM", args[0])
 	}
 }
 
