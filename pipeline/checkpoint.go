@@ -182,14 +182,12 @@ func OpenCheckpoint(p string) (*Checkpoint, error) {
 func isOurs(p string) error {
 	// Before any connection: opening one creates the -wal file.
 	lostLog := walWithoutLog(p)
-	db, err := sql.Open("sqlite3", "file:"+p+"?mode=ro")
+	tables, ours, err := countTables(p, false)
 	if err != nil {
-		return fmt.Errorf("open checkpoint %s: %w", p, err)
+		// A WAL database SQLite may not write the -shm of (a read-only
+		// file or directory): read the file as it stands.
+		tables, ours, err = countTables(p, true)
 	}
-	defer db.Close()
-	var tables, ours int
-	err = db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE name IN ('runs', 'rows', 'attempts'))
-		FROM sqlite_schema WHERE type = 'table'`).Scan(&tables, &ours)
 	if err != nil {
 		return fmt.Errorf("%w: %s cannot be read as a SQLite database (%v)", ErrNotCheckpoint, p, err)
 	}
@@ -202,6 +200,23 @@ func isOurs(p string) error {
 			"Using it would send every row again", ErrNotCheckpoint, p, filepath.Base(p))
 	}
 	return nil
+}
+
+// countTables counts the tables of the database at p, and simbulk's among
+// them, through a plain read-only connection.
+func countTables(p string, immutable bool) (tables, ours int, err error) {
+	q := "?mode=ro"
+	if immutable {
+		q += "&immutable=1"
+	}
+	db, err := sql.Open("sqlite3", "file:"+p+q)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	err = db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE name IN ('runs', 'rows', 'attempts'))
+		FROM sqlite_schema WHERE type = 'table'`).Scan(&tables, &ours)
+	return tables, ours, err
 }
 
 // walWithoutLog reports whether p is a SQLite file in WAL mode (header
@@ -394,7 +409,7 @@ func OpenCheckpointReadOnly(p string) (*Checkpoint, error) {
 	r, err := openReadPool(p, false)
 	if err == nil {
 		err = checkSchema(r, p)
-		if err != nil && strings.Contains(err.Error(), "unable to open") {
+		if err != nil {
 			// A WAL file SQLite may not create its -shm beside (a
 			// read-only directory): read the file as it stands instead.
 			r.Close()

@@ -165,3 +165,66 @@ func writeWhitespaceWorkbook(t *testing.T, path string, size int) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusOnReadOnlyCheckpoint: status, report and checkpoint backup
+// work on a checkpoint the user may read but not write, such as one handed
+// over by another team. Run as root, the test drops to nobody, for whom
+// the file and its directory are read-only.
+func TestStatusOnReadOnlyCheckpoint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run simbulk as another user")
+	}
+	dir, err := os.MkdirTemp("", "simbulk-ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	db := filepath.Join(dir, "c.db")
+	if out, err := exec.Command("simbulk", "run", "../../samples/mixed.csv", "--simulate", "--db", db, "--out", filepath.Join(dir, "runs")).CombinedOutput(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test binary stands in for simbulk; nobody must be able to run it.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "simbulk")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, db} {
+		if err := os.Chmod(p, map[bool]os.FileMode{true: 0o755, false: 0o644}[p == dir]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(os.TempDir(), filepath.Base(dir)+"-out")
+	t.Cleanup(func() { os.RemoveAll(out) })
+	as := func(args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = os.TempDir()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		o, err := cmd.CombinedOutput()
+		return exitCode(err), string(o)
+	}
+	if code, o := as("status", "--db", db, "--json"); code != 0 || !strings.Contains(o, `"succeeded": 30`) {
+		t.Errorf("status as nobody: exit %d\n%s", code, o)
+	}
+	if code, o := as("report", runStatus(t, db)[0].RunID, "--db", db, "--out", out); code != 0 {
+		t.Errorf("report as nobody: exit %d\n%s", code, o)
+	}
+	if code, o := as("checkpoint", "backup", out+".db", "--db", db); code != 0 {
+		t.Errorf("backup as nobody: exit %d\n%s", code, o)
+	}
+	os.Remove(out + ".db")
+	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+		t.Errorf("reading the checkpoint changed it")
+	}
+}
