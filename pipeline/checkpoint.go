@@ -29,7 +29,6 @@ var migrations embed.FS
 // reads go through a separate read-only pool, which WAL lets run beside
 // the writer.
 type Checkpoint struct {
-	path  string
 	write *sql.DB
 	read  *sql.DB
 	now   func() time.Time
@@ -43,7 +42,7 @@ type Checkpoint struct {
 
 type writeOp struct {
 	apply func(tx *sql.Tx) error
-	done  chan error // nil: fire and forget (still committed in order)
+	done  chan error // hears the commit's outcome
 }
 
 // maxGroup bounds how many writes share one transaction: large enough that
@@ -165,7 +164,7 @@ func OpenCheckpoint(p string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
 	}
 	r.SetMaxOpenConns(4)
-	c := &Checkpoint{path: p, write: w, read: r, now: time.Now, ops: make(chan writeOp, 1024), stopped: make(chan struct{})}
+	c := &Checkpoint{write: w, read: r, now: time.Now, ops: make(chan writeOp, 1024), stopped: make(chan struct{})}
 	if err := c.migrate(); err != nil {
 		w.Close()
 		r.Close()
@@ -302,9 +301,7 @@ func (c *Checkpoint) writer() {
 		}
 		err := c.commit(group)
 		for _, g := range group {
-			if g.done != nil {
-				g.done <- err
-			}
+			g.done <- err
 		}
 	}
 }
@@ -344,12 +341,6 @@ func (c *Checkpoint) Write(ctx context.Context, fn func(tx *sql.Tx) error) error
 	return <-done
 }
 
-// Post queues fn without waiting for the commit. Use it for records whose
-// loss in a crash costs nothing but a repeated lookup.
-func (c *Checkpoint) Post(fn func(tx *sql.Tx) error) error {
-	return c.enqueue(writeOp{apply: fn})
-}
-
 func (c *Checkpoint) enqueue(op writeOp) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -363,16 +354,8 @@ func (c *Checkpoint) enqueue(op writeOp) error {
 	return nil
 }
 
-// Flush waits until everything queued so far is committed.
-func (c *Checkpoint) Flush(ctx context.Context) error {
-	return c.Write(ctx, func(*sql.Tx) error { return nil })
-}
-
 // DB returns the read-only pool for queries.
 func (c *Checkpoint) DB() *sql.DB { return c.read }
-
-// Path is the checkpoint file.
-func (c *Checkpoint) Path() string { return c.path }
 
 // Close commits what is queued and closes the file.
 func (c *Checkpoint) Close() error {
@@ -424,7 +407,7 @@ func OpenCheckpointReadOnly(p string) (*Checkpoint, error) {
 		}
 		return nil, err
 	}
-	c := &Checkpoint{path: p, read: r, now: time.Now, ops: make(chan writeOp), stopped: make(chan struct{})}
+	c := &Checkpoint{read: r, now: time.Now, ops: make(chan writeOp), stopped: make(chan struct{})}
 	close(c.stopped) // no writer goroutine
 	return c, nil
 }

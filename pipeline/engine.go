@@ -275,9 +275,8 @@ type laneRunner struct {
 	stopCtx  context.Context
 	stopLane context.CancelCauseFunc
 
-	mu      sync.Mutex
-	busy    map[int]bool // rows handed to a worker and not yet recorded
-	waiting int          // accepted rows being followed
+	mu   sync.Mutex
+	busy map[int]bool // rows handed to a worker and not yet recorded
 	// released are rows whose worker has recorded them but that stay busy
 	// until the next Due query starts: a query already running reads a
 	// snapshot from before that commit and may still return them pending.

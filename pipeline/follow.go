@@ -82,7 +82,7 @@ func (l *laneRunner) sweep(ctx context.Context) (int, error) {
 
 func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecord, error) {
 	return l.e.Checkpoint.queryRows(ctx, "read accepted rows",
-		"SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND provider = ? AND state = 'accepted' AND row > ? ORDER BY row LIMIT ?",
+		"SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND provider = ? AND state = "+sqlLit(Accepted)+" AND row > ? ORDER BY row LIMIT ?",
 		l.run.ID, l.lane.Name, after, limit)
 }
 

@@ -122,7 +122,7 @@ func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, l
 		for ctx.Err() == nil {
 			rows, err := cp.queryRows(ctx, "read rows to reconcile",
 				"SELECT "+prefixed("r.", rowColumns)+" FROM reconcile_rows k JOIN rows r ON r.run_id = ? AND r.row = k.row"+
-					" WHERE k.reconcile_id = ? AND k.provider = ? AND k.status = 'pending' AND k.row > ? ORDER BY k.row LIMIT ?",
+					" WHERE k.reconcile_id = ? AND k.provider = ? AND k.status = "+sqlLit(rcPending)+" AND k.row > ? ORDER BY k.row LIMIT ?",
 				run.ID, id, lane.Name, after, page)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -165,11 +165,23 @@ func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, l
 	return nil
 }
 
+// reconcileStatus is where a row stands in a reconciliation
+// (reconcile_rows.status).
+type reconcileStatus string
+
+const (
+	rcPending        reconcileStatus = "pending" // not looked up yet, or to be tried again
+	rcInSync         reconcileStatus = "in_sync"
+	rcDrift          reconcileStatus = "drift"
+	rcNotProvisioned reconcileStatus = "not_provisioned" // the rollout never provisioned it
+	rcError          reconcileStatus = "error"           // its lookups kept failing
+)
+
 // verdict is one row's reconciliation result; a zero status means "try
 // again later".
 type verdict struct {
 	row      int
-	status   string
+	status   reconcileStatus
 	findings []Finding
 	note     string
 	// refused is set when the provider refused simbulk's credentials.
@@ -196,14 +208,14 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 		if pe.Retryable {
 			return verdict{row: row.Row, note: pe.Error()}
 		}
-		return verdict{row: row.Row, status: "error", note: pe.Error()}
+		return verdict{row: row.Row, status: rcError, note: pe.Error()}
 	}
 	lim.OK()
 	f := Compare(row, sub)
 	if len(f) == 0 {
-		return verdict{row: row.Row, status: "in_sync"}
+		return verdict{row: row.Row, status: rcInSync}
 	}
-	return verdict{row: row.Row, status: "drift", findings: f}
+	return verdict{row: row.Row, status: rcDrift, findings: f}
 }
 
 // Compare lists how a provider's record differs from what the manifest and
@@ -333,8 +345,8 @@ func (c *Checkpoint) openReconciliation(ctx context.Context, runID string) (id s
 			return err
 		}
 		_, err := tx.Exec(`INSERT INTO reconcile_rows (reconcile_id, row, provider, status, note)
-			SELECT ?, row, provider, CASE WHEN state IN ('succeeded', 'skipped') THEN 'pending' ELSE 'not_provisioned' END,
-			       CASE WHEN state IN ('succeeded', 'skipped') THEN '' ELSE state END
+			SELECT ?, row, provider, CASE WHEN state `+sqlProvisioned+` THEN `+sqlLit(rcPending)+` ELSE `+sqlLit(rcNotProvisioned)+` END,
+			       CASE WHEN state `+sqlProvisioned+` THEN '' ELSE state END
 			FROM rows WHERE run_id = ?`, id, runID)
 		return err
 	})
@@ -349,7 +361,7 @@ func (c *Checkpoint) openReconciliation(ctx context.Context, runID string) (id s
 func (c *Checkpoint) recordVerdicts(ctx context.Context, id string, vs []verdict, maxTries int) error {
 	return c.Write(ctx, func(tx *sql.Tx) error {
 		st, err := tx.Prepare(`UPDATE reconcile_rows SET tries = tries + 1, note = ?,
-			status = CASE WHEN ? != '' THEN ? WHEN tries + 1 >= ? THEN 'error' ELSE status END,
+			status = CASE WHEN ? != '' THEN ? WHEN tries + 1 >= ? THEN ` + sqlLit(rcError) + ` ELSE status END,
 			findings = ? WHERE reconcile_id = ? AND row = ?`)
 		if err != nil {
 			return err
@@ -391,15 +403,15 @@ func (c *Checkpoint) reconciliation(ctx context.Context, id string) (Reconciliat
 			rows.Close()
 			return res, err
 		}
-		switch status {
-		case "in_sync":
+		switch reconcileStatus(status) {
+		case rcInSync:
 			res.InSync += n
 			res.Checked += n
-		case "drift":
+		case rcDrift:
 			res.Checked += n
-		case "not_provisioned":
+		case rcNotProvisioned:
 			res.NotProvisioned += n
-		case "error", "pending":
+		case rcError, rcPending:
 			res.Unchecked += n
 		}
 	}
@@ -407,7 +419,7 @@ func (c *Checkpoint) reconciliation(ctx context.Context, id string) (Reconciliat
 	if err := rows.Err(); err != nil {
 		return res, err
 	}
-	drift, err := c.read.QueryContext(ctx, "SELECT findings FROM reconcile_rows WHERE reconcile_id = ? AND status = 'drift' ORDER BY row", id)
+	drift, err := c.read.QueryContext(ctx, "SELECT findings FROM reconcile_rows WHERE reconcile_id = ? AND status = "+sqlLit(rcDrift)+" ORDER BY row", id)
 	if err != nil {
 		return res, fmt.Errorf("read drift: %w", err)
 	}

@@ -85,7 +85,7 @@ type ErrorCount struct {
 // rows, most frequent first (ties by code), at most limit of them.
 func (v *ReportView) TopErrors(ctx context.Context, limit int) ([]ErrorCount, error) {
 	rows, err := v.tx.QueryContext(ctx, `SELECT error_code, count(*) AS n, min(error_message) FROM rows
-		WHERE run_id = ? AND state IN ('failed', 'invalid') AND error_code != ''
+		WHERE run_id = ? AND state `+sqlIn(Failed, Invalid)+` AND error_code != ''
 		GROUP BY error_code ORDER BY n DESC, error_code LIMIT ?`, v.run.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("count errors: %w", err)
@@ -152,8 +152,8 @@ type FinishedCount struct {
 func (v *ReportView) FinishedPer(ctx context.Context, interval time.Duration) ([]FinishedCount, error) {
 	ms := max(interval.Milliseconds()/1000*1000, 1000)
 	rows, err := v.tx.QueryContext(ctx, `SELECT updated_at / ? AS bucket,
-		sum(state = 'succeeded'), sum(state = 'failed') FROM rows
-		WHERE run_id = ? AND state IN ('succeeded', 'failed') GROUP BY bucket ORDER BY bucket`, ms, v.run.ID)
+		sum(state = `+sqlLit(Succeeded)+`), sum(state = `+sqlLit(Failed)+`) FROM rows
+		WHERE run_id = ? AND state `+sqlIn(Succeeded, Failed)+` GROUP BY bucket ORDER BY bucket`, ms, v.run.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read throughput: %w", err)
 	}

@@ -140,7 +140,7 @@ func prepareProvisioned(tx *sql.Tx) (*provisionedStmts, error) {
 	var p provisionedStmts
 	for i, col := range identifierKinds {
 		st, err := tx.Prepare("SELECT " + rowColumns + " FROM rows WHERE provider = ? AND " + col + " = ? AND " + col + " != ''" +
-			" AND state = 'succeeded' AND run_id != ? LIMIT 1")
+			" AND state = " + sqlLit(Succeeded) + " AND run_id != ? LIMIT 1")
 		if err != nil {
 			p.close()
 			return nil, err
@@ -208,8 +208,8 @@ func (d doubtSet) has(r RowRecord) bool {
 // rollout, for the rare edited manifest after a crash.
 func (c *Checkpoint) inDoubtElsewhere(ctx context.Context, runID string) (doubtSet, error) {
 	rows, err := c.read.QueryContext(ctx, `SELECT r.provider, r.eid, r.cli, r.iccid FROM runs u JOIN rows r INDEXED BY rows_by_state ON r.run_id = u.id
-		WHERE u.id != ? AND u.state != 'completed'
-		  AND (r.state IN ('in_flight', 'accepted') OR (r.state = 'pending' AND r.must_lookup = 1))`, runID)
+		WHERE u.id != ? AND u.state != `+sqlLit(RunCompleted)+`
+		  AND (r.state `+sqlIn(InFlight, Accepted)+` OR (r.state = `+sqlLit(Pending)+` AND r.must_lookup = 1))`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("check other runs: %w", err)
 	}
@@ -261,7 +261,7 @@ func (c *Checkpoint) RowsIn(ctx context.Context, runID string, state State, fn f
 // asks many times a second, so the index is named: left to itself,
 // SQLite walks the whole run in row order (see migration 003).
 func (c *Checkpoint) Due(ctx context.Context, runID, provider string, after, limit int) ([]RowRecord, error) {
-	return c.queryRows(ctx, "read due rows", "SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND state = 'pending' AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
+	return c.queryRows(ctx, "read due rows", "SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND state = "+sqlLit(Pending)+" AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
 		runID, provider, c.now().UnixMilli(), after, limit)
 }
 

@@ -286,7 +286,7 @@ func (c *Checkpoint) DiscardRows(ctx context.Context, id string) error {
 // OpenProviders lists the providers that still have work in a run.
 func (c *Checkpoint) OpenProviders(ctx context.Context, id string) ([]string, error) {
 	return c.providersIn(ctx, "list providers with work",
-		"SELECT DISTINCT provider FROM rows INDEXED BY rows_by_state WHERE run_id = ? AND state IN ('pending', 'in_flight', 'accepted') ORDER BY provider", id)
+		"SELECT DISTINCT provider FROM rows INDEXED BY rows_by_state WHERE run_id = ? AND state "+sqlOpen+" ORDER BY provider", id)
 }
 
 // LatestRun returns the newest run with this fingerprint, whatever its state.
@@ -306,7 +306,7 @@ func (c *Checkpoint) LatestRun(ctx context.Context, fingerprint string) (Run, bo
 // skipped): what a reconciliation must look up.
 func (c *Checkpoint) Providers(ctx context.Context, id string) ([]string, error) {
 	return c.providersIn(ctx, "list providers",
-		"SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state IN ('succeeded', 'skipped') ORDER BY provider", id)
+		"SELECT DISTINCT provider FROM rows WHERE run_id = ? AND state "+sqlProvisioned+" ORDER BY provider", id)
 }
 
 // providersIn runs a query of one provider column for a run.

@@ -145,7 +145,7 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 	}
 	var n int
 	err := l.e.Checkpoint.DB().QueryRowContext(ctx,
-		"SELECT count(*) FROM rows WHERE run_id = ? AND provider = ? AND state IN ('pending', 'in_flight', 'accepted')",
+		"SELECT count(*) FROM rows WHERE run_id = ? AND provider = ? AND state "+sqlOpen,
 		l.run.ID, l.lane.Name).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("count open rows: %w", err)

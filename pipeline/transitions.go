@@ -14,7 +14,7 @@ import (
 func (c *Checkpoint) markInFlight(ctx context.Context, runID string, rows []int) error {
 	now := c.now().UnixMilli()
 	return c.Write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.Prepare("UPDATE rows SET state = 'in_flight', attempts = attempts + 1, must_lookup = 1, updated_at = ? WHERE run_id = ? AND row = ?")
+		st, err := tx.Prepare("UPDATE rows SET state = " + sqlLit(InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ? WHERE run_id = ? AND row = ?")
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (c *Checkpoint) apply(ctx context.Context, runID string, ts []transition) e
 func (c *Checkpoint) reclaimInFlight(ctx context.Context, runID string) (int64, error) {
 	var n int64
 	err := c.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("UPDATE rows INDEXED BY rows_by_state SET state = 'pending', must_lookup = 1, next_attempt_at = 0 WHERE run_id = ? AND state = 'in_flight'", runID)
+		res, err := tx.Exec("UPDATE rows INDEXED BY rows_by_state SET state = "+sqlLit(Pending)+", must_lookup = 1, next_attempt_at = 0 WHERE run_id = ? AND state = "+sqlLit(InFlight), runID)
 		if err != nil {
 			return err
 		}
@@ -124,7 +124,7 @@ func (c *Checkpoint) reclaimInFlight(ctx context.Context, runID string) (int64, 
 // many rows it re-queued.
 func (c *Checkpoint) Redrive(ctx context.Context, runID string, all bool) (int64, error) {
 	var n int64
-	q := "UPDATE rows SET state = 'pending', attempts = 0, next_attempt_at = 0, error_code = '', error_message = '', retryable = 0 WHERE run_id = ? AND state = 'failed'"
+	q := "UPDATE rows SET state = " + sqlLit(Pending) + ", attempts = 0, next_attempt_at = 0, error_code = '', error_message = '', retryable = 0 WHERE run_id = ? AND state = " + sqlLit(Failed)
 	if !all {
 		q += " AND retryable = 1"
 	}
