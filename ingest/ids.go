@@ -3,103 +3,43 @@ package ingest
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 )
 
-// Identifier checks. The exported functions are the bare arithmetic (the
-// sample generator and the providers reuse them); the unexported check*
-// functions add the length and prefix rules and say in words what is wrong,
-// for a person fixing a manifest. None of them use regular expressions or
-// allocate unless they find a problem: they run once per cell of a
-// million-row manifest.
+// Identifier checks. The exported functions are the bare arithmetic of
+// package checkdigit with the EID's length rule added; they stay here for
+// the sample generator and the tests of other packages that build valid
+// identifiers. The unexported check* functions add the length and prefix
+// rules and say in words what is wrong, for a person fixing a manifest.
+// None of them use regular expressions or allocate unless they find a
+// problem: they run once per cell of a million-row manifest.
 
 // EIDValid reports whether s is a valid EID: 32 digits whose value mod 97 is
 // 1 (ISO/IEC 7064 MOD 97-10, as for IBANs).
 func EIDValid(s string) bool {
-	r, ok := mod97(s)
-	return ok && len(s) == 32 && r == 1
+	return len(s) == 32 && checkdigit.Mod97Valid(s)
 }
 
 // EIDCheckDigits returns the two check digits that make the 30-digit prefix
 // first30 a valid EID (first30 + EIDCheckDigits(first30) passes EIDValid),
 // or "" when first30 is not 30 digits.
 func EIDCheckDigits(first30 string) string {
-	r, ok := mod97(first30)
-	if !ok || len(first30) != 30 {
+	if len(first30) != 30 {
 		return ""
 	}
-	// Append "00", then choose the check number c so that the whole is 1 mod 97.
-	c := 98 - r*100%97
-	return string([]byte{byte('0' + c/10), byte('0' + c%10)})
+	return checkdigit.Mod97Digits(first30)
 }
-
-// mod97 reduces the decimal number s mod 97; ok is false when s has
-// anything but ASCII digits. Sixteen digits at a time fit in a uint64
-// together with a remainder below 97, so an EID takes two divisions.
-func mod97(s string) (r uint64, ok bool) {
-	for len(s) > 0 {
-		n := min(len(s), 16)
-		var chunk uint64
-		for i := 0; i < n; i++ {
-			d := s[i] - '0'
-			if d > 9 {
-				return 0, false
-			}
-			chunk = chunk*10 + uint64(d)
-		}
-		r = (r*pow10[n] + chunk) % 97
-		s = s[n:]
-	}
-	return r, true
-}
-
-var pow10 = func() (p [17]uint64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
 
 // LuhnValid reports whether digits (at least two: a payload and its check
-// digit) pass the Luhn check used by ICCIDs and IMEIs.
-func LuhnValid(digits string) bool {
-	sum, ok := luhnSum(digits, false)
-	return ok && len(digits) >= 2 && sum%10 == 0
-}
+// digit) pass the Luhn check used by ICCIDs and IMEIs. It is
+// checkdigit.LuhnValid.
+func LuhnValid(digits string) bool { return checkdigit.LuhnValid(digits) }
 
 // LuhnDigit returns the Luhn check digit ('0'-'9') to append to payload, or
-// 0 when payload contains anything but ASCII digits.
-func LuhnDigit(payload string) byte {
-	sum, ok := luhnSum(payload, true)
-	if !ok {
-		return 0
-	}
-	return byte('0' + (10-sum%10)%10)
-}
-
-// luhnDoubled[d] is the Luhn value of a doubled digit d.
-var luhnDoubled = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
-
-// luhnSum sums digits from the right, doubling every second one; ok is
-// false when digits has anything but ASCII digits. With doubleFirst the
-// rightmost digit is doubled, as it is in a payload whose check digit is
-// still to come.
-func luhnSum(digits string, doubleFirst bool) (sum int, ok bool) {
-	double := doubleFirst
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := digits[i] - '0'
-		if d > 9 {
-			return 0, false
-		}
-		if double {
-			sum += luhnDoubled[d]
-		} else {
-			sum += int(d)
-		}
-		double = !double
-	}
-	return sum, true
-}
+// 0 when payload contains anything but ASCII digits. It is
+// checkdigit.LuhnDigit.
+func LuhnDigit(payload string) byte { return checkdigit.LuhnDigit(payload) }
 
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -175,9 +115,9 @@ func checkICCID(s string, allowNoCheck bool) (canon string, p idProblem) {
 	if allowNoCheck {
 		switch {
 		case n == 18:
-			return s + string(LuhnDigit(s)), idProblem{}
-		case n == 19 && !LuhnValid(s) && !zeroTail(s):
-			return s + string(LuhnDigit(s)), idProblem{}
+			return s + string(checkdigit.LuhnDigit(s)), idProblem{}
+		case n == 19 && !checkdigit.LuhnValid(s) && !zeroTail(s):
+			return s + string(checkdigit.LuhnDigit(s)), idProblem{}
 		case n < 18 || n > 20:
 			return "", badFormat("ICCID must be 18 to 20 digits (with or without its check digit); this one has %d", n)
 		}
@@ -188,13 +128,13 @@ func checkICCID(s string, allowNoCheck bool) (canon string, p idProblem) {
 		}
 		return "", badFormat("ICCID must be 19 or 20 digits including the check digit; this one has %d%s", n, hint)
 	}
-	if !LuhnValid(s) {
+	if !checkdigit.LuhnValid(s) {
 		if zeroTail(s) {
 			return "", idProblem{code: CodeExcelDamage, msg: zeroTailMessage("ICCID", "check digit (Luhn)")}
 		}
 		return "", idProblem{code: CodeBadChecksum, msg: fmt.Sprintf(
 			"ICCID check digit is %c but should be %c for the digits before it (Luhn); look for a mistyped digit",
-			s[n-1], LuhnDigit(s[:n-1]))}
+			s[n-1], checkdigit.LuhnDigit(s[:n-1]))}
 	}
 	return s, idProblem{}
 }
@@ -211,10 +151,10 @@ func checkIMEI(s string) idProblem {
 		return badFormat("IMEI must be 15 digits (16 for an IMEISV); this one has 14 (is the check digit missing?)")
 	case len(s) != 15:
 		return badFormat("IMEI must be 15 digits (16 for an IMEISV); this one has %d", len(s))
-	case !LuhnValid(s):
+	case !checkdigit.LuhnValid(s):
 		return idProblem{code: CodeBadChecksum, msg: fmt.Sprintf(
 			"IMEI check digit is %c but should be %c for the digits before it (Luhn); look for a mistyped digit",
-			s[14], LuhnDigit(s[:14]))}
+			s[14], checkdigit.LuhnDigit(s[:14]))}
 	}
 	return idProblem{}
 }

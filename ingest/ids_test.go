@@ -50,58 +50,6 @@ func TestEIDCheckDigits(t *testing.T) {
 	}
 }
 
-func TestLuhnValid(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"490154203237518", true}, // IMEI
-		{"356938035643809", true}, // IMEI
-		{"89441234567890123454", true},
-		{"8944123456789012348", true},
-		{"89012601234567890121", true},
-		{"79927398713", true}, // the textbook example
-		{"00", true},
-		{"490154203237517", false},
-		{"89441234567890123455", false},
-		{"89441234567890123445", false}, // adjacent transposition 54->45
-		{"89441234567890100000", false}, // Excel zeroed
-		{"0", false},                    // no payload
-		{"", false},
-		{"4901542032375l8", false},
-		{"-490154203237518", false},
-	}
-	for _, tt := range tests {
-		if got := LuhnValid(tt.in); got != tt.want {
-			t.Errorf("LuhnValid(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestLuhnDigit(t *testing.T) {
-	tests := []struct {
-		in   string
-		want byte
-	}{
-		{"49015420323751", '8'},
-		{"8944123456789012345", '4'},
-		{"894412345678901234", '8'},
-		{"7992739871", '3'},
-		{"", '0'},
-		{"0", '0'},
-		{"12a", 0},
-	}
-	for _, tt := range tests {
-		got := LuhnDigit(tt.in)
-		if got != tt.want {
-			t.Errorf("LuhnDigit(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if got != 0 && tt.in != "" && !LuhnValid(tt.in+string(got)) {
-			t.Errorf("LuhnValid(%q + LuhnDigit) = false", tt.in)
-		}
-	}
-}
-
 func TestCheckEID(t *testing.T) {
 	tests := []struct {
 		in, code, msg string

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 	"github.com/simbulk/simbulk/providers"
 )
 
@@ -307,7 +307,7 @@ func sameICCID(a, b string) bool {
 	if len(a) > len(b) {
 		a, b = b, a
 	}
-	return len(b) == len(a)+1 && strings.EqualFold(a, b[:len(a)]) && ingest.LuhnValid(b)
+	return len(b) == len(a)+1 && strings.EqualFold(a, b[:len(a)]) && checkdigit.LuhnValid(b)
 }
 
 func stalledError(card SIMCard) *providers.Error {

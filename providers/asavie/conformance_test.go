@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/providertest"
@@ -61,7 +61,7 @@ func rejected(i int) providers.Order {
 
 // withLuhn appends the Luhn check digit to digits.
 func withLuhn(digits string) string {
-	return digits + string(ingest.LuhnDigit(digits))
+	return digits + string(checkdigit.LuhnDigit(digits))
 }
 
 // env is a simulator behind a recorder, and a client for it.

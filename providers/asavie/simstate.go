@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 )
 
 // acceptLocked records a create request and its SIM, pending until
@@ -24,7 +24,7 @@ func (s *Simulator) acceptLocked(account string, in SIMCard, now time.Time) *req
 		id: s.newRequestID(), account: account, cli: card.CLI,
 		created: now, due: now.Add(s.opts.AsyncDelay), status: StatusPending,
 	}
-	if card.SIMNumber != "" && !ingest.LuhnValid(card.SIMNumber) {
+	if card.SIMNumber != "" && !checkdigit.LuhnValid(card.SIMNumber) {
 		f := failure(http.StatusUnprocessableEntity, 2105, 0,
 			fmt.Sprintf("The operator platform rejected SIM number %s: check digit mismatch.", card.SIMNumber))
 		req.failure = &f

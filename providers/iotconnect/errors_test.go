@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -83,7 +83,7 @@ func TestLuhnDigit(t *testing.T) {
 	// Checked independently: with the digit appended, the Luhn sum of the
 	// whole number is a multiple of 10.
 	for _, payload := range []string{"8947000123456789012", "8901260882310000000", "7992739871"} {
-		full := payload + string(ingest.LuhnDigit(payload))
+		full := payload + string(checkdigit.LuhnDigit(payload))
 		sum := 0
 		for i := range len(full) {
 			d := int(full[len(full)-1-i] - '0')
@@ -98,7 +98,7 @@ func TestLuhnDigit(t *testing.T) {
 			t.Errorf("%s fails Luhn", full)
 		}
 	}
-	if got := ingest.LuhnDigit("7992739871"); got != '3' {
+	if got := checkdigit.LuhnDigit("7992739871"); got != '3' {
 		t.Errorf("LuhnDigit(7992739871) = %c, want 3", got)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 	"github.com/simbulk/simbulk/providers"
 )
 
@@ -99,7 +99,7 @@ func sameICCID(a, b string) bool {
 	if len(a) < len(b) {
 		a, b = b, a
 	}
-	return len(a) == len(b)+1 && strings.HasPrefix(a, b) && ingest.LuhnValid(a)
+	return len(a) == len(b)+1 && strings.HasPrefix(a, b) && checkdigit.LuhnValid(a)
 }
 
 // readEUICC GETs /euiccs/{eid} with the IoT subscription, profiles and

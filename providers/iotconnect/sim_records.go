@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 )
 
 // record is one registered eUICC. Its IoT subscription comes into being
@@ -72,7 +72,7 @@ func (s *Simulator) register(reg Registration, now time.Time, delay time.Duratio
 	r.imsi = s.assign("imsi", reg.EID, func(h []byte) string { return imsiPrefix + digits(h, 10) })
 	r.iccid = s.assign("iccid", reg.EID, func(h []byte) string {
 		body := iccidPrefix + digits(h, 12)
-		return body + string(ingest.LuhnDigit(body))
+		return body + string(checkdigit.LuhnDigit(body))
 	})
 	r.msisdn = s.assign("msisdn", reg.EID, func(h []byte) string { return msisdnPrefix + digits(h, 10) })
 	r.subID = s.assign("sub", reg.EID, func(h []byte) string {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/ingest/checkdigit"
 	"github.com/simbulk/simbulk/providers/simkit"
 )
 
@@ -364,5 +364,5 @@ func fmtSeq(prefix string, n, width int) string {
 // sequence number n, with its Luhn check digit.
 func iccidWithCheck(n int) string {
 	body := fmtSeq("89148000", n, 10)
-	return body + string(ingest.LuhnDigit(body))
+	return body + string(checkdigit.LuhnDigit(body))
 }
