@@ -224,6 +224,18 @@ func (c *TokenCache) Invalidate(stale string) {
 	c.mu.Unlock()
 }
 
+// Authorize sets the cached token as the request's bearer credential and
+// returns it, so that a 401 invalidates exactly the token that was
+// refused. It fits Caller.Authorize.
+func (c *TokenCache) Authorize(ctx context.Context, req *http.Request) (string, error) {
+	tok, err := c.Get(ctx)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return tok, nil
+}
+
 // CredentialsRefused returns err as an *Error when it says the provider
 // refused simbulk's credentials (CodeCredentials), nil otherwise.
 func CredentialsRefused(err error) *Error {
@@ -234,11 +246,73 @@ func CredentialsRefused(err error) *Error {
 	return nil
 }
 
-// FetchClientCredentials performs an OAuth2 client-credentials grant: POST
-// form to tokenURL, answer {access_token, expires_in}. basicUser/basicPass,
-// when set, go in an Authorization: Basic header (ThingSpace) instead of
-// the form. Error messages never contain the credentials.
-func FetchClientCredentials(ctx context.Context, hc *http.Client, tokenURL string, form url.Values, basicUser, basicPass string) (Token, error) {
+// ClientCredentials is an OAuth2 client-credentials grant (RFC 6749
+// section 4.4), the way all three providers hand out bearer tokens: POST a
+// form with grant_type=client_credentials to TokenURL, answer
+// {access_token, expires_in}. Cache turns it into the TokenCache a client
+// authorizes its requests with.
+type ClientCredentials struct {
+	TokenURL string
+	ClientID string
+	Secret   string
+	// Basic sends ClientID and Secret in an Authorization: Basic header
+	// (ThingSpace) instead of the form's client_id and client_secret
+	// (IoT Connect, Asavie).
+	Basic bool
+	// HTTP sends the request; nil means http.DefaultClient.
+	HTTP *http.Client
+	// MaxRetryAfter, when set, caps the Retry-After of a token request
+	// answered 429 or 5xx below DefaultMaxRetryAfter, which always applies.
+	MaxRetryAfter time.Duration
+	// Margin is the TokenCache's: renew this long before expiry; default
+	// 60s.
+	Margin time.Duration
+	// Now is the client's clock (tests). Token expiry is dated by it, so
+	// that the cache compares like with like; default time.Now.
+	Now func() time.Time
+}
+
+// Cache returns a TokenCache that fetches with cc: one token shared by
+// every worker, fetched again shortly before it expires or after the API
+// refused it, and never again once the token endpoint refused the
+// credentials themselves (CodeCredentials; see TokenCache).
+func (cc ClientCredentials) Cache() *TokenCache {
+	return &TokenCache{Fetch: cc.Fetch, Margin: cc.Margin, Now: cc.Now}
+}
+
+// Fetch performs the grant once. Error messages never contain the
+// credentials. A refusal of the client (400, 401, 403) is CodeCredentials;
+// 429 and 5xx are retryable. No failure is MaybeApplied: a token request
+// has no effect worth protecting.
+func (cc ClientCredentials) Fetch(ctx context.Context) (Token, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	user, pass := "", ""
+	if cc.Basic {
+		user, pass = cc.ClientID, cc.Secret
+	} else {
+		form.Set("client_id", cc.ClientID)
+		form.Set("client_secret", cc.Secret)
+	}
+	hc := cc.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	maxRetryAfter := DefaultMaxRetryAfter
+	if cc.MaxRetryAfter > 0 && cc.MaxRetryAfter < maxRetryAfter {
+		maxRetryAfter = cc.MaxRetryAfter
+	}
+	t, err := fetchClientCredentials(ctx, hc, cc.TokenURL, form, user, pass, maxRetryAfter)
+	if err == nil && cc.Now != nil && !t.Expiry.IsZero() {
+		// The answer's expires_in is dated by the wall clock; re-date it
+		// by the client's.
+		t.Expiry = cc.Now().Add(time.Until(t.Expiry))
+	}
+	return t, err
+}
+
+// fetchClientCredentials POSTs form to tokenURL and reads the token.
+// basicUser/basicPass, when set, go in an Authorization: Basic header.
+func fetchClientCredentials(ctx context.Context, hc *http.Client, tokenURL string, form url.Values, basicUser, basicPass string, maxRetryAfter time.Duration) (Token, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return Token{}, &Error{Code: CodeCredentials, Message: "bad token URL"}
@@ -260,7 +334,7 @@ func FetchClientCredentials(ctx context.Context, hc *http.Client, tokenURL strin
 		return Token{}, TransportError(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := StatusError(resp.StatusCode, resp.Header, "", "token request refused", DefaultMaxRetryAfter)
+		e := StatusError(resp.StatusCode, resp.Header, "", "token request refused", maxRetryAfter)
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusForbidden {
 			// RFC 6749 answers a refused client 400 or 401 (invalid_client,
 			// unauthorized_client); asking again changes nothing.

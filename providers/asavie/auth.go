@@ -3,10 +3,7 @@ package asavie
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/url"
-	"time"
 
 	"github.com/simbulk/simbulk/providers"
 )
@@ -14,32 +11,14 @@ import (
 // tokenPath is Asavie's OAuth2 client-credentials endpoint.
 const tokenPath = "/v1/authtoken"
 
-// newTokenCache fetches bearer tokens with a client-credentials grant. The
-// shared cache refreshes them Margin before expiry and shares one fetch
-// among concurrent workers.
+// newTokenCache fetches bearer tokens with a client-credentials grant, the
+// credentials in the form. The shared cache refreshes them Margin before
+// expiry and shares one fetch among concurrent workers.
 func newTokenCache(cfg Config, hc *http.Client, tokenURL string) *providers.TokenCache {
-	fetch := func(ctx context.Context) (providers.Token, error) {
-		form := url.Values{
-			"grant_type":    {"client_credentials"},
-			"client_id":     {cfg.ClientID},
-			"client_secret": {cfg.ClientSecret},
-		}
-		t, err := providers.FetchClientCredentials(ctx, hc, tokenURL, form, "", "")
-		if err != nil {
-			var pe *providers.Error
-			if errors.As(err, &pe) && pe.RetryAfter > cfg.MaxRetryAfter {
-				pe.RetryAfter = cfg.MaxRetryAfter
-			}
-			return providers.Token{}, err
-		}
-		if cfg.Now != nil && !t.Expiry.IsZero() {
-			// FetchClientCredentials dates expiry by the wall clock; re-date
-			// it by ours so the cache compares like with like.
-			t.Expiry = cfg.Now().Add(time.Until(t.Expiry))
-		}
-		return t, nil
-	}
-	return &providers.TokenCache{Fetch: fetch, Margin: cfg.TokenMargin, Now: cfg.Now}
+	return providers.ClientCredentials{
+		TokenURL: tokenURL, ClientID: cfg.ClientID, Secret: cfg.ClientSecret,
+		HTTP: hc, MaxRetryAfter: cfg.MaxRetryAfter, Margin: cfg.TokenMargin, Now: cfg.Now,
+	}.Cache()
 }
 
 // newCaller sends every request with Accept: application/json (the API
@@ -47,15 +26,8 @@ func newTokenCache(cfg Config, hc *http.Client, tokenURL string) *providers.Toke
 // authenticating once on 401.
 func newCaller(hc *http.Client, tokens *providers.TokenCache) *providers.Caller {
 	return &providers.Caller{
-		HTTP: hc,
-		Authorize: func(ctx context.Context, req *http.Request) (string, error) {
-			tok, err := tokens.Get(ctx)
-			if err != nil {
-				return "", err
-			}
-			req.Header.Set("Authorization", "Bearer "+tok)
-			return tok, nil
-		},
+		HTTP:       hc,
+		Authorize:  tokens.Authorize,
 		Invalidate: tokens.Invalidate,
 		Header:     http.Header{"Accept": {"application/json"}},
 	}

@@ -95,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.caller = &providers.Caller{
 		HTTP:       hc,
-		Authorize:  c.authorize,
+		Authorize:  c.tokens.Authorize,
 		Invalidate: c.tokens.Invalidate,
 		Header:     http.Header{"Accept": {"application/json"}},
 	}

@@ -6,20 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/simbulk/simbulk/providers"
 )
-
-// fetchToken gets an OAuth bearer token: Basic key:secret, form
-// grant_type=client_credentials.
-func (c *Client) fetchToken(ctx context.Context) (providers.Token, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
-	return providers.FetchClientCredentials(ctx, c.hc, c.url(pathToken), form, c.cfg.Key, c.cfg.Secret)
-}
 
 // usedTokens records the credentials an M2M call went out with, so that an
 // answer saying they expired drops exactly those (see do).
@@ -32,11 +24,10 @@ type usedKey struct{}
 
 // authorizeBearer sets the bearer token (the session login needs only it).
 func (c *Client) authorizeBearer(ctx context.Context, req *http.Request) (string, error) {
-	tok, err := c.bearer.Get(ctx)
+	tok, err := c.bearer.Authorize(ctx, req)
 	if err != nil {
 		return "", authError(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
 	return tok, nil
 }
 

@@ -127,7 +127,11 @@ func New(cfg Config) (*Client, error) {
 		c.hc = providers.NewHTTPClient(cfg.Timeout)
 		c.ownHC = true
 	}
-	c.bearer = &providers.TokenCache{Fetch: c.fetchToken, Now: c.now}
+	// The OAuth token: Basic key:secret, form grant_type=client_credentials.
+	c.bearer = providers.ClientCredentials{
+		TokenURL: c.url(pathToken), ClientID: cfg.Key, Secret: cfg.Secret, Basic: true,
+		HTTP: c.hc, Now: c.now,
+	}.Cache()
 	c.session = &session{login: c.newSession, idle: cfg.SessionIdle, now: c.now}
 	// The reference pages list Content-Type: application/json as required
 	// on every call, GETs included; the Caller sets it only with a body.
