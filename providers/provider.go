@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -122,6 +123,25 @@ func AsError(err error) *Error {
 // FailedOutcome builds a Failed outcome from an error.
 func FailedOutcome(err error) Outcome {
 	return Outcome{Status: Failed, Err: AsError(err)}
+}
+
+// SubmitEach is Submit for a provider that takes one order per request: it
+// calls submit for each order in turn and returns the outcomes in order.
+// Once ctx is done the orders not yet sent fail without being sent, as a
+// cancellation (TransportError of ctx's error) with MaybeApplied false:
+// they are safe to send again without a lookup.
+func SubmitEach(ctx context.Context, orders []Order, submit func(context.Context, Order) Outcome) []Outcome {
+	outs := make([]Outcome, len(orders))
+	for i, o := range orders {
+		if err := ctx.Err(); err != nil {
+			e := TransportError(err)
+			e.MaybeApplied = false
+			outs[i] = Outcome{Status: Failed, Err: e}
+			continue
+		}
+		outs[i] = submit(ctx, o)
+	}
+	return outs
 }
 
 // Subscription is what a provider says it holds for an identifier: the

@@ -168,17 +168,7 @@ func (c *Client) resolve(ref string) (string, error) {
 // Submit creates each order's SIM, one request per order. Every order gets
 // an outcome; once ctx is done the rest fail as cancelled.
 func (c *Client) Submit(ctx context.Context, orders []providers.Order) []providers.Outcome {
-	outs := make([]providers.Outcome, len(orders))
-	for i, o := range orders {
-		if err := ctx.Err(); err != nil {
-			e := providers.TransportError(err)
-			e.MaybeApplied = false
-			outs[i] = providers.Outcome{Status: providers.Failed, Err: e}
-			continue
-		}
-		outs[i] = c.submit(ctx, o)
-	}
-	return outs
+	return providers.SubmitEach(ctx, orders, c.submit)
 }
 
 func (c *Client) submit(ctx context.Context, o providers.Order) providers.Outcome {

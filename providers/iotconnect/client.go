@@ -133,18 +133,7 @@ func (c *Client) Close() error { return nil }
 // Accepted with the EID as Handle: the IoT subscription is provisioned
 // later, and Check learns when.
 func (c *Client) Submit(ctx context.Context, orders []providers.Order) []providers.Outcome {
-	outs := make([]providers.Outcome, len(orders))
-	for i, o := range orders {
-		if err := ctx.Err(); err != nil {
-			// Never sent: safe to send again without a lookup.
-			e := providers.TransportError(err)
-			e.MaybeApplied = false
-			outs[i] = providers.Outcome{Status: providers.Failed, Err: e}
-			continue
-		}
-		outs[i] = c.register(ctx, o)
-	}
-	return outs
+	return providers.SubmitEach(ctx, orders, c.register)
 }
 
 func (c *Client) register(ctx context.Context, o providers.Order) providers.Outcome {
