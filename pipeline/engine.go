@@ -51,6 +51,8 @@ type Lane struct {
 	CompletionTimeout time.Duration
 }
 
+// defaults fills the settings left zero. Call it on a copy: the caller's
+// Lane is theirs.
 func (l *Lane) defaults() {
 	if l.Concurrency <= 0 {
 		l.Concurrency = 8
@@ -90,6 +92,10 @@ type Engine struct {
 	// endpoint that is wrong or gone should not keep a cron job alive
 	// forever. Zero means 30 minutes.
 	MaxOutage time.Duration
+	// Now is the engine's clock (nil: time.Now): request latencies, retry
+	// times, completion timeouts, outage lengths. Waits (pauses, polls,
+	// Grace) are real durations; tests fake both with testing/synctest.
+	Now func() time.Time
 }
 
 // ErrProviderDown ends a run whose provider failed every request for
@@ -106,6 +112,7 @@ func (e *Engine) maxOutage() time.Duration {
 // limiterFor builds a lane's limiter with the engine's outage settings.
 func (e *Engine) limiterFor(lane *Lane) *adaptiveLimiter {
 	lim := newAdaptiveLimiter(lane.Rate)
+	lim.now = e.Now
 	if e.OutagePause > 0 {
 		lim.outageFirstPause, lim.outageMaxPause = e.OutagePause, 24*e.OutagePause
 	}
@@ -146,14 +153,28 @@ var ErrThreshold = errors.New("stopped at the failure threshold")
 // Run drives every row of run to a final state, or until ctx is cancelled
 // (then requests in flight get Grace to finish and the run is left
 // interrupted) or the failure threshold is reached (run left aborted). It
-// returns the run's state when it stopped.
+// returns the run's state when it stopped. It fills the settings left zero
+// into its own copy of e and of each Lane: the caller's are left as given.
 func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
-	if e.Logger == nil {
-		e.Logger = slog.New(slog.DiscardHandler)
+	return e.withDefaults().run(ctx, run)
+}
+
+// withDefaults is a copy of e with the settings left zero filled in.
+func (e *Engine) withDefaults() *Engine {
+	c := *e
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if e.Backoff == nil {
-		e.Backoff = ExpBackoff
+	if c.Backoff == nil {
+		c.Backoff = ExpBackoff
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &c
+}
+
+func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 	if err := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, RunRunning); err != nil {
 		return RunInterrupted, err
 	}
@@ -191,11 +212,12 @@ func (e *Engine) Run(ctx context.Context, run Run) (RunState, error) {
 	r := &runner{e: e, run: run, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
 	r.failures.Store(int64(failed))
 	var g errgroup.Group
-	for _, lane := range e.Lanes {
+	for _, given := range e.Lanes {
+		lane := *given
 		lane.defaults()
 		laneCtx, stopLane := context.WithCancelCause(stopCtx)
 		defer stopLane(nil)
-		ln := &laneRunner{runner: r, lane: lane, limiter: e.limiterFor(lane), stopCtx: laneCtx, stopLane: stopLane}
+		ln := &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane}
 		g.Go(ln.drive)
 	}
 	err = g.Wait()
@@ -268,7 +290,7 @@ func (r *runner) failed(n int) {
 // laneRunner sends one provider's rows and learns their completion.
 type laneRunner struct {
 	*runner
-	lane    *Lane
+	lane    *Lane // the run's copy, defaults filled in
 	limiter *adaptiveLimiter
 	// stopCtx is done when the run stops or this lane alone does (its
 	// provider refused simbulk's credentials); it shadows the run's.

@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -91,86 +89,25 @@ func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecor
 // by lookups.
 func (l *laneRunner) check(r RowRecord) transition {
 	if err := l.limiter.Wait(l.stopCtx); err != nil {
-		return transition{}
+		return unchanged()
 	}
-	started := time.Now()
+	started := l.e.Now()
 	var out providers.Outcome
 	if r.Handle == "" {
 		sub, err := l.lane.Client.Lookup(l.reqCtx, orderOf(r))
-		switch {
-		case err != nil:
-			out = providers.FailedOutcome(err)
-		case !sub.Found:
+		var lost bool
+		if out, lost = lookupOutcome(sub, err); lost {
 			// Accepted once, gone now: let the sender try it afresh.
-			return transition{row: r.Row, state: Pending, mustLookup: true,
-				err: &providers.Error{Code: providers.CodeNotFound, Message: "accepted request no longer known to the provider", Retryable: true}}
-		case sub.Pending:
-			out = providers.Outcome{Status: providers.Accepted}
-		case !sub.Active:
-			out = providers.Outcome{Status: providers.Failed, Err: notActive(sub), Result: sub.Identifiers}
-		default:
-			out = providers.Outcome{Status: providers.Succeeded, Result: sub.Identifiers}
+			return requeueLost(r)
 		}
 	} else {
 		out = l.lane.Client.Check(l.reqCtx, orderOf(r), r.Handle)
 	}
-	a := &attempt{row: r.Row, kind: "check", started: started, latency: time.Since(started), outcome: out}
-	switch out.Status {
-	case providers.Succeeded:
-		l.ok()
-		return transition{row: r.Row, state: Succeeded, handle: r.Handle, result: merge(r.Result, out.Result), attempt: a}
-	case providers.Accepted:
-		if out.Err != nil {
-			if l.refused(out.Err) {
-				return transition{}
-			}
-			l.noteAnswer(out.Err) // the look failed; the work is not in doubt
-		} else {
-			l.ok()
-		}
-		if !r.AcceptedAt.IsZero() && time.Since(r.AcceptedAt) > l.lane.CompletionTimeout {
-			l.failed(1)
-			return transition{row: r.Row, state: Failed, mustLookup: true, attempt: a,
-				err: &providers.Error{Code: providers.CodeIncomplete, Retryable: true,
-					Message: fmt.Sprintf("accepted but not completed within %s", l.lane.CompletionTimeout)}}
-		}
-		return transition{}
+	a := &attempt{row: r.Row, kind: "check", started: started, latency: l.e.Now().Sub(started), outcome: out}
+	l.hear(hearCheck(r, out, l.env()))
+	t := l.decided(decideCheck(r, out, l.env()))
+	if t.state != "" {
+		t.attempt = a
 	}
-	pe := out.Err
-	if pe == nil {
-		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason"}
-	}
-	if l.refused(pe) {
-		return transition{}
-	}
-	withinTime := r.AcceptedAt.IsZero() || time.Since(r.AcceptedAt) <= l.lane.CompletionTimeout
-	if pe.Retryable && withinTime {
-		// A failed poll is not a failed provisioning: look again next sweep.
-		l.noteAnswer(pe)
-		return transition{}
-	}
-	if pe.Code == providers.CodeMalformed {
-		// Unreadable for the whole completion timeout: the row's bound in
-		// time is spent.
-		l.failed(1)
-		return transition{row: r.Row, state: Failed, mustLookup: true, err: finalError(pe, r.Attempts), attempt: a}
-	}
-	// The provider finished the work and says it failed: a final answer
-	// for this request. The row may be sent again only if the cause is
-	// retryable and attempts remain, and only after a lookup: the request
-	// was accepted once, whatever the provider says of it now.
-	t := l.afterFailure(r, pe)
-	t.mustLookup, t.attempt = true, a
 	return t
-}
-
-func merge(a, b map[string]string) map[string]string {
-	out := make(map[string]string, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
 }

@@ -25,6 +25,7 @@ import (
 type adaptiveLimiter struct {
 	target float64 // configured rate; 0 = unlimited
 	lim    *rate.Limiter
+	now    func() time.Time // the clock of pauses and outages (nil: time.Now)
 
 	outageFailures   int
 	outageFirstPause time.Duration
@@ -60,6 +61,13 @@ func newAdaptiveLimiter(perSecond float64) *adaptiveLimiter {
 	return a
 }
 
+func (a *adaptiveLimiter) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
+}
+
 // Wait blocks until the lane may send one request: after any pause, and
 // during an outage until this caller is the probe or the probe answered.
 func (a *adaptiveLimiter) Wait(ctx context.Context) error {
@@ -67,17 +75,18 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 		a.mu.Lock()
 		until := a.pausedUntil
 		changed := a.probeDone // closed when the outage state changes
-		probeTime := a.outage && !time.Now().Before(until)
-		if probeTime && (a.probeSince.IsZero() || time.Since(a.probeSince) > a.outageMaxPause) {
+		now := a.clock()
+		probeTime := a.outage && !now.Before(until)
+		if probeTime && (a.probeSince.IsZero() || now.Sub(a.probeSince) > a.outageMaxPause) {
 			// This caller is the probe. (A probe whose outcome never came,
 			// because its worker stopped, must not hold the lane shut:
 			// after the longest pause another caller probes.)
-			a.probeSince = time.Now()
+			a.probeSince = now
 			a.mu.Unlock()
 			return a.lim.Wait(ctx)
 		}
 		a.mu.Unlock()
-		d := time.Until(until)
+		d := until.Sub(now)
 		if !probeTime && d <= 0 {
 			return a.lim.Wait(ctx)
 		}
@@ -114,12 +123,12 @@ func (a *adaptiveLimiter) Trouble() time.Duration {
 		a.pause = min(2*a.pause, a.outageMaxPause)
 	case !a.outage && a.troubles >= a.outageFailures:
 		a.outage = true
-		a.outageSince = time.Now()
+		a.outageSince = a.clock()
 		a.pause = a.outageFirstPause
 	default:
 		return 0
 	}
-	a.pausedUntil = time.Now().Add(a.pause)
+	a.pausedUntil = a.clock().Add(a.pause)
 	a.probeSince = time.Time{}
 	a.wakeWaiters()
 	return a.pause
@@ -144,7 +153,7 @@ func (a *adaptiveLimiter) DownFor() time.Duration {
 	if !a.outage {
 		return 0
 	}
-	return max(time.Since(a.outageSince), time.Nanosecond)
+	return max(a.clock().Sub(a.outageSince), time.Nanosecond)
 }
 
 // answered records that the provider answered (success or a refusal of
@@ -170,7 +179,7 @@ func (a *adaptiveLimiter) TooMany(retryAfter time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if retryAfter > 0 {
-		if until := time.Now().Add(retryAfter); until.After(a.pausedUntil) {
+		if until := a.clock().Add(retryAfter); until.After(a.pausedUntil) {
 			a.pausedUntil = until
 		}
 	}

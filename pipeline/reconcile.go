@@ -59,18 +59,30 @@ type Reconciler struct {
 	Logger     *slog.Logger
 	// MaxTries bounds lookups of one row that fail for a retryable cause.
 	MaxTries int
+	// Now is the clock of its rate limiters' pauses (nil: time.Now).
+	Now func() time.Time
 }
 
 // Reconcile checks every provisioned row of run, resuming an unfinished
 // reconciliation of the same run if there is one. If ctx is cancelled it
-// records what it has and returns ctx's error; the next call resumes.
+// records what it has and returns ctx's error; the next call resumes. It
+// fills the settings left zero into its own copy of r and of each Lane:
+// the caller's are left as given.
 func (r *Reconciler) Reconcile(ctx context.Context, run Run) (Reconciliation, error) {
-	if r.Logger == nil {
-		r.Logger = slog.New(slog.DiscardHandler)
+	c := *r
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if r.MaxTries <= 0 {
-		r.MaxTries = 3
+	if c.MaxTries <= 0 {
+		c.MaxTries = 3
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c.reconcile(ctx, run)
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, run Run) (Reconciliation, error) {
 	cp := r.Checkpoint
 	id, resumed, err := cp.openReconciliation(ctx, run.ID)
 	if err != nil {
@@ -80,10 +92,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, run Run) (Reconciliation, er
 		r.Logger.Info("resuming the unfinished reconciliation of this run", "reconciliation", id, "run", run.ID)
 	}
 	var g errgroup.Group
-	for _, lane := range r.Lanes {
+	for _, given := range r.Lanes {
+		lane := *given
 		lane.defaults()
 		lim := newAdaptiveLimiter(lane.Rate)
-		g.Go(func() error { return r.lane(ctx, id, run, lane, lim) })
+		lim.now = r.Now
+		g.Go(func() error { return r.lane(ctx, id, run, &lane, lim) })
 	}
 	err = g.Wait()
 	state := RunCompleted

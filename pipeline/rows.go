@@ -256,13 +256,14 @@ func (c *Checkpoint) RowsIn(ctx context.Context, runID string, state State, fn f
 	return rows.Err()
 }
 
-// Due returns up to limit pending rows of one provider whose next attempt
-// time has come, with row numbers above after, in row order. The engine
-// asks many times a second, so the index is named: left to itself,
-// SQLite walks the whole run in row order (see migration 003).
-func (c *Checkpoint) Due(ctx context.Context, runID, provider string, after, limit int) ([]RowRecord, error) {
+// due returns up to limit pending rows of one provider whose next attempt
+// time has come by now (the engine's clock, which set the retry times),
+// with row numbers above after, in row order. The engine asks many times a
+// second, so the index is named: left to itself, SQLite walks the whole
+// run in row order (see migration 003).
+func (c *Checkpoint) due(ctx context.Context, runID, provider string, now time.Time, after, limit int) ([]RowRecord, error) {
 	return c.queryRows(ctx, "read due rows", "SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND state = "+sqlLit(Pending)+" AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
-		runID, provider, c.now().UnixMilli(), after, limit)
+		runID, provider, now.UnixMilli(), after, limit)
 }
 
 // queryRows runs a query over rows and returns what it found; what names

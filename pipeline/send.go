@@ -21,7 +21,7 @@ func (l *laneRunner) send() error {
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
 		l.settle()
-		rows, err := l.e.Checkpoint.Due(ctx, l.run.ID, l.lane.Name, after, l.lane.BatchSize*l.lane.Concurrency)
+		rows, err := l.e.Checkpoint.due(ctx, l.run.ID, l.lane.Name, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -163,11 +163,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 			send = append(send, r)
 			continue
 		}
-		t, resend, err := l.recover(r)
-		if err != nil {
-			return err
-		}
-		if resend {
+		if t, resend := l.recover(r); resend {
 			send = append(send, r)
 		} else {
 			ts = append(ts, t)
@@ -193,9 +189,9 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	if err := l.e.Checkpoint.markInFlight(l.reqCtx, l.run.ID, rowNums); err != nil {
 		return fmt.Errorf("record intent: %w", err)
 	}
-	started := time.Now()
+	started := l.e.Now()
 	outs := l.lane.Client.Submit(l.reqCtx, orders)
-	latency := time.Since(started)
+	latency := l.e.Now().Sub(started)
 	ts = ts[:0]
 	for i, r := range send {
 		out := providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeMalformed, Message: "provider client returned no outcome", Retryable: true, MaybeApplied: true}}
@@ -210,138 +206,69 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	return l.record(ts)
 }
 
-// recover settles a row whose earlier request may have reached the
-// provider (a crash while in flight, a timeout, a dropped connection):
-// found at the provider means no resend; not found means sending is safe.
-func (l *laneRunner) recover(r RowRecord) (t transition, resend bool, err error) {
+// recover looks up a row whose earlier request may have reached the
+// provider, and settles it (decideLookup); resend means the provider does
+// not have it, so sending is safe.
+func (l *laneRunner) recover(r RowRecord) (t transition, resend bool) {
 	if err := l.limiter.Wait(l.stopCtx); err != nil {
-		return transition{row: r.Row, state: Pending, mustLookup: true, nextTry: r.NextAttemptAt}, false, nil
+		return holdForLookup(r, nil), false
 	}
-	started := time.Now()
+	started := l.e.Now()
 	sub, lerr := l.lane.Client.Lookup(l.reqCtx, orderOf(r))
 	out := providers.Outcome{Status: providers.Succeeded}
+	var pe *providers.Error
 	if lerr != nil {
-		out = providers.FailedOutcome(lerr)
+		out, pe = providers.FailedOutcome(lerr), providers.AsError(lerr)
 	}
-	a := &attempt{row: r.Row, kind: "lookup", started: started, latency: time.Since(started), outcome: out}
-	switch {
-	case lerr != nil:
-		pe := providers.AsError(lerr)
-		if l.refused(pe) || l.stopCtx.Err() != nil {
-			// Not the row's doing: it waits, unchanged, for the resume.
-			return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: r.NextAttemptAt, attempt: a}, false, nil
-		}
-		l.noteAnswer(pe)
-		// A failed lookup spends an attempt, as a failed send does, so a
-		// provider whose answers cannot be read cannot keep a row looping.
-		r.Attempts++
-		if !pe.Retryable || (r.Attempts >= l.lane.MaxAttempts && !l.limiter.Down()) {
-			l.failed(1)
-			return transition{row: r.Row, state: Failed, mustLookup: true, err: finalError(pe, r.Attempts), addAttempt: true, attempt: a}, false, nil
-		}
-		// Cannot tell whether the provider has it: try the lookup again later.
-		return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe)), addAttempt: true, attempt: a}, false, nil
-	case !sub.Found:
-		l.ok()
-		return transition{}, true, nil
-	case sub.Conflict != "":
-		// Somebody else's record holds the identifier: resending would be
-		// refused and counting it as ours would be a lie.
-		l.ok()
-		pe := &providers.Error{Code: providers.CodeConflict, Message: sub.Conflict}
-		a.outcome = providers.Outcome{Status: providers.Failed, Err: pe}
-		l.failed(1)
-		return transition{row: r.Row, state: Failed, err: pe, attempt: a}, false, nil
-	case sub.Pending:
-		l.ok()
-		return transition{row: r.Row, state: Accepted, handle: r.Handle, result: sub.Identifiers, accepted: true, attempt: a}, false, nil
-	case !sub.Active:
-		// Found, finished, but not in the state provisioning leaves it
-		// in (deactivated, suspended, terminated): not a success, and
-		// sending again would not change it.
-		l.ok()
-		pe := notActive(sub)
-		a.outcome = providers.Outcome{Status: providers.Failed, Err: pe}
-		l.failed(1)
-		return transition{row: r.Row, state: Failed, err: pe, result: sub.Identifiers, attempt: a}, false, nil
+	a := &attempt{row: r.Row, kind: "lookup", started: started, latency: l.e.Now().Sub(started), outcome: out}
+	stopping := l.stopCtx.Err() != nil
+	l.hear(hearLookup(pe, stopping))
+	env := l.env()
+	env.stopping = stopping
+	t, resend = decideLookup(r, sub, pe, env)
+	if resend {
+		return t, true
 	}
-	l.ok()
-	res := map[string]string{"note": "found at the provider on recovery"}
-	for k, v := range sub.Identifiers {
-		res[k] = v
+	if pe == nil && t.state == Failed {
+		// Answered, and what it holds fails the row: the attempt says why.
+		a.outcome = providers.Outcome{Status: providers.Failed, Err: t.err}
 	}
-	if sub.State != "" {
-		res["state"] = sub.State
-	}
-	return transition{row: r.Row, state: Succeeded, result: res, attempt: a}, false, nil
-}
-
-// notActive is the failure of a row whose record the provider holds in a
-// state other than the one provisioning leaves it in.
-func notActive(sub providers.Subscription) *providers.Error {
-	state := sub.State
-	if state == "" {
-		state = "unknown"
-	}
-	return &providers.Error{Code: providers.CodeConflict,
-		Message: fmt.Sprintf("found at the provider in state %q, not active; a person must decide (reactivate it there, or retry-failed --all once it is)", state)}
+	t.attempt = a
+	return l.decided(t), false
 }
 
 // afterSubmit maps a provider's answer for one row to the row's new state.
 func (l *laneRunner) afterSubmit(r RowRecord, out providers.Outcome) transition {
-	switch out.Status {
-	case providers.Succeeded:
-		l.ok()
-		return transition{row: r.Row, state: Succeeded, handle: out.Handle, result: out.Result}
-	case providers.Accepted:
-		l.ok()
-		return transition{row: r.Row, state: Accepted, handle: out.Handle, result: out.Result, accepted: true}
-	}
-	return l.afterFailure(r, out.Err)
+	l.hear(hearSubmit(out))
+	return l.decided(decideSubmit(r, out, l.env()))
 }
 
-// afterFailure decides between another try later and a final failure.
-func (l *laneRunner) afterFailure(r RowRecord, pe *providers.Error) transition {
-	if pe == nil {
-		pe = &providers.Error{Code: providers.CodeMalformed, Message: "failed without a reason", Retryable: true}
-	}
-	if l.refused(pe) {
-		// The provider refused simbulk, not the row: it waits, pending,
-		// for a person to fix the credentials and resume.
-		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied || r.MustLookup}
-	}
-	l.noteAnswer(pe)
-	// Attempts left: try again later, also when the run is stopping (the
-	// resume does): a stop is no reason to give up on a row. Nor is an
-	// outage: while the provider is down, its rows wait, however many of
-	// their attempts the outage has seen.
-	if pe.Retryable && (r.Attempts < l.lane.MaxAttempts || l.limiter.Down()) {
-		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: time.Now().Add(l.retryDelay(r.Attempts, pe))}
-	}
-	if pe.Retryable && l.stopCtx.Err() != nil && errors.Is(l.reqCtx.Err(), context.Canceled) {
-		// Cut off by shutdown, not by the provider: leave it for resume.
-		return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied}
-	}
-	l.failed(1)
-	pe = finalError(pe, r.Attempts)
-	return transition{row: r.Row, state: Failed, err: pe, mustLookup: pe.MaybeApplied}
+// env is what the lane's decisions know of it now.
+func (l *laneRunner) env() rowEnv {
+	return rowEnv{now: l.e.Now(), maxAttempts: l.lane.MaxAttempts, completionTimeout: l.lane.CompletionTimeout,
+		backoff: l.e.Backoff, down: l.limiter.Down(), stopping: l.stopCtx.Err() != nil,
+		cutOff: errors.Is(l.reqCtx.Err(), context.Canceled)}
 }
 
-// finalError is the error a row ends with. Answers that could not be read
-// become CodeUnreadable, marked retryable (a later look may read them) and
-// possibly applied (so nothing is sent again before a lookup), with the
-// provider's own words kept in the message.
-func finalError(pe *providers.Error, attempts int) *providers.Error {
-	if pe.Code != providers.CodeMalformed && pe.Code != providers.CodeUnreadable {
-		return pe
+// hear tells the limiter (or, for a refusal of simbulk's credentials, the
+// lane) what an answer says of the provider.
+func (l *laneRunner) hear(h heard) {
+	switch h.kind {
+	case heardAnswer:
+		l.ok()
+	case heardFailure:
+		l.noteAnswer(h.pe)
+	case heardRefusal:
+		l.refused(h.pe)
 	}
-	return &providers.Error{
-		Code:         providers.CodeUnreadable,
-		Message:      fmt.Sprintf("no readable answer after %d attempts (last: %s); it is looked up at the provider before anything is sent again", attempts, pe.Message),
-		HTTPStatus:   pe.HTTPStatus,
-		Retryable:    true,
-		MaybeApplied: true,
+}
+
+// decided counts a transition's final failure against the threshold.
+func (l *laneRunner) decided(t transition) transition {
+	if t.failure {
+		l.failed(1)
 	}
+	return t
 }
 
 // noteAnswer tells the lane's limiter what a failed request says about the
@@ -371,12 +298,8 @@ func (l *laneRunner) ok() {
 	}
 }
 
-func (l *laneRunner) retryDelay(attempts int, pe *providers.Error) time.Duration {
-	return max(pe.RetryAfter, l.e.Backoff(attempts))
-}
-
 func (l *laneRunner) record(ts []transition) error {
-	if err := l.e.Checkpoint.apply(context.WithoutCancel(l.reqCtx), l.run.ID, ts); err != nil {
+	if err := l.e.Checkpoint.apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.e.Now(), ts); err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/simbulk/simbulk/providers"
@@ -37,10 +38,12 @@ type attempt struct {
 	outcome providers.Outcome
 }
 
-// transition is a row's new state after an answer.
+// transition is a row's new state after an answer. Build one only with the
+// named constructors below: each says why a row moves, and together they
+// are every state change the engine makes after markInFlight.
 type transition struct {
 	row        int
-	state      State
+	state      State // "": no change
 	handle     string
 	result     map[string]string
 	err        *providers.Error
@@ -51,12 +54,119 @@ type transition struct {
 	// markInFlight counts a send: a row whose answers cannot be read is
 	// bounded whether it is being sent or looked up.
 	addAttempt bool
-	attempt    *attempt
+	// failure: the row failed for good and counts against --max-failures.
+	failure bool
+	attempt *attempt
+}
+
+// unchanged: nothing to record (a look that learned nothing new, or the
+// lane is stopping before asking).
+func unchanged() transition { return transition{} }
+
+// markSucceeded: the provider did the work (answered done, or holds the
+// row's record active).
+func markSucceeded(r RowRecord, handle string, result map[string]string) transition {
+	return transition{row: r.Row, state: Succeeded, handle: handle, result: result}
+}
+
+// markAccepted: the provider took the work and finishes it later; the row
+// is followed (checked) from now, and its completion timeout starts.
+func markAccepted(r RowRecord, handle string, result map[string]string) transition {
+	return transition{row: r.Row, state: Accepted, handle: handle, result: result, accepted: true}
+}
+
+// retryLater: a retryable failure with attempts left, or during an outage
+// (which spends none): send again at next, after a lookup if the request
+// may have taken effect.
+func retryLater(r RowRecord, pe *providers.Error, next time.Time) transition {
+	return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: next}
+}
+
+// waitForCredentials: the provider refused simbulk's credentials, not the
+// row: it waits, pending, for a person to fix them and resume, still to be
+// looked up if it was.
+func waitForCredentials(r RowRecord, pe *providers.Error) transition {
+	return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied || r.MustLookup}
+}
+
+// waitForResume: the request was cut off by the shutdown, not refused by
+// the provider: the row waits, pending, for the resume (which looks it up
+// first if the request may have taken effect).
+func waitForResume(r RowRecord, pe *providers.Error) transition {
+	return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied}
+}
+
+// failFinal: the provider refused the row for good, or a retryable cause
+// outlasted its attempts. Unreadable answers end as unreadable_answer,
+// marked to be looked up before anything is sent again (finalError).
+func failFinal(r RowRecord, pe *providers.Error) transition {
+	pe = finalError(pe, r.Attempts)
+	return transition{row: r.Row, state: Failed, err: pe, mustLookup: pe.MaybeApplied, failure: true}
+}
+
+// holdForLookup: the lane stopped (or its credentials were refused) before
+// a row in doubt could be looked up: it waits, unchanged and still to be
+// looked up, for the resume. pe is the lookup's error, nil if none was made.
+func holdForLookup(r RowRecord, pe *providers.Error) transition {
+	return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: r.NextAttemptAt}
+}
+
+// awaitLookup: the lookup of a row in doubt failed, so whether the provider
+// has it is unknown: look again at next. The failed lookup spends an
+// attempt, so a provider whose answers cannot be read cannot keep a row
+// looping.
+func awaitLookup(r RowRecord, pe *providers.Error, next time.Time) transition {
+	return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: next, addAttempt: true}
+}
+
+// failLookup: the lookup of a row in doubt failed for good, or for all its
+// attempts (counting this one): the row fails, still to be looked up
+// before anything is sent again.
+func failLookup(r RowRecord, pe *providers.Error, attempts int) transition {
+	return transition{row: r.Row, state: Failed, mustLookup: true, err: finalError(pe, attempts), addAttempt: true, failure: true}
+}
+
+// failConflict: the provider holds the row's identifier in a record that
+// is somebody else's, or not active: neither ours to count as done nor to
+// send again; a person decides.
+func failConflict(r RowRecord, pe *providers.Error, result map[string]string) transition {
+	return transition{row: r.Row, state: Failed, err: pe, result: result, failure: true}
+}
+
+// failIncomplete: accepted work the provider did not complete within the
+// completion timeout. Retryable, but only after a lookup: it was accepted.
+func failIncomplete(r RowRecord, timeout time.Duration) transition {
+	return transition{row: r.Row, state: Failed, mustLookup: true, failure: true,
+		err: &providers.Error{Code: providers.CodeIncomplete, Retryable: true,
+			Message: fmt.Sprintf("accepted but not completed within %s", timeout)}}
+}
+
+// failUnreadable: the checks of accepted work could not be read for the
+// whole completion timeout: the row's bound in time is spent.
+func failUnreadable(r RowRecord, pe *providers.Error) transition {
+	return transition{row: r.Row, state: Failed, mustLookup: true, err: finalError(pe, r.Attempts), failure: true}
+}
+
+// requeueLost: accepted once, unknown to the provider now: the sender
+// tries it afresh, after a lookup.
+func requeueLost(r RowRecord) transition {
+	return transition{row: r.Row, state: Pending, mustLookup: true,
+		err: &providers.Error{Code: providers.CodeNotFound, Message: "accepted request no longer known to the provider", Retryable: true}}
+}
+
+// lookupFirst marks a transition of a row whose request the provider
+// accepted once: whatever it says of it now, the row is looked up before
+// anything is sent again.
+func (t transition) lookupFirst() transition {
+	t.mustLookup = true
+	return t
 }
 
 // apply records transitions (and their attempts) in one committed write.
-func (c *Checkpoint) apply(ctx context.Context, runID string, ts []transition) error {
-	now := c.now().UnixMilli()
+// now is the engine's clock: it stamps accepted_at, which completion
+// timeouts are measured from.
+func (c *Checkpoint) apply(ctx context.Context, runID string, at time.Time, ts []transition) error {
+	now := at.UnixMilli()
 	return c.Write(ctx, func(tx *sql.Tx) error {
 		up, err := tx.Prepare(`UPDATE rows SET state = ?, handle = CASE WHEN ? != '' THEN ? ELSE handle END,
 			result = CASE WHEN ? != '{}' THEN ? ELSE result END, error_code = ?, error_message = ?, retryable = ?,
