@@ -2,7 +2,6 @@ package asavie
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -72,8 +71,9 @@ type Simulator struct {
 	kit     *simkit.Kit
 	handler http.Handler
 
+	tokens *simkit.Tokens
+
 	mu       sync.Mutex
-	tokens   map[string]time.Time     // issued token -> expiry
 	sims     map[string]*simEntry     // by CLI: a CLI is unique across accounts
 	requests map[string]*requestEntry // create requests by id
 	failNext int                      // provisioning requests to answer Code 500
@@ -110,13 +110,26 @@ func NewSimulator(opts SimOptions) *Simulator {
 	}
 	s := &Simulator{
 		opts:     opts,
-		tokens:   map[string]time.Time{},
 		sims:     map[string]*simEntry{},
 		requests: map[string]*requestEntry{},
 	}
+	// Like the OWIN token endpoint it answers OAuth errors (400
+	// invalid_client), not the envelope; the credentials come in the form
+	// (or Basic, when the form has none).
+	s.tokens = &simkit.Tokens{
+		ClientID: opts.ClientID, Secret: opts.ClientSecret, Auth: simkit.FormOrBasic,
+		TTL: opts.TokenTTL, Now: opts.Now,
+		Refuse: func(w http.ResponseWriter, why simkit.Refusal) {
+			desc := ""
+			if why == simkit.RefusedClient {
+				desc = "The client credentials are invalid"
+			}
+			simkit.WriteOAuthError(w, http.StatusBadRequest, why.Code(), desc)
+		},
+	}
 	s.kit = simkit.New(opts.Faults, classify)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+tokenPath, s.token)
+	mux.HandleFunc("POST "+tokenPath, s.tokens.ServeToken)
 	mux.HandleFunc("POST /v1/accounts/{key}/hardware/sims", s.api(s.create))
 	mux.HandleFunc("GET /v1/accounts/{key}/hardware/sims/{cli}", s.api(s.lookup))
 	// Both StatusUrl forms are served whatever form the simulator answers
@@ -139,9 +152,7 @@ func (s *Simulator) Kit() *simkit.Kit { return s.kit }
 
 // ExpireTokens makes every token issued so far invalid (answered 401).
 func (s *Simulator) ExpireTokens() {
-	s.mu.Lock()
-	clear(s.tokens)
-	s.mu.Unlock()
+	s.tokens.ExpireAll()
 }
 
 // FailNext makes the next n provisioning requests answer HTTP 200 with
@@ -171,43 +182,10 @@ func failure(code, errorCode, subCode int, desc string) envelope {
 	return envelope{Code: code, ErrorCode: errorCode, ErrorSubCode: subCode, ErrorDescription: desc}
 }
 
-// token is the client-credentials grant. Like the OWIN token endpoint it
-// answers OAuth errors (400 invalid_client), not the envelope.
-func (s *Simulator) token(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		simkit.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
-	}
-	if r.PostForm.Get("grant_type") != "client_credentials" {
-		simkit.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
-		return
-	}
-	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if u, p, ok := r.BasicAuth(); ok && id == "" {
-		id, secret = u, p
-	}
-	if !equal(id, s.opts.ClientID) || !equal(secret, s.opts.ClientSecret) {
-		simkit.WriteJSON(w, http.StatusBadRequest, map[string]string{
-			"error": "invalid_client", "error_description": "The client credentials are invalid",
-		})
-		return
-	}
-	tok := newID() + newID()
-	s.mu.Lock()
-	s.tokens[tok] = s.opts.Now().Add(s.opts.TokenTTL)
-	s.mu.Unlock()
-	simkit.WriteJSON(w, http.StatusOK, map[string]any{
-		"access_token": tok, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second),
-	})
-}
-
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-
 // api puts the bearer-token and Accept checks in front of an API handler.
 func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
+		if !s.tokens.Check(r) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			s.reply(w, http.StatusUnauthorized, failure(http.StatusUnauthorized, 4010, 0,
 				"Authorization has been denied for this request."))
@@ -220,17 +198,6 @@ func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
-}
-
-func (s *Simulator) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.tokens[tok]
-	return ok && s.opts.Now().Before(exp)
 }
 
 // acceptsJSON reads an Accept header: absent, or any range that covers

@@ -2,7 +2,6 @@ package iotconnect
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -55,11 +54,12 @@ type Simulator struct {
 	kit     *simkit.Kit
 	handler http.Handler
 
-	mu     sync.Mutex
-	tokens map[string]time.Time // token -> expiry
-	byEID  map[string]*record
-	bySub  map[string]string // IoT subscription id -> EID
-	taken  map[string]bool   // assigned identifiers ("imsi:…", "iccid:…", …)
+	tokens *simkit.Tokens
+
+	mu    sync.Mutex
+	byEID map[string]*record
+	bySub map[string]string // IoT subscription id -> EID
+	taken map[string]bool   // assigned identifiers ("imsi:…", "iccid:…", …)
 }
 
 // NewSimulator returns a simulator with no registrations.
@@ -80,15 +80,35 @@ func NewSimulator(opts SimOptions) *Simulator {
 		opts.Now = time.Now
 	}
 	s := &Simulator{
-		opts:   opts,
-		tokens: map[string]time.Time{},
-		byEID:  map[string]*record{},
-		bySub:  map[string]string{},
-		taken:  map[string]bool{},
+		opts:  opts,
+		byEID: map[string]*record{},
+		bySub: map[string]string{},
+		taken: map[string]bool{},
+	}
+	// An OAuth2 client-credentials token endpoint. Credentials come in the
+	// form or, as RFC 6749 also allows, in Basic auth.
+	s.tokens = &simkit.Tokens{
+		ClientID: opts.ClientID, Secret: opts.ClientSecret, Auth: simkit.BasicOrForm,
+		TTL: opts.TokenTTL, Now: opts.Now, TokenType: "Bearer", NoStore: true,
+		NewToken: func() string {
+			var b [24]byte
+			_, _ = rand.Read(b[:])
+			return hex.EncodeToString(b[:])
+		},
+		Refuse: func(w http.ResponseWriter, why simkit.Refusal) {
+			switch why {
+			case simkit.RefusedRequest:
+				simkit.WriteOAuthError(w, http.StatusBadRequest, why.Code(), "the body must be a form")
+			case simkit.RefusedGrant:
+				simkit.WriteOAuthError(w, http.StatusBadRequest, why.Code(), "only client_credentials is supported")
+			default:
+				simkit.WriteOAuthError(w, http.StatusUnauthorized, why.Code(), "client authentication failed")
+			}
+		},
 	}
 	s.kit = simkit.New(opts.Faults, classify)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+SimTokenPath, s.handleToken)
+	mux.HandleFunc("POST "+SimTokenPath, s.tokens.ServeToken)
 	mux.HandleFunc("POST "+euiccsPath, s.authorized(s.handleRegister))
 	mux.HandleFunc("GET "+euiccsPath+"/{eid}", s.authorized(s.handleGetEUICC))
 	mux.HandleFunc("GET "+subscriptionsPath+"/{id}", s.authorized(s.handleGetSubscription))
@@ -124,75 +144,17 @@ func classify(r *http.Request) string {
 	return "api"
 }
 
-// handleToken is an OAuth2 client-credentials token endpoint. Credentials
-// come in the form or, as RFC 6749 also allows, in Basic auth.
-func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be a form")
-		return
-	}
-	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
-		return
-	}
-	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if u, p, ok := r.BasicAuth(); ok {
-		id, secret = u, p
-	}
-	if !equal(id, s.opts.ClientID) || !equal(secret, s.opts.ClientSecret) {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
-	}
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
-	now := s.opts.Now()
-	s.mu.Lock()
-	if len(s.tokens) > 1024 {
-		for t, exp := range s.tokens {
-			if !now.Before(exp) {
-				delete(s.tokens, t)
-			}
-		}
-	}
-	s.tokens[tok] = now.Add(s.opts.TokenTTL)
-	s.mu.Unlock()
-	w.Header().Set("Cache-Control", "no-store")
-	simkit.WriteJSON(w, http.StatusOK, map[string]any{
-		"access_token": tok,
-		"token_type":   "Bearer",
-		"expires_in":   int(s.opts.TokenTTL / time.Second),
-	})
-}
-
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-
-func oauthError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Cache-Control", "no-store")
-	simkit.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
-}
-
 // ExpireTokens makes every token issued so far invalid: the next API call
 // with one is answered 401.
 func (s *Simulator) ExpireTokens() {
-	s.mu.Lock()
-	clear(s.tokens)
-	s.mu.Unlock()
+	s.tokens.ExpireAll()
 }
 
 // authorized answers 401 in the documented envelope unless the request
 // carries a live bearer token.
 func (s *Simulator) authorized(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok {
-			s.mu.Lock()
-			exp, known := s.tokens[strings.TrimSpace(tok)]
-			s.mu.Unlock()
-			ok = known && s.opts.Now().Before(exp)
-		}
-		if !ok {
+		if !s.tokens.Check(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "Unauthorized", "Your token is not valid.",
 				envelopeError{Message: "missing, unknown or expired bearer token", ErrorCode: "INVALID_TOKEN"})

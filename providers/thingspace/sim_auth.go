@@ -1,12 +1,11 @@
 package thingspace
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/simbulk/simbulk/providers/simkit"
 )
@@ -14,33 +13,28 @@ import (
 // maxSimBody bounds what the simulator reads of a request.
 const maxSimBody = 4 << 20
 
-// handleToken is POST /api/ts/v1/oauth2/token: Basic key:secret, form
-// grant_type=client_credentials.
-func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
-	key, secret, ok := r.BasicAuth()
-	if !ok || !equal(key, s.opts.Key) || !equal(secret, s.opts.Secret) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="thingspace"`)
-		simError(w, http.StatusUnauthorized, "invalid client credentials")
-		return
+// newSimTokens is POST /api/ts/v1/oauth2/token: Basic key:secret, form
+// grant_type=client_credentials, refusals in the M2M error envelope.
+func newSimTokens(opts SimOptions, now func() time.Time) *simkit.Tokens {
+	return &simkit.Tokens{
+		ClientID: opts.Key, Secret: opts.Secret, Auth: simkit.BasicOnly,
+		TTL: opts.TokenTTL, Now: now, Extra: map[string]any{"scope": "m2m"},
+		MaxBody: maxSimBody, NewToken: newID,
+		Refuse: func(w http.ResponseWriter, why simkit.Refusal) {
+			if why == simkit.RefusedClient {
+				w.Header().Set("WWW-Authenticate", `Basic realm="thingspace"`)
+				simError(w, http.StatusUnauthorized, "invalid client credentials")
+				return
+			}
+			simError(w, http.StatusBadRequest, "grant_type must be client_credentials")
+		},
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxSimBody)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
-		simError(w, http.StatusBadRequest, "grant_type must be client_credentials")
-		return
-	}
-	tok := newID()
-	s.mu.Lock()
-	s.tokens[tok] = s.now().Add(s.opts.TokenTTL)
-	s.mu.Unlock()
-	simkit.WriteJSON(w, http.StatusOK, map[string]any{
-		"access_token": tok, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL.Seconds()), "scope": "m2m",
-	})
 }
 
 // handleLogin is POST /api/m2m/v1/session/login: bearer token, JSON
 // {username,password} -> {sessionToken}.
 func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !s.bearerValid(r) {
+	if !s.tokens.Check(r) {
 		s.gatewayRefusal(w, "invalid or expired access token")
 		return
 	}
@@ -48,7 +42,7 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	if !equal(req.Username, s.opts.Username) || !equal(req.Password, s.opts.Password) {
+	if !simkit.Equal(req.Username, s.opts.Username) || !simkit.Equal(req.Password, s.opts.Password) {
 		simError(w, http.StatusUnauthorized, "invalid username or password")
 		return
 	}
@@ -59,24 +53,13 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	simkit.WriteJSON(w, http.StatusOK, loginResponse{SessionToken: sess})
 }
 
-func (s *Simulator) bearerValid(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.tokens[tok]
-	return ok && s.now().Before(exp)
-}
-
 // m2m guards an M2M call: a valid bearer and a session that has not idled
 // out (using it restarts its idle clock), else 401; and Content-Type:
 // application/json, which the reference pages list as required on every
 // call, GETs included, else 415.
 func (s *Simulator) m2m(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.bearerValid(r) {
+		if !s.tokens.Check(r) {
 			s.gatewayRefusal(w, "invalid or expired access token")
 			return
 		}
@@ -122,5 +105,3 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
-
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

@@ -74,8 +74,9 @@ type Simulator struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
+	tokens *simkit.Tokens // the OAuth bearer tokens
+
 	mu        sync.Mutex
-	tokens    map[string]time.Time // bearer -> expiry
 	sessions  map[string]time.Time // session -> last use
 	devices   map[string]*simDevice
 	requests  map[string]*simRequest
@@ -108,8 +109,8 @@ func NewSimulator(opts SimOptions) *Simulator {
 	}
 	s := &Simulator{
 		opts: opts, now: opts.Now, hc: opts.CallbackClient,
-		tokens: map[string]time.Time{}, sessions: map[string]time.Time{},
-		devices: map[string]*simDevice{}, requests: map[string]*simRequest{},
+		sessions: map[string]time.Time{},
+		devices:  map[string]*simDevice{}, requests: map[string]*simRequest{},
 		callbacks: map[string]callbackRegistration{}, failing: map[string]bool{},
 		timers: map[string]*time.Timer{},
 	}
@@ -120,9 +121,10 @@ func NewSimulator(opts SimOptions) *Simulator {
 		s.hc = &http.Client{Timeout: 5 * time.Second}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.tokens = newSimTokens(opts, s.now)
 	s.kit = simkit.New(opts.Faults, classify)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+pathToken, s.handleToken)
+	mux.HandleFunc("POST "+pathToken, s.tokens.ServeToken)
 	mux.HandleFunc("POST "+pathLogin, s.handleLogin)
 	mux.HandleFunc("POST "+pathActivate, s.m2m(s.handleActivate))
 	mux.HandleFunc("GET "+pathAccountsV2+"{account}/requests/{requestId}/status", s.m2m(s.handleStatus))
@@ -162,8 +164,8 @@ func (s *Simulator) Kit() *simkit.Kit { return s.kit }
 
 // ExpireTokens makes every bearer token and session issued so far invalid.
 func (s *Simulator) ExpireTokens() {
+	s.tokens.ExpireAll()
 	s.mu.Lock()
-	s.tokens = map[string]time.Time{}
 	s.sessions = map[string]time.Time{}
 	s.mu.Unlock()
 }
