@@ -140,13 +140,13 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 			MaxAttempts: k.maxAttempts, PollInterval: pollEvery}
 	}
 	ic, err := iotconnect.New(iotconnect.Config{BaseURL: iotURL, TokenURL: iotURL + iotconnect.SimTokenPath,
-		ClientID: iotconnect.DefaultSimClientID, ClientSecret: iotconnect.DefaultSimClientSecret,
+		ClientID: iotconnect.SimClientID, ClientSecret: iotconnect.SimClientSecret,
 		Timeout: k.timeout, MaxRetryAfter: 50 * time.Millisecond, PollInterval: pollEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ro.lanes[ingest.ProviderIoTConnect] = lane(ingest.ProviderIoTConnect, ic, 1)
-	ac, err := asavie.New(asavie.Config{BaseURL: asvURL, ClientID: asavie.DefaultClientID, ClientSecret: asavie.DefaultClientSecret,
+	ac, err := asavie.New(asavie.Config{BaseURL: asvURL, ClientID: asavie.SimClientID, ClientSecret: asavie.SimClientSecret,
 		Timeout: k.timeout, MaxRetryAfter: 50 * time.Millisecond, PollInterval: pollEvery})
 	if err != nil {
 		t.Fatal(err)

@@ -40,8 +40,8 @@ func simulatedConfig(profile string, asyncDelay time.Duration, formsName string)
 		PollInterval: 200 * time.Millisecond, MaxAttempts: 8}
 	cfg := &Config{Providers: ProvidersConfig{
 		IoTConnect: &IoTConnectConfig{BaseURL: base, TokenURL: base + "/oauth2/token",
-			ClientID: iotconnect.DefaultSimClientID, ClientSecret: iotconnect.DefaultSimClientSecret, LaneConfig: lane},
-		Asavie: &AsavieConfig{BaseURL: base, ClientID: asavie.DefaultClientID, ClientSecret: asavie.DefaultClientSecret, LaneConfig: lane},
+			ClientID: iotconnect.SimClientID, ClientSecret: iotconnect.SimClientSecret, LaneConfig: lane},
+		Asavie: &AsavieConfig{BaseURL: base, ClientID: asavie.SimClientID, ClientSecret: asavie.SimClientSecret, LaneConfig: lane},
 		ThingSpace: &ThingSpaceConfig{BaseURL: base, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
 			Username: thingspace.SimUsername, Password: thingspace.SimPassword, BatchSize: 100, LaneConfig: lane,
 			// Callbacks to an in-process listener: the simulator delivers

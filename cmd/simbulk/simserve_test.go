@@ -80,11 +80,11 @@ func testICCID(i int) string {
 func TestClientsAgainstSimServe(t *testing.T) {
 	base, printed := startSimServe(t, "--async-delay", "50ms")
 	iot, err := iotconnect.New(iotconnect.Config{BaseURL: base, TokenURL: base + "/oauth2/token",
-		ClientID: iotconnect.DefaultSimClientID, ClientSecret: iotconnect.DefaultSimClientSecret})
+		ClientID: iotconnect.SimClientID, ClientSecret: iotconnect.SimClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	asv, err := asavie.New(asavie.Config{BaseURL: base, ClientID: asavie.DefaultClientID, ClientSecret: asavie.DefaultClientSecret})
+	asv, err := asavie.New(asavie.Config{BaseURL: base, ClientID: asavie.SimClientID, ClientSecret: asavie.SimClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestClientsAgainstSimServe(t *testing.T) {
 	if st := stats["thingspace"]; st.Requests[simkit.OpProvision] != 1 {
 		t.Errorf("thingspace: %d activate requests for one batch of 3", st.Requests[simkit.OpProvision])
 	}
-	for _, secret := range []string{iotconnect.DefaultSimClientSecret, asavie.DefaultClientSecret, thingspace.SimSecret, thingspace.SimPassword} {
+	for _, secret := range []string{iotconnect.SimClientSecret, asavie.SimClientSecret, thingspace.SimSecret, thingspace.SimPassword} {
 		if strings.Contains(printed.String(), secret) {
 			t.Errorf("sim serve output contains the secret %q", secret)
 		}

@@ -83,13 +83,13 @@ func startEnv(t *testing.T, s providertest.Setup, cfg asavie.Config) env {
 	t.Cleanup(srv.Close)
 	cfg.BaseURL = srv.URL
 	if cfg.ClientID == "" {
-		cfg.ClientID = asavie.DefaultClientID
+		cfg.ClientID = asavie.SimClientID
 	}
 	if cfg.ClientSecret == "" {
-		cfg.ClientSecret = asavie.DefaultClientSecret
+		cfg.ClientSecret = asavie.SimClientSecret
 	}
 	if s.WrongCredentials {
-		cfg.ClientSecret = "not-" + asavie.DefaultClientSecret
+		cfg.ClientSecret = "not-" + asavie.SimClientSecret
 	}
 	cfg.Timeout = s.ClientTimeout
 	cfg.MaxRetryAfter = s.MaxRetryAfter

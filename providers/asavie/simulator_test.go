@@ -18,7 +18,7 @@ import (
 func simToken(t *testing.T, base string) string {
 	t.Helper()
 	resp, err := http.PostForm(base+tokenPath, url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {DefaultClientID}, "client_secret": {DefaultClientSecret},
+		"grant_type": {"client_credentials"}, "client_id": {SimClientID}, "client_secret": {SimClientSecret},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func TestSimulatorCredentials(t *testing.T) {
 		{url.Values{"grant_type": {"client_credentials"}, "client_id": {"me"}, "client_secret": {"pw"}}, 200},
 		{url.Values{"grant_type": {"client_credentials"}, "client_id": {"me"}, "client_secret": {"nope"}}, 400},
 		{url.Values{"grant_type": {"password"}, "client_id": {"me"}, "client_secret": {"pw"}}, 400},
-		{url.Values{"grant_type": {"client_credentials"}, "client_id": {DefaultClientID}, "client_secret": {DefaultClientSecret}}, 400},
+		{url.Values{"grant_type": {"client_credentials"}, "client_id": {SimClientID}, "client_secret": {SimClientSecret}}, 400},
 	} {
 		resp, err := http.PostForm(srv.URL+tokenPath, tc.form)
 		if err != nil {

@@ -48,8 +48,8 @@ func start(t *testing.T, s providertest.Setup, tweak func(*iotconnect.Config)) r
 	cfg := iotconnect.Config{
 		BaseURL:       srv.URL,
 		TokenURL:      srv.URL + iotconnect.SimTokenPath,
-		ClientID:      iotconnect.DefaultSimClientID,
-		ClientSecret:  iotconnect.DefaultSimClientSecret,
+		ClientID:      iotconnect.SimClientID,
+		ClientSecret:  iotconnect.SimClientSecret,
 		Timeout:       s.ClientTimeout,
 		MaxRetryAfter: s.MaxRetryAfter,
 		PollInterval:  s.PollInterval,
@@ -460,7 +460,7 @@ func testSucceededResult(t *testing.T, forms simkit.Forms) {
 			t.Errorf("result[%s] = %q, want %q", k, out.Result[k], v)
 		}
 	}
-	if rec.DomainID != iotconnect.DefaultSimDomainID {
+	if rec.DomainID != iotconnect.SimDomainID {
 		t.Errorf("registration without domainId landed in %q, want the caller's own domain", rec.DomainID)
 	}
 	if n := r.Kit.Stats().Requests[simkit.OpLookup]; n != 0 {

@@ -14,11 +14,11 @@ import (
 // Credentials the simulator accepts when SimOptions leaves them empty. The
 // rest of the product (`--simulate`, `sim serve`, the demo) relies on them.
 const (
-	DefaultSimClientID     = "demo-iotconnect"
-	DefaultSimClientSecret = "demo-iotconnect-secret"
-	// DefaultSimDomainID is the caller's own domain, where a registration
+	SimClientID     = "demo-iotconnect"
+	SimClientSecret = "demo-iotconnect-secret"
+	// SimDomainID is the caller's own domain, where a registration
 	// without domainId lands.
-	DefaultSimDomainID = "simbulk1"
+	SimDomainID = "simbulk1"
 	// SimTokenPath is the simulated token endpoint (the real one is
 	// whatever token_url says).
 	SimTokenPath = "/oauth2/token"
@@ -31,12 +31,12 @@ type SimOptions struct {
 	// appears; 0 means at once (but still only visible through the GET).
 	AsyncDelay time.Duration
 	// ClientID and ClientSecret are the accepted client credentials;
-	// defaults DefaultSimClientID and DefaultSimClientSecret.
+	// defaults SimClientID and SimClientSecret.
 	ClientID     string
 	ClientSecret string
 	// TokenTTL is the lifetime of issued tokens (expires_in); default 1h.
 	TokenTTL time.Duration
-	// DomainID is the caller's own domain; default DefaultSimDomainID.
+	// DomainID is the caller's own domain; default SimDomainID.
 	DomainID string
 	// Now is the simulator's clock; default time.Now.
 	Now func() time.Time
@@ -65,16 +65,16 @@ type Simulator struct {
 // NewSimulator returns a simulator with no registrations.
 func NewSimulator(opts SimOptions) *Simulator {
 	if opts.ClientID == "" {
-		opts.ClientID = DefaultSimClientID
+		opts.ClientID = SimClientID
 	}
 	if opts.ClientSecret == "" {
-		opts.ClientSecret = DefaultSimClientSecret
+		opts.ClientSecret = SimClientSecret
 	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = time.Hour
 	}
 	if opts.DomainID == "" {
-		opts.DomainID = DefaultSimDomainID
+		opts.DomainID = SimDomainID
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

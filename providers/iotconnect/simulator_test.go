@@ -23,8 +23,8 @@ func simServer(t *testing.T, opts iotconnect.SimOptions) (*iotconnect.Simulator,
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	status, body := send(t, srv, "POST", iotconnect.SimTokenPath, "", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {iotconnect.DefaultSimClientID},
-		"client_secret": {iotconnect.DefaultSimClientSecret},
+		"grant_type": {"client_credentials"}, "client_id": {iotconnect.SimClientID},
+		"client_secret": {iotconnect.SimClientSecret},
 	}.Encode())
 	if status != 200 {
 		t.Fatalf("token: %d %v", status, body)
@@ -331,7 +331,7 @@ func TestSimResources(t *testing.T) {
 	// The documented subscription resource.
 	_, m = send(t, srv, "GET", "/iot-connect/subscriptions/v1/iot-subscriptions/"+rec.SubscriptionID+"?include=euiccs&include=profiles,connectivitySubscriptions", tok, "")
 	attrs := m["attributes"].(map[string]any)
-	if attrs["id"] != rec.SubscriptionID || attrs["subscriptionType"] != "IOT_CONNECT" || attrs["domain"].(map[string]any)["domainId"] != iotconnect.DefaultSimDomainID {
+	if attrs["id"] != rec.SubscriptionID || attrs["subscriptionType"] != "IOT_CONNECT" || attrs["domain"].(map[string]any)["domainId"] != iotconnect.SimDomainID {
 		t.Errorf("subscription attributes %v", attrs)
 	}
 	rel = m["relationships"].(map[string]any)
@@ -425,7 +425,7 @@ func FuzzSimRegister(f *testing.F) {
 	srv := httptest.NewServer(sim)
 	f.Cleanup(srv.Close)
 	resp, err := http.PostForm(srv.URL+"/oauth2/token", url.Values{"grant_type": {"client_credentials"},
-		"client_id": {iotconnect.DefaultSimClientID}, "client_secret": {iotconnect.DefaultSimClientSecret}})
+		"client_id": {iotconnect.SimClientID}, "client_secret": {iotconnect.SimClientSecret}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func lanes(base string, ls laneSettings, providers ...string) (map[string]*pipel
 			lane(p, c, 1)
 		case ingest.ProviderIoTConnect:
 			c, err := iotconnect.New(iotconnect.Config{BaseURL: base, TokenURL: base + iotconnect.SimTokenPath,
-				ClientID: iotconnect.DefaultSimClientID, ClientSecret: iotconnect.DefaultSimClientSecret,
+				ClientID: iotconnect.SimClientID, ClientSecret: iotconnect.SimClientSecret,
 				Timeout: 30 * time.Second, MaxRetryAfter: time.Second})
 			if err != nil {
 				return nil, err
@@ -125,7 +125,7 @@ func lanes(base string, ls laneSettings, providers ...string) (map[string]*pipel
 
 // newAsavieClient is the client both sides of the overhead benchmark use.
 func newAsavieClient(base string) (*asavie.Client, error) {
-	return asavie.New(asavie.Config{BaseURL: base, ClientID: asavie.DefaultClientID, ClientSecret: asavie.DefaultClientSecret,
+	return asavie.New(asavie.Config{BaseURL: base, ClientID: asavie.SimClientID, ClientSecret: asavie.SimClientSecret,
 		Timeout: 30 * time.Second, MaxRetryAfter: time.Second})
 }
 
