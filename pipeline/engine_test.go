@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/simbulk/simbulk/providers"
@@ -209,5 +211,47 @@ func TestEditedManifestLooksUpRowsInDoubt(t *testing.T) {
 	}
 	if c, _ := cp.Counts(ctx, second.ID); c[Succeeded] != 2 {
 		t.Errorf("counts %v, want both rows succeeded", c)
+	}
+}
+
+// TestRunLeavesCallersStructsAlone: Run and Reconcile fill their defaults
+// (logger, backoff, clock, tries, every lane's concurrency, batch size,
+// attempts, poll interval, completion timeout) into copies; the caller's
+// Engine, Reconciler and Lanes are as they were given. (In a synctest
+// bubble: the default one-second poll passes on its fake clock.)
+func TestRunLeavesCallersStructsAlone(t *testing.T) { synctest.Test(t, testRunLeavesCallersStructsAlone) }
+
+func testRunLeavesCallersStructsAlone(t *testing.T) {
+	ctx := context.Background()
+	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 5)
+	lane := &Lane{Name: "fake", Client: newFake()}
+	lanes := map[string]*Lane{"fake": lane}
+	e := &Engine{Checkpoint: cp, Lanes: lanes}
+	engineBefore, laneBefore := *e, *lane
+	if state, err := e.Run(ctx, run); err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	if !reflect.DeepEqual(*e, engineBefore) {
+		t.Errorf("Run changed its Engine:\n%+v\nwas\n%+v", *e, engineBefore)
+	}
+	if *lane != laneBefore || len(lanes) != 1 || lanes["fake"] != lane {
+		t.Errorf("Run changed its Lane: %+v, was %+v", *lane, laneBefore)
+	}
+
+	rec := &Reconciler{Checkpoint: cp, Lanes: lanes}
+	recBefore := *rec
+	if _, err := rec.Reconcile(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*rec, recBefore) {
+		t.Errorf("Reconcile changed its Reconciler:\n%+v\nwas\n%+v", *rec, recBefore)
+	}
+	if *lane != laneBefore {
+		t.Errorf("Reconcile changed its Lane: %+v, was %+v", *lane, laneBefore)
 	}
 }

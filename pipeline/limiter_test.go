@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/simbulk/simbulk/providers"
@@ -18,7 +19,11 @@ func waitReturns(a *adaptiveLimiter, d time.Duration) bool {
 	return a.Wait(ctx) == nil
 }
 
-func TestLimiterOutageCircuit(t *testing.T) {
+// TestLimiterOutageCircuit runs in a synctest bubble: its pauses pass on
+// the bubble's fake clock, at once and to the nanosecond.
+func TestLimiterOutageCircuit(t *testing.T) { synctest.Test(t, testLimiterOutageCircuit) }
+
+func testLimiterOutageCircuit(t *testing.T) {
 	a := newAdaptiveLimiter(0)
 	a.outageFailures, a.outageFirstPause, a.outageMaxPause = 3, 400*time.Millisecond, 1200*time.Millisecond
 
@@ -73,7 +78,7 @@ func TestLimiterOutageCircuit(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait() // every waiter is waiting for the probe
 	if !a.OK() {
 		t.Error("the probe's answer did not end the outage")
 	}
@@ -119,7 +124,12 @@ func (o *outageFake) Submit(ctx context.Context, orders []providers.Order) []pro
 // TestOutageDoesNotSpendAttempts: the provider is down for longer than
 // every row's attempts would last. The lane pauses instead of failing the
 // rows, and every row succeeds once the provider is back.
-func TestOutageDoesNotSpendAttempts(t *testing.T) {
+//
+// It runs in a synctest bubble (the checkpoint too): the outage, its
+// pauses and the retries pass on the bubble's fake clock.
+func TestOutageDoesNotSpendAttempts(t *testing.T) { synctest.Test(t, testOutageDoesNotSpendAttempts) }
+
+func testOutageDoesNotSpendAttempts(t *testing.T) {
 	cp, err := OpenCheckpoint(t.TempDir() + "/c.db")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +160,10 @@ func TestOutageDoesNotSpendAttempts(t *testing.T) {
 // TestProviderDownStopsTheRun: a provider that never comes back (a wrong
 // endpoint) ends the run after MaxOutage with ErrProviderDown, its rows
 // still pending for a resume, none failed.
-func TestProviderDownStopsTheRun(t *testing.T) {
+// It runs in a synctest bubble, on its fake clock.
+func TestProviderDownStopsTheRun(t *testing.T) { synctest.Test(t, testProviderDownStopsTheRun) }
+
+func testProviderDownStopsTheRun(t *testing.T) {
 	cp, err := OpenCheckpoint(t.TempDir() + "/c.db")
 	if err != nil {
 		t.Fatal(err)
