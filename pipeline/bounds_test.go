@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/simbulk/simbulk/providers"
@@ -56,6 +57,10 @@ func (g *garbleFake) Lookup(ctx context.Context, o providers.Order) (providers.S
 // retry-failed --all then looks every row up before sending anything, and
 // finds them all done at the provider.
 func TestUnreadableAnswersEndTheRun(t *testing.T) {
+	synctest.Test(t, testUnreadableAnswersEndTheRun)
+}
+
+func testUnreadableAnswersEndTheRun(t *testing.T) {
 	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +159,10 @@ func (f *refusingFake) Lookup(context.Context, providers.Order) (providers.Subsc
 // lane finishes, and the run ends with a CredentialsError naming the
 // provider.
 func TestCredentialsRefusedStopsTheLane(t *testing.T) {
+	synctest.Test(t, testCredentialsRefusedStopsTheLane)
+}
+
+func testCredentialsRefusedStopsTheLane(t *testing.T) {
 	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +255,10 @@ func (s stateLookup) Lookup(_ context.Context, o providers.Order) (providers.Sub
 // conflict naming the state (it is neither ours to count nor to resend);
 // found pending it is followed until done. Nothing is sent twice.
 func TestRecoveryJudgesFoundRecordsByState(t *testing.T) {
+	synctest.Test(t, testRecoveryJudgesFoundRecordsByState)
+}
+
+func testRecoveryJudgesFoundRecordsByState(t *testing.T) {
 	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -80,6 +80,10 @@ func seedRun(t *testing.T, cp *Checkpoint, n int) Run {
 }
 
 func TestEngineDrivesEveryRowFinal(t *testing.T) {
+	synctest.Test(t, testEngineDrivesEveryRowFinal)
+}
+
+func testEngineDrivesEveryRowFinal(t *testing.T) {
 	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +140,10 @@ func (k *keyedFake) Submit(ctx context.Context, orders []providers.Order) []prov
 }
 
 func TestEngineBatchesByKey(t *testing.T) {
+	synctest.Test(t, testEngineBatchesByKey)
+}
+
+func testEngineBatchesByKey(t *testing.T) {
 	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +179,10 @@ func TestEngineBatchesByKey(t *testing.T) {
 // new run. The repeated row may already be at the provider, so the new run
 // looks it up instead of sending it.
 func TestEditedManifestLooksUpRowsInDoubt(t *testing.T) {
+	synctest.Test(t, testEditedManifestLooksUpRowsInDoubt)
+}
+
+func testEditedManifestLooksUpRowsInDoubt(t *testing.T) {
 	ctx := context.Background()
 	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
@@ -219,7 +231,9 @@ func TestEditedManifestLooksUpRowsInDoubt(t *testing.T) {
 // attempts, poll interval, completion timeout) into copies; the caller's
 // Engine, Reconciler and Lanes are as they were given. (In a synctest
 // bubble: the default one-second poll passes on its fake clock.)
-func TestRunLeavesCallersStructsAlone(t *testing.T) { synctest.Test(t, testRunLeavesCallersStructsAlone) }
+func TestRunLeavesCallersStructsAlone(t *testing.T) {
+	synctest.Test(t, testRunLeavesCallersStructsAlone)
+}
 
 func testRunLeavesCallersStructsAlone(t *testing.T) {
 	ctx := context.Background()
