@@ -4,6 +4,10 @@
 // tests, and the counters a test asserts on — above all provisioning
 // requests per identifier, so that a duplicate request is visible.
 //
+// It also holds the OAuth2 client-credentials token endpoint and bearer
+// check every simulator needs (Tokens), with each provider's differences
+// as fields.
+//
 // A simulator is an http.Handler that follows its provider's documents; it
 // wraps itself with Kit.Wrap and reports provisioning with Kit.Provisioned.
 package simkit
