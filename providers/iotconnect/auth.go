@@ -12,6 +12,6 @@ import (
 func newTokens(cfg Config, hc *http.Client) *providers.TokenCache {
 	return providers.ClientCredentials{
 		TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, Secret: cfg.ClientSecret,
-		HTTP: hc, Margin: cfg.TokenMargin, Now: cfg.Now,
+		HTTP: hc, MaxRetryAfter: cfg.MaxRetryAfter, Margin: cfg.TokenMargin, Now: cfg.Now,
 	}.Cache()
 }
