@@ -40,6 +40,7 @@ type fieldCol struct {
 // providerSetup is what Check needs for each row of one provider; the
 // Validator works it out once per known provider rather than per row.
 type providerSetup struct {
+	manifest                    Manifest      // the provider's rules
 	rules                       ProviderRules // as rulesFor gives them
 	needEID, needICCID, needCLI bool          // required identifiers
 	defaults                    []fieldDefault
@@ -49,14 +50,6 @@ type providerSetup struct {
 type fieldDefault struct {
 	name, value string
 	col         int // the same column in fieldCols, or -1 when the header lacks it
-}
-
-// Required columns per provider. Identifiers never come from defaults;
-// provider fields may.
-var requiredColumns = map[string][]string{
-	ProviderIoTConnect: {ColEID, ColCMP, ColEUICCAgreementID, ColLocaleID},
-	ProviderAsavie:     {ColCLI, ColAccount},
-	ProviderThingSpace: {ColEID, ColAccountName},
 }
 
 // ThingSpace's primary place of use is all or nothing: giving any of its
@@ -96,8 +89,7 @@ func label(col string) string {
 // normaliseProvider folds a provider name as written ("IoTConnect",
 // "Thing Space") to its canonical spelling.
 func normaliseProvider(s string) string {
-	switch s {
-	case ProviderIoTConnect, ProviderAsavie, ProviderThingSpace:
+	if _, ok := manifests[s]; ok {
 		return s
 	}
 	return NormaliseHeader(s)
@@ -196,8 +188,10 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 }
 
 func (v *Validator) newProviderSetup(p string) *providerSetup {
-	required := requiredColumns[p]
+	m := manifests[p]
+	required := m.Required
 	s := &providerSetup{
+		manifest:  m,
 		rules:     v.rulesFor(p),
 		needEID:   slices.Contains(required, ColEID),
 		needICCID: slices.Contains(required, ColICCID),
@@ -236,11 +230,13 @@ func (v *Validator) expectRows(rowsSoFar, total int) {
 // as the header and defaults can tell (ThingSpace's place of use counts when
 // a default starts it).
 func (v *Validator) columnsNeeded(p string) []string {
-	cols := requiredColumns[p]
-	if p == ProviderThingSpace {
-		for _, col := range placeOfUseFields {
+	m := manifests[p]
+	cols := m.Required
+	for _, g := range m.Groups {
+		for _, col := range g.Any {
 			if v.defaults[p][col] != "" {
-				return append(slices.Clone(cols), placeOfUseRequired...)
+				cols = append(slices.Clip(cols), g.Required...)
+				break
 			}
 		}
 	}
@@ -311,18 +307,12 @@ func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
 	setup := v.setupFor(prov, known)
 	row.EID = c.eid(prov, setup.rules, setup.needEID)
 	row.ICCID = c.iccid(prov, setup.rules, setup.needICCID)
-	row.CLI = c.cli(prov, setup.needCLI)
+	row.CLI = c.cli(prov, setup.manifest.CLI, setup.needCLI)
 	row.IMEI = c.imei(prov, setup.rules)
 
 	row.Fields = c.fields(setup)
-	switch {
-	case !known:
-	case prov == ProviderIoTConnect:
-		c.iotconnect(row.Fields)
-	case prov == ProviderAsavie:
-		c.require(prov, ColAccount, row.Fields, needEveryRow)
-	case prov == ProviderThingSpace:
-		c.thingspace(row.Fields)
+	if known && setup.manifest.Fields != nil {
+		setup.manifest.Fields(&FieldCheck{c: &c, prov: prov, f: row.Fields})
 	}
 	return row, c.problems
 }
@@ -622,16 +612,13 @@ func (c *rowCheck) imei(prov string, rules ProviderRules) string {
 // does: a leading + or a bracketed country code is an MSISDN, 14-16 bare
 // digits an IMSI, fewer an MSISDN. An MSISDN goes to Asavie as
 // "(+44)7700900123" and to the others as bare digits.
-func (c *rowCheck) cli(prov string, required bool) string {
+func (c *rowCheck) cli(prov string, form CLIForm, required bool) string {
 	raw, val, ok := c.ident(prov, ColCLI, c.v.iCLI, false, required)
 	if !ok {
 		return val
 	}
-	asavie := prov == ProviderAsavie
-	imsiLo, imsiHi := imsiMin, imsiMax
-	if asavie {
-		imsiLo, imsiHi = asavieIMSIMin, asavieIMSIMax
-	}
+	asavie := form.Bracketed
+	imsiLo, imsiHi := form.imsiRange()
 	kind := c.v.h.CLIKind
 	if kind == "" {
 		switch {
@@ -731,37 +718,34 @@ func (c *rowCheck) require(prov, col string, f map[string]string, need string) (
 	return "", false
 }
 
-func (c *rowCheck) iotconnect(f map[string]string) {
-	p := ProviderIoTConnect
-	if cmp, ok := c.require(p, ColCMP, f, needEveryRow); ok && !slices.Contains(cmpValues, cmp) {
+func checkIoTConnect(c *FieldCheck) {
+	if cmp, ok := c.Require(ColCMP); ok && !slices.Contains(cmpValues, cmp) {
 		if up := strings.ToUpper(cmp); slices.Contains(cmpValues, up) {
-			f[ColCMP] = up
+			c.Set(ColCMP, up)
 		} else {
-			c.add(ColCMP, c.fieldRaw(ColCMP, f), CodeBadValue, SeverityError, fmt.Sprintf(
-				"cmp must be one of %s", strings.Join(cmpValues, ", ")))
+			c.Bad(ColCMP, CodeBadValue, fmt.Sprintf("cmp must be one of %s", strings.Join(cmpValues, ", ")))
 		}
 	}
-	c.require(p, ColEUICCAgreementID, f, needEveryRow)
-	c.require(p, ColLocaleID, f, needEveryRow)
-	if d := f[ColDomainID]; d != "" && !validDomainID(d) {
-		c.add(ColDomainID, c.fieldRaw(ColDomainID, f), CodeBadFormat, SeverityError,
+	c.Require(ColEUICCAgreementID)
+	c.Require(ColLocaleID)
+	if d := c.Get(ColDomainID); d != "" && !validDomainID(d) {
+		c.Bad(ColDomainID, CodeBadFormat,
 			"domain_id must be 1 to 7 groups of 8 letters or digits joined by hyphens, e.g. AB12CD34 or AB12CD34-EF56GH78")
 	}
 }
 
-func (c *rowCheck) thingspace(f map[string]string) {
-	p := ProviderThingSpace
-	if name, ok := c.require(p, ColAccountName, f, needEveryRow); ok && !validAccountName(name) {
-		c.add(ColAccountName, c.fieldRaw(ColAccountName, f), CodeBadFormat, SeverityError,
+func checkThingSpace(c *FieldCheck) {
+	if name, ok := c.Require(ColAccountName); ok && !validAccountName(name) {
+		c.Bad(ColAccountName, CodeBadFormat,
 			"account_name must be 10 digits, a hyphen and 5 digits, e.g. 0000123456-00001; if leading zeros are missing, format the column as Text")
 	}
-	if z := f[ColMDNZipCode]; z != "" && !(len(z) == 5 && allDigits(z)) {
-		c.add(ColMDNZipCode, c.fieldRaw(ColMDNZipCode, f), CodeBadFormat, SeverityError,
+	if z := c.Get(ColMDNZipCode); z != "" && !(len(z) == 5 && allDigits(z)) {
+		c.Bad(ColMDNZipCode, CodeBadFormat,
 			"mdn_zip_code must be a 5-digit ZIP code, e.g. 02134; if a leading zero is missing, format the column as Text")
 	}
 	inUse := false
 	for _, col := range placeOfUseFields {
-		if f[col] != "" {
+		if c.Get(col) != "" {
 			inUse = true
 			break
 		}
@@ -771,7 +755,7 @@ func (c *rowCheck) thingspace(f map[string]string) {
 	}
 	// The place of use is all or nothing.
 	for _, col := range placeOfUseRequired {
-		val, ok := c.require(p, col, f, needPlaceOfUse)
+		val, ok := c.RequireWhen(col, needPlaceOfUse)
 		if !ok {
 			continue
 		}
@@ -787,7 +771,7 @@ func (c *rowCheck) thingspace(f map[string]string) {
 			}
 		case ColState:
 			if len(val) == 2 && isASCIILetter(val[0]) && isASCIILetter(val[1]) {
-				f[col] = strings.ToUpper(val)
+				c.Set(col, strings.ToUpper(val))
 			} else {
 				bad = "state must be a two-letter US state code, e.g. TX"
 			}
@@ -797,17 +781,17 @@ func (c *rowCheck) thingspace(f map[string]string) {
 			}
 		case ColCountry:
 			if up := strings.ToUpper(val); up == "US" || up == "USA" {
-				f[col] = up
+				c.Set(col, up)
 			} else {
 				bad = "country must be US or USA: ThingSpace's primary place of use is a US address"
 			}
 		}
 		if bad != "" {
-			c.add(col, c.fieldRaw(col, f), CodeBadFormat, SeverityError, bad)
+			c.Bad(col, CodeBadFormat, bad)
 		}
 	}
-	if z := f[ColZip4]; z != "" && (len(z) != 4 || !allDigits(z)) {
-		c.add(ColZip4, c.fieldRaw(ColZip4, f), CodeBadFormat, SeverityError, "zip4 must be the 4 digits of a ZIP+4 code")
+	if z := c.Get(ColZip4); z != "" && (len(z) != 4 || !allDigits(z)) {
+		c.Bad(ColZip4, CodeBadFormat, "zip4 must be the 4 digits of a ZIP+4 code")
 	}
 }
 

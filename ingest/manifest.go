@@ -1,0 +1,128 @@
+package ingest
+
+import "slices"
+
+// Manifest is what one provider asks of its manifest rows: the columns
+// every row needs, how a CLI is written for it, and the rules of its own
+// fields. The Validator's machinery is the same for every provider; a
+// provider's Manifest is the only part that differs.
+//
+// The rules of the built-in providers live here (BuiltinManifest), because
+// manifests are validated without a provider registry (this package's
+// tests, reports, benchmarks); providers.Register installs a registered
+// provider's Manifest through RegisterManifest, so a new provider brings
+// its rules with its descriptor.
+type Manifest struct {
+	// Required are the columns every row needs. Identifiers (eid, iccid,
+	// cli) must be in the row; other fields may come from config defaults.
+	Required []string
+	// Groups are all-or-nothing field sets: when a config default starts
+	// one (gives any of Any), the manifest needs its Required columns too.
+	Groups []FieldGroup
+	// CLI is how the provider takes a CLI.
+	CLI CLIForm
+	// Fields checks (and may normalise) one row's provider fields; nil
+	// means none beyond Required.
+	Fields func(c *FieldCheck)
+}
+
+// FieldGroup is an all-or-nothing set of provider fields (ThingSpace's
+// primary place of use).
+type FieldGroup struct {
+	Any, Required []string
+}
+
+// CLIForm is how a provider takes a CLI: the IMSI lengths it accepts (zero:
+// 6 to 15 digits) and whether an MSISDN goes bracketed,
+// "(+44)7700900123" (Asavie), rather than as bare digits.
+type CLIForm struct {
+	IMSIMin, IMSIMax int
+	Bracketed        bool
+}
+
+func (f CLIForm) imsiRange() (int, int) {
+	if f.IMSIMin == 0 && f.IMSIMax == 0 {
+		return imsiMin, imsiMax
+	}
+	return f.IMSIMin, f.IMSIMax
+}
+
+// manifests are the providers' rules by name, in the order of Providers.
+var manifests = map[string]Manifest{
+	ProviderIoTConnect: {
+		Required: []string{ColEID, ColCMP, ColEUICCAgreementID, ColLocaleID},
+		Fields:   checkIoTConnect,
+	},
+	ProviderAsavie: {
+		Required: []string{ColCLI, ColAccount},
+		CLI:      CLIForm{IMSIMin: asavieIMSIMin, IMSIMax: asavieIMSIMax, Bracketed: true},
+		Fields:   func(c *FieldCheck) { c.Require(ColAccount) },
+	},
+	ProviderThingSpace: {
+		Required: []string{ColEID, ColAccountName},
+		Groups:   []FieldGroup{{Any: placeOfUseFields, Required: placeOfUseRequired}},
+		Fields:   checkThingSpace,
+	},
+}
+
+// BuiltinManifest returns the rules of a provider whose rules live in this
+// package (iotconnect, asavie, thingspace).
+func BuiltinManifest(name string) (Manifest, bool) {
+	m, ok := manifests[name]
+	return m, ok
+}
+
+// RegisterManifest makes provider name known to validation with rules m,
+// replacing its rules if it is known already; a new name goes at the end
+// of Providers. Call it before validating, not during (providers.Register
+// does, at start-up).
+func RegisterManifest(name string, m Manifest) {
+	if _, ok := manifests[name]; !ok {
+		Providers = append(slices.Clip(Providers), name)
+	}
+	manifests[name] = m
+}
+
+// UnregisterManifest forgets provider name (for tests that register a
+// provider of their own).
+func UnregisterManifest(name string) {
+	delete(manifests, name)
+	Providers = slices.DeleteFunc(slices.Clone(Providers), func(p string) bool { return p == name })
+}
+
+// FieldCheck is one row's provider fields as a Manifest's Fields rule sees
+// them: it reads and normalises values and reports what is wrong, at the
+// cell as written (or the default the value came from).
+type FieldCheck struct {
+	c    *rowCheck
+	prov string
+	f    map[string]string
+}
+
+// Provider is the row's provider.
+func (fc *FieldCheck) Provider() string { return fc.prov }
+
+// Get returns field col ("" when the row has none).
+func (fc *FieldCheck) Get(col string) string { return fc.f[col] }
+
+// Set replaces field col's value (a normalised spelling).
+func (fc *FieldCheck) Set(col, val string) { fc.f[col] = val }
+
+// Require reports field col missing when it is empty; otherwise it returns
+// the value to check further. A cell already reported (cut short, a
+// control character) is not reported again.
+func (fc *FieldCheck) Require(col string) (string, bool) {
+	return fc.c.require(fc.prov, col, fc.f, needEveryRow)
+}
+
+// RequireWhen is Require for a field needed only in some rows; when says
+// which ("when a primary place of use is given").
+func (fc *FieldCheck) RequireWhen(col, when string) (string, bool) {
+	return fc.c.require(fc.prov, col, fc.f, when)
+}
+
+// Bad reports field col's value as an error with code (CodeBadValue,
+// CodeBadFormat) and a message that says what is wanted.
+func (fc *FieldCheck) Bad(col, code, msg string) {
+	fc.c.add(col, fc.c.fieldRaw(col, fc.f), code, SeverityError, msg)
+}
