@@ -61,7 +61,7 @@ func TestUnreadableAnswersEndTheRun(t *testing.T) {
 }
 
 func testUnreadableAnswersEndTheRun(t *testing.T) {
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestCredentialsRefusedStopsTheLane(t *testing.T) {
 }
 
 func testCredentialsRefusedStopsTheLane(t *testing.T) {
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestRecoveryJudgesFoundRecordsByState(t *testing.T) {
 }
 
 func testRecoveryJudgesFoundRecordsByState(t *testing.T) {
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

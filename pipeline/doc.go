@@ -1,10 +1,20 @@
 // Package pipeline runs a rollout: it streams a validated manifest into a
-// SQLite checkpoint, fans rows out to provider clients with bounded
-// workers, per-provider rate limits, retries and batching, learns the
-// completion of accepted work, and resumes an interrupted run exactly where
-// it stopped without sending any provider the same request twice.
+// checkpoint, fans rows out to provider clients with bounded workers,
+// per-provider rate limits, retries and batching, learns the completion of
+// accepted work, and resumes an interrupted run exactly where it stopped
+// without sending any provider the same request twice. It also reconciles
+// a finished run with what the providers hold.
 //
 // The pipeline knows rows, states and outcomes; it never sees a provider's
 // wire format. Providers are reached through the small Provider interface
 // declared here, which the clients in providers/* satisfy.
+//
+// Nor does it know how the checkpoint is kept. It reaches it through
+// interfaces in the domain's terms (store.go): the engine through
+// EngineStore, the reconciler through ReconcileStore, Load through
+// LoadStore, the reports through ReportView; Store is all of them. The
+// row changes the engine decides are plain values (Transition, Attempt,
+// Verdict) that a store persists. pipeline/sqlite is the SQLite
+// implementation, and the only place simbulk's SQL lives;
+// pipeline/storetest is the contract every implementation must pass.
 package pipeline

@@ -73,7 +73,8 @@ func (l *Lane) defaults() {
 
 // Engine drives a run's rows to final states.
 type Engine struct {
-	Checkpoint *Checkpoint
+	// Checkpoint records the run's rows (pipeline/sqlite: sqlite.Open).
+	Checkpoint EngineStore
 	Lanes      map[string]*Lane
 	// MaxFailures stops the run early (RunAborted) once this many rows have
 	// failed; zero means no limit.
@@ -178,7 +179,7 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 	if err := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, RunRunning); err != nil {
 		return RunInterrupted, err
 	}
-	if n, err := e.Checkpoint.reclaimInFlight(ctx, run.ID); err != nil {
+	if n, err := e.Checkpoint.ReclaimInFlight(ctx, run.ID); err != nil {
 		return RunInterrupted, err
 	} else if n > 0 {
 		e.Logger.Info("rows were in flight when the run stopped; looking them up before sending anything again", "rows", n)
@@ -255,7 +256,7 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 func (e *Engine) failureBudget(ctx context.Context, runID string) (limit, failed int, err error) {
 	switch {
 	case e.MaxFailures.Count > 0:
-		failed, err = e.Checkpoint.countState(ctx, runID, Failed)
+		failed, err = e.Checkpoint.CountState(ctx, runID, Failed)
 		return e.MaxFailures.Count, failed, err
 	case e.MaxFailures.Percent > 0:
 		counts, err := e.Checkpoint.Counts(ctx, runID)

@@ -61,7 +61,7 @@ func (f *fakeProvider) Lookup(_ context.Context, o providers.Order) (providers.S
 	return providers.Subscription{Found: f.have[o.EID], Active: true}, nil
 }
 
-func seedRun(t *testing.T, cp *Checkpoint, n int) Run {
+func seedRun(t *testing.T, cp Store, n int) Run {
 	t.Helper()
 	ctx := context.Background()
 	run, err := cp.CreateRun(ctx, "fp", "m.csv", []string{"provider", "eid"})
@@ -84,7 +84,7 @@ func TestEngineDrivesEveryRowFinal(t *testing.T) {
 }
 
 func testEngineDrivesEveryRowFinal(t *testing.T) {
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEngineBatchesByKey(t *testing.T) {
 }
 
 func testEngineBatchesByKey(t *testing.T) {
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,13 +184,13 @@ func TestEditedManifestLooksUpRowsInDoubt(t *testing.T) {
 
 func testEditedManifestLooksUpRowsInDoubt(t *testing.T) {
 	ctx := context.Background()
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cp.Close()
 	first := seedRun(t, cp, 3) // E000 E001 E002 at rows 2-4
-	if err := cp.markInFlight(ctx, first.ID, []int{2}); err != nil {
+	if err := cp.MarkInFlight(ctx, first.ID, []int{2}); err != nil {
 		t.Fatal(err)
 	}
 	second, err := cp.CreateRun(ctx, "fp-edited", "m.csv", []string{"provider", "eid"})
@@ -237,7 +237,7 @@ func TestRunLeavesCallersStructsAlone(t *testing.T) {
 
 func testRunLeavesCallersStructsAlone(t *testing.T) {
 	ctx := context.Background()
-	cp, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ const tsAccount = "0000123456-00001" // the account samples.NewDevice gives Thin
 // three simulators, and a lane per provider with a real client.
 type rollout struct {
 	t    *testing.T
-	cp   *Checkpoint
+	cp   Store
 	run  Run
 	rows map[string]int // valid rows per provider
 	// preloaded are records a simulator held before the run.
@@ -101,7 +101,7 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 		t.Fatal(err)
 	}
 
-	cp, err := OpenCheckpoint(filepath.Join(dir, "simbulk.db"))
+	cp, err := openStore(filepath.Join(dir, "simbulk.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, hp, err := cp.Load(ctx, run, r, ingest.ValidateOptions{})
+	sum, hp, err := Load(ctx, cp, run, r, ingest.ValidateOptions{})
 	if err != nil || len(hp) > 0 || sum.Invalid != 0 || sum.Rows != perProvider*3 {
 		t.Fatalf("load: %+v header problems %v err %v", sum, hp, err)
 	}
@@ -487,19 +487,18 @@ func TestFaultsRejection(t *testing.T) {
 // logAttempts logs the requests recorded for the row with this identifier,
 // to show how a duplicate came about.
 func (ro *rollout) logAttempts(id string) {
-	rows, err := ro.cp.DB().QueryContext(context.Background(), `SELECT a.row, a.kind, a.http_status, a.outcome, a.error_code, r.state
-		FROM attempts a JOIN rows r ON r.run_id = a.run_id AND r.row = a.row
-		WHERE a.run_id = ? AND (r.eid = ? OR r.cli = ?) ORDER BY a.started_at`, ro.run.ID, id, id)
+	ctx := context.Background()
+	err := ro.cp.RowsIn(ctx, ro.run.ID, "", func(r RowRecord) error {
+		if r.EID != id && r.CLI != id {
+			return nil
+		}
+		as, err := ro.cp.Attempts(ctx, ro.run.ID, r.Row)
+		for _, a := range as {
+			ro.t.Logf("  %s row %d: %s HTTP %d %s %s (row now %s)", id, a.Row, a.Kind, a.HTTPStatus, a.Outcome, a.ErrorCode, r.State)
+		}
+		return err
+	})
 	if err != nil {
 		ro.t.Log(err)
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var row, status int
-		var kind, outcome, code, state string
-		if rows.Scan(&row, &kind, &status, &outcome, &code, &state) == nil {
-			ro.t.Logf("  %s row %d: %s HTTP %d %s %s (row now %s)", id, row, kind, status, outcome, code, state)
-		}
 	}
 }

@@ -79,9 +79,7 @@ func (l *laneRunner) sweep(ctx context.Context) (int, error) {
 }
 
 func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecord, error) {
-	return l.e.Checkpoint.queryRows(ctx, "read accepted rows",
-		"SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND provider = ? AND state = "+sqlLit(Accepted)+" AND row > ? ORDER BY row LIMIT ?",
-		l.run.ID, l.lane.Name, after, limit)
+	return l.e.Checkpoint.AcceptedRows(ctx, l.run.ID, l.lane.Name, after, limit)
 }
 
 // check takes one look at an accepted row. A zero transition means no

@@ -130,7 +130,7 @@ func (o *outageFake) Submit(ctx context.Context, orders []providers.Order) []pro
 func TestOutageDoesNotSpendAttempts(t *testing.T) { synctest.Test(t, testOutageDoesNotSpendAttempts) }
 
 func testOutageDoesNotSpendAttempts(t *testing.T) {
-	cp, err := OpenCheckpoint(t.TempDir() + "/c.db")
+	cp, err := openStore(t.TempDir() + "/c.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func testOutageDoesNotSpendAttempts(t *testing.T) {
 func TestProviderDownStopsTheRun(t *testing.T) { synctest.Test(t, testProviderDownStopsTheRun) }
 
 func testProviderDownStopsTheRun(t *testing.T) {
-	cp, err := OpenCheckpoint(t.TempDir() + "/c.db")
+	cp, err := openStore(t.TempDir() + "/c.db")
 	if err != nil {
 		t.Fatal(err)
 	}

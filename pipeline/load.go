@@ -17,9 +17,10 @@ const loadBatch = 2000
 // become pending (or skipped when an earlier run already provisioned
 // them), invalid rows are stored as invalid with their problems, so the
 // reports can hand them back. It returns the validation summary and any
-// header-level problems.
-func (c *Checkpoint) Load(ctx context.Context, run Run, r ingest.Reader, opts ingest.ValidateOptions) (ingest.Summary, []ingest.Problem, error) {
-	doubt, err := c.inDoubtElsewhere(ctx, run.ID)
+// header-level problems. The identifiers other runs hold in doubt are
+// asked for once, before the first row.
+func Load(ctx context.Context, c LoadStore, run Run, r ingest.Reader, opts ingest.ValidateOptions) (ingest.Summary, []ingest.Problem, error) {
+	doubt, err := c.InDoubtElsewhere(ctx, run.ID)
 	if err != nil {
 		return ingest.Summary{}, nil, err
 	}
@@ -28,7 +29,7 @@ func (c *Checkpoint) Load(ctx context.Context, run Run, r ingest.Reader, opts in
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := c.addRows(ctx, batch, doubt); err != nil {
+		if err := c.AddRowsWithDoubts(ctx, batch, doubt); err != nil {
 			return err
 		}
 		batch = batch[:0]

@@ -2,10 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -54,7 +50,8 @@ type Reconciliation struct {
 // hold, through the same lanes (clients, concurrency, rate limits) a
 // rollout uses.
 type Reconciler struct {
-	Checkpoint *Checkpoint
+	// Checkpoint records the reconciliation row by row.
+	Checkpoint ReconcileStore
 	Lanes      map[string]*Lane
 	Logger     *slog.Logger
 	// MaxTries bounds lookups of one row that fail for a retryable cause.
@@ -84,7 +81,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, run Run) (Reconciliation, er
 
 func (r *Reconciler) reconcile(ctx context.Context, run Run) (Reconciliation, error) {
 	cp := r.Checkpoint
-	id, resumed, err := cp.openReconciliation(ctx, run.ID)
+	id, resumed, err := cp.OpenReconciliation(ctx, run.ID)
 	if err != nil {
 		return Reconciliation{}, err
 	}
@@ -105,18 +102,10 @@ func (r *Reconciler) reconcile(ctx context.Context, run Run) (Reconciliation, er
 		state = RunInterrupted
 	}
 	bg := context.WithoutCancel(ctx)
-	if serr := cp.Write(bg, func(tx *sql.Tx) error {
-		now := cp.now().UnixMilli()
-		var fin any
-		if state == RunCompleted {
-			fin = now
-		}
-		_, err := tx.Exec("UPDATE reconciliations SET state = ?, updated_at = ?, finished_at = ? WHERE id = ?", state, now, fin, id)
-		return err
-	}); serr != nil && err == nil {
+	if serr := cp.FinishReconciliation(bg, id, state); serr != nil && err == nil {
 		err = serr
 	}
-	res, rerr := cp.reconciliation(bg, id)
+	res, rerr := cp.Reconciliation(bg, id)
 	if err == nil {
 		err = rerr
 	}
@@ -134,10 +123,7 @@ func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, l
 	for pass := 0; ctx.Err() == nil; pass++ {
 		after, seen := 0, 0
 		for ctx.Err() == nil {
-			rows, err := cp.queryRows(ctx, "read rows to reconcile",
-				"SELECT "+prefixed("r.", rowColumns)+" FROM reconcile_rows k JOIN rows r ON r.run_id = ? AND r.row = k.row"+
-					" WHERE k.reconcile_id = ? AND k.provider = ? AND k.status = "+sqlLit(rcPending)+" AND k.row > ? ORDER BY k.row LIMIT ?",
-				run.ID, id, lane.Name, after, page)
+			rows, err := cp.ReconcilePending(ctx, run.ID, id, lane.Name, after, page)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -159,15 +145,17 @@ func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, l
 				})
 			}
 			_ = g.Wait()
-			for _, v := range verdicts {
+			records := make([]Verdict, len(verdicts))
+			for i, v := range verdicts {
 				if v.refused != nil {
 					// Every lookup would be refused the same way: stop the
 					// lane rather than record each row as an error; the
 					// reconciliation resumes once the config is fixed.
 					return &CredentialsError{Provider: lane.Name, Cause: v.refused}
 				}
+				records[i] = v.Verdict
 			}
-			if err := cp.recordVerdicts(context.WithoutCancel(ctx), id, verdicts, r.MaxTries); err != nil {
+			if err := cp.RecordVerdicts(context.WithoutCancel(ctx), id, records, r.MaxTries); err != nil {
 				return err
 			}
 		}
@@ -179,39 +167,44 @@ func (r *Reconciler) lane(ctx context.Context, id string, run Run, lane *Lane, l
 	return nil
 }
 
-// reconcileStatus is where a row stands in a reconciliation
-// (reconcile_rows.status).
-type reconcileStatus string
+// ReconcileStatus is where a row stands in a reconciliation.
+type ReconcileStatus string
 
 const (
-	rcPending        reconcileStatus = "pending" // not looked up yet, or to be tried again
-	rcInSync         reconcileStatus = "in_sync"
-	rcDrift          reconcileStatus = "drift"
-	rcNotProvisioned reconcileStatus = "not_provisioned" // the rollout never provisioned it
-	rcError          reconcileStatus = "error"           // its lookups kept failing
+	ReconcilePending        ReconcileStatus = "pending" // not looked up yet, or to be tried again
+	ReconcileInSync         ReconcileStatus = "in_sync"
+	ReconcileDrift          ReconcileStatus = "drift"
+	ReconcileNotProvisioned ReconcileStatus = "not_provisioned" // the rollout never provisioned it
+	ReconcileError          ReconcileStatus = "error"           // its lookups kept failing
 )
 
-// verdict is one row's reconciliation result; a zero status means "try
-// again later".
+// Verdict is one row's reconciliation result, as the checkpoint records
+// it (ReconcileStore.RecordVerdicts). An empty Status with a Note is a
+// failed try, to be tried again later; neither means not looked up.
+type Verdict struct {
+	Row      int
+	Status   ReconcileStatus
+	Findings []Finding
+	Note     string
+}
+
+// verdict is a Verdict as a lookup ends: refused is set when the provider
+// refused simbulk's credentials.
 type verdict struct {
-	row      int
-	status   reconcileStatus
-	findings []Finding
-	note     string
-	// refused is set when the provider refused simbulk's credentials.
+	Verdict
 	refused *providers.Error
 }
 
 func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter, row RowRecord) verdict {
 	if err := lim.Wait(ctx); err != nil {
-		return verdict{row: row.Row}
+		return verdict{Verdict: Verdict{Row: row.Row}}
 	}
 	sub, err := lane.Client.Lookup(ctx, orderOf(row))
 	if err != nil {
 		pe := providers.AsError(err)
 		switch {
 		case pe.Code == providers.CodeCredentials:
-			return verdict{row: row.Row, refused: pe}
+			return verdict{Verdict: Verdict{Row: row.Row}, refused: pe}
 		case pe.HTTPStatus == 429:
 			lim.TooMany(pe.RetryAfter)
 		case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):
@@ -220,16 +213,16 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 			}
 		}
 		if pe.Retryable {
-			return verdict{row: row.Row, note: pe.Error()}
+			return verdict{Verdict: Verdict{Row: row.Row, Note: pe.Error()}}
 		}
-		return verdict{row: row.Row, status: rcError, note: pe.Error()}
+		return verdict{Verdict: Verdict{Row: row.Row, Status: ReconcileError, Note: pe.Error()}}
 	}
 	lim.OK()
 	f := Compare(row, sub)
 	if len(f) == 0 {
-		return verdict{row: row.Row, status: rcInSync}
+		return verdict{Verdict: Verdict{Row: row.Row, Status: ReconcileInSync}}
 	}
-	return verdict{row: row.Row, status: rcDrift, findings: f}
+	return verdict{Verdict: Verdict{Row: row.Row, Status: ReconcileDrift, Findings: f}}
 }
 
 // Compare lists how a provider's record differs from what the manifest and
@@ -327,127 +320,4 @@ func digits(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func prefixed(p, columns string) string {
-	parts := strings.Split(columns, ", ")
-	for i := range parts {
-		parts[i] = p + parts[i]
-	}
-	return strings.Join(parts, ", ")
-}
-
-// openReconciliation resumes the run's unfinished reconciliation or starts
-// one, listing every row: provisioned rows (succeeded, skipped) to check,
-// the rest as not provisioned.
-func (c *Checkpoint) openReconciliation(ctx context.Context, runID string) (id string, resumed bool, err error) {
-	err = c.read.QueryRowContext(ctx, "SELECT id FROM reconciliations WHERE run_id = ? AND state != ? ORDER BY created_at DESC LIMIT 1", runID, RunCompleted).Scan(&id)
-	if err == nil {
-		return id, true, c.Write(ctx, func(tx *sql.Tx) error {
-			_, err := tx.Exec("UPDATE reconciliations SET state = ?, updated_at = ? WHERE id = ?", RunRunning, c.now().UnixMilli(), id)
-			return err
-		})
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", false, fmt.Errorf("find reconciliation: %w", err)
-	}
-	now := c.now()
-	id = "rc-" + newRunID(now)
-	err = c.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec("INSERT INTO reconciliations (id, run_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-			id, runID, RunRunning, now.UnixMilli(), now.UnixMilli()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(`INSERT INTO reconcile_rows (reconcile_id, row, provider, status, note)
-			SELECT ?, row, provider, CASE WHEN state `+sqlProvisioned+` THEN `+sqlLit(rcPending)+` ELSE `+sqlLit(rcNotProvisioned)+` END,
-			       CASE WHEN state `+sqlProvisioned+` THEN '' ELSE state END
-			FROM rows WHERE run_id = ?`, id, runID)
-		return err
-	})
-	if err != nil {
-		return "", false, fmt.Errorf("start reconciliation: %w", err)
-	}
-	return id, false, nil
-}
-
-// recordVerdicts commits a page of results. A row whose lookup failed for
-// a retryable cause stays pending until it has been tried maxTries times.
-func (c *Checkpoint) recordVerdicts(ctx context.Context, id string, vs []verdict, maxTries int) error {
-	return c.Write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.Prepare(`UPDATE reconcile_rows SET tries = tries + 1, note = ?,
-			status = CASE WHEN ? != '' THEN ? WHEN tries + 1 >= ? THEN ` + sqlLit(rcError) + ` ELSE status END,
-			findings = ? WHERE reconcile_id = ? AND row = ?`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, v := range vs {
-			if v.status == "" && v.note == "" {
-				continue // not looked up (stopping): leave it as it was
-			}
-			fb, err := json.Marshal(v.findings)
-			if err != nil {
-				return err
-			}
-			if v.findings == nil {
-				fb = []byte("[]")
-			}
-			if _, err := st.Exec(v.note, v.status, v.status, maxTries, string(fb), id, v.row); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// reconciliation reads a reconciliation's totals and findings.
-func (c *Checkpoint) reconciliation(ctx context.Context, id string) (Reconciliation, error) {
-	res := Reconciliation{ID: id}
-	if err := c.read.QueryRowContext(ctx, "SELECT run_id, state FROM reconciliations WHERE id = ?", id).Scan(&res.RunID, &res.State); err != nil {
-		return res, fmt.Errorf("read reconciliation: %w", err)
-	}
-	rows, err := c.read.QueryContext(ctx, "SELECT status, count(*) FROM reconcile_rows WHERE reconcile_id = ? GROUP BY status", id)
-	if err != nil {
-		return res, fmt.Errorf("read reconciliation: %w", err)
-	}
-	for rows.Next() {
-		var status string
-		var n int
-		if err := rows.Scan(&status, &n); err != nil {
-			rows.Close()
-			return res, err
-		}
-		switch reconcileStatus(status) {
-		case rcInSync:
-			res.InSync += n
-			res.Checked += n
-		case rcDrift:
-			res.Checked += n
-		case rcNotProvisioned:
-			res.NotProvisioned += n
-		case rcError, rcPending:
-			res.Unchecked += n
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return res, err
-	}
-	drift, err := c.read.QueryContext(ctx, "SELECT findings FROM reconcile_rows WHERE reconcile_id = ? AND status = "+sqlLit(rcDrift)+" ORDER BY row", id)
-	if err != nil {
-		return res, fmt.Errorf("read drift: %w", err)
-	}
-	defer drift.Close()
-	for drift.Next() {
-		var fb string
-		if err := drift.Scan(&fb); err != nil {
-			return res, err
-		}
-		var fs []Finding
-		if err := json.Unmarshal([]byte(fb), &fs); err != nil {
-			return res, fmt.Errorf("read drift: %w", err)
-		}
-		res.Drift = append(res.Drift, fs...)
-	}
-	return res, drift.Err()
 }

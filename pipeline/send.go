@@ -21,7 +21,7 @@ func (l *laneRunner) send() error {
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
 		l.settle()
-		rows, err := l.e.Checkpoint.due(ctx, l.run.ID, l.lane.Name, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+		rows, err := l.e.Checkpoint.Due(ctx, l.run.ID, l.lane.Name, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -143,10 +143,7 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 	if busy > 0 {
 		return false, nil
 	}
-	var n int
-	err := l.e.Checkpoint.DB().QueryRowContext(ctx,
-		"SELECT count(*) FROM rows WHERE run_id = ? AND provider = ? AND state "+sqlOpen,
-		l.run.ID, l.lane.Name).Scan(&n)
+	n, err := l.e.Checkpoint.CountOpen(ctx, l.run.ID, l.lane.Name)
 	if err != nil {
 		return false, fmt.Errorf("count open rows: %w", err)
 	}
@@ -186,7 +183,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		rowNums[i] = r.Row
 		orders[i] = orderOf(r)
 	}
-	if err := l.e.Checkpoint.markInFlight(l.reqCtx, l.run.ID, rowNums); err != nil {
+	if err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, rowNums); err != nil {
 		return fmt.Errorf("record intent: %w", err)
 	}
 	started := l.e.Now()
@@ -299,7 +296,7 @@ func (l *laneRunner) ok() {
 }
 
 func (l *laneRunner) record(ts []transition) error {
-	if err := l.e.Checkpoint.apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.e.Now(), ts); err != nil {
+	if err := l.e.Checkpoint.Apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.e.Now(), records(ts)); err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	return nil

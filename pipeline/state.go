@@ -1,7 +1,5 @@
 package pipeline
 
-import "strings"
-
 // State is where a row stands in a run (checkpoint, status JSON, reports).
 type State string
 
@@ -31,30 +29,4 @@ const (
 	RunInterrupted RunState = "interrupted" // stopped by a signal or a crash; resumable
 	RunCompleted   RunState = "completed"   // every row final
 	RunAborted     RunState = "aborted"     // stopped at the failure threshold; resumable
-)
-
-// sqlLit is a state as a quoted SQL literal, 'pending', for queries built
-// from the constants above rather than spelling states by hand. Literal,
-// not a bound parameter: SQLite matches a partial index (rows_done_*) only
-// against literal values, and plans the other queries as before.
-func sqlLit[S ~string](s S) string { return "'" + string(s) + "'" }
-
-// sqlIn is "IN ('a', 'b')" for the given states, built the same way.
-func sqlIn[S ~string](ss ...S) string {
-	var b strings.Builder
-	b.WriteString("IN (")
-	for i, s := range ss {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(sqlLit(s))
-	}
-	b.WriteString(")")
-	return b.String()
-}
-
-// SQL fragments naming row states, built once from the constants.
-var (
-	sqlOpen        = sqlIn(Pending, InFlight, Accepted) // rows with work left
-	sqlProvisioned = sqlIn(Succeeded, Skipped)          // rows a reconciliation checks
 )

@@ -2,7 +2,6 @@ package reports
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
+	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/samples/peakmem"
 )
 
@@ -41,7 +42,7 @@ func TestBigRunMemory(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(dir, "big.db"))
+	cp, err := sqlite.Open(filepath.Join(dir, "big.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +113,11 @@ func TestBigRunMemory(t *testing.T) {
 	}
 }
 
-// fillBigRun stores a run of n rows straight into the checkpoint, as the
-// pipeline would leave it: 95% succeeded with three result keys, 4%
-// failed, 1% invalid, one attempt per sent row, finishing over an hour.
-func fillBigRun(t *testing.T, cp *pipeline.Checkpoint, n int) string {
+// fillBigRun stores a run of n rows through the store, as the pipeline
+// would leave it: 95% succeeded with three result keys, 4% failed, 1%
+// invalid, one attempt per sent row, finishing over an hour (each row's
+// change stamped to the second it falls in).
+func fillBigRun(t *testing.T, cp pipeline.Store, n int) string {
 	t.Helper()
 	ctx := context.Background()
 	header := []string{"provider", "EID", "ICCID", "MSISDN", "account", "cmp", "euicc_agreement_id", "locale_id", "description", "notes"}
@@ -124,48 +126,53 @@ func fillBigRun(t *testing.T, cp *pipeline.Checkpoint, n int) string {
 		t.Fatal(err)
 	}
 	const batch = 20_000
-	providers := []string{"iotconnect", "asavie", "thingspace"}
+	provs := []string{"iotconnect", "asavie", "thingspace"}
+	rows := make([]pipeline.RowRecord, 0, batch)
 	for lo := 0; lo < n; lo += batch {
-		err := cp.Write(ctx, func(tx *sql.Tx) error {
-			ins, err := tx.Prepare(`INSERT INTO rows (run_id, row, provider, eid, iccid, cli, cells, state, attempts, result, error_code, error_message, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer ins.Close()
-			att, err := tx.Prepare("INSERT INTO attempts (run_id, row, started_at, latency_ms, kind, http_status, outcome) VALUES (?, ?, ?, ?, 'submit', 202, ?)")
-			if err != nil {
-				return err
-			}
-			defer att.Close()
-			for i := lo; i < min(lo+batch, n); i++ {
-				row := i + 2
-				p := providers[i%3]
-				e, ic, cli := eid(i), iccid(i%1_000_000), fmt.Sprintf("+4477%08d", i)
-				cells, _ := json.Marshal([]string{p, e, ic, cli, "ACC-1", "IOTA_EU", "AGR-1", "en-GB", "pallet " + strconv.Itoa(i/500), "-"})
-				state, result, code, msg, attempts := "succeeded", fmt.Sprintf(`{"imsi":"2341500%08d","iccid":%q,"msisdn":%q}`, i, ic, cli), "", "", 1
-				switch {
-				case i%100 == 0:
-					state, result, code, msg, attempts = "invalid", "{}", "bad_checksum", "EID check digits are wrong", 0
-				case i%25 == 1:
-					state, result, code, msg = "failed", "{}", "cli_exists", "CLI already exists"
-				}
-				done := t0.Add(time.Duration(i) * time.Hour / time.Duration(n))
-				if _, err := ins.Exec(run.ID, row, p, e, ic, cli, string(cells), state, attempts, result, code, msg, done.UnixMilli()); err != nil {
-					return err
-				}
-				if attempts > 0 {
-					if _, err := att.Exec(run.ID, row, done.UnixMilli()-int64(50+i%400), 50+i%400, state); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		rows = rows[:0]
+		for i := lo; i < min(lo+batch, n); i++ {
+			p := provs[i%3]
+			e, ic, cli := eid(i), iccid(i%1_000_000), fmt.Sprintf("+4477%08d", i)
+			rows = append(rows, pipeline.RowRecord{RunID: run.ID, Row: i + 2, Provider: p, EID: e, ICCID: ic, CLI: cli,
+				Cells: []string{p, e, ic, cli, "ACC-1", "IOTA_EU", "AGR-1", "en-GB", "pallet " + strconv.Itoa(i/500), "-"}, State: pipeline.Pending})
+		}
+		if err := cp.AddRows(ctx, rows); err != nil {
 			t.Fatal(err)
 		}
 	}
+	var ts []pipeline.Transition
+	var second time.Time
+	flush := func() {
+		if len(ts) > 0 {
+			if err := cp.Apply(ctx, run.ID, second, ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts = ts[:0]
+	}
+	for i := range n {
+		row := i + 2
+		ic, cli := iccid(i%1_000_000), fmt.Sprintf("+4477%08d", i)
+		tr := pipeline.Transition{Row: row, State: pipeline.Succeeded, Result: map[string]string{"imsi": fmt.Sprintf("2341500%08d", i), "iccid": ic, "msisdn": cli}}
+		switch {
+		case i%100 == 0:
+			tr = pipeline.Transition{Row: row, State: pipeline.Invalid, ErrorCode: "bad_checksum", ErrorMessage: "EID check digits are wrong"}
+		case i%25 == 1:
+			tr = pipeline.Transition{Row: row, State: pipeline.Failed, ErrorCode: "cli_exists", ErrorMessage: "CLI already exists"}
+		}
+		done := t0.Add(time.Duration(i) * time.Hour / time.Duration(n))
+		if tr.State != pipeline.Invalid {
+			latency := time.Duration(50+i%400) * time.Millisecond
+			tr.AddAttempt = true
+			tr.Attempt = &pipeline.Attempt{Row: row, Kind: "submit", Started: done.Add(-latency), Latency: latency, HTTPStatus: 202, Outcome: providers.Status(tr.State)}
+		}
+		if s := done.Truncate(time.Second); !s.Equal(second) || len(ts) == batch {
+			flush()
+			second = s
+		}
+		ts = append(ts, tr)
+	}
+	flush()
 	if err := cp.SetRunState(ctx, run.ID, pipeline.RunCompleted); err != nil {
 		t.Fatal(err)
 	}

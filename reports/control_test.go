@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 // controls is one character of every class clean replaces, and bytes
@@ -61,7 +62,7 @@ func TestClean(t *testing.T) {
 // that the workbook opens again and that formula neutralisation holds.
 func TestControlCharacters(t *testing.T) {
 	ctx := context.Background()
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := sqlite.Open(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

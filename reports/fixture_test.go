@@ -2,8 +2,6 @@ package reports
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
+	"github.com/simbulk/simbulk/providers"
 )
 
 // t0 is when every fixture run starts.
@@ -29,11 +29,11 @@ type outcome struct {
 }
 
 // fixture is a checkpoint holding one run of a manifest, built the way
-// the pipeline builds it: the manifest is loaded (Checkpoint.Load: rows
+// the pipeline builds it: the manifest is loaded (pipeline.Load: rows
 // ingest finds invalid are stored invalid, the others pending), then rows
 // are brought to the states, results, errors and attempts the plan says.
 type fixture struct {
-	cp       *pipeline.Checkpoint
+	cp       *sqlite.Store
 	run      pipeline.Run
 	manifest string
 	header   []string
@@ -50,7 +50,9 @@ func newFixture(t testing.TB, manifest string, opts ingest.ValidateOptions, plan
 	if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(dir, "simbulk.db"))
+	// The store's clock stands at t0 while the run is created and loaded.
+	clock := t0
+	cp, err := sqlite.Open(filepath.Join(dir, "simbulk.db"), sqlite.WithClock(func() time.Time { return clock }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func newFixture(t testing.TB, manifest string, opts ingest.ValidateOptions, plan
 	}
 	// Load the manifest as `simbulk run` does; remember how ingest read
 	// each row, from a second pass, to compare the reports against.
-	if _, _, err := cp.Load(ctx, f.run, r, opts); err != nil {
+	if _, _, err := pipeline.Load(ctx, cp, f.run, r, opts); err != nil {
 		t.Fatal(err)
 	}
 	r2, err := ingest.Open(path, ingest.OpenOptions{})
@@ -94,39 +96,32 @@ func newFixture(t testing.TB, manifest string, opts ingest.ValidateOptions, plan
 		f.states[n] = o.state
 	}
 	// Times the pipeline would have recorded: rows finishing at their
-	// planned moments, attempts before them.
-	err = cp.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec("UPDATE runs SET created_at = ?, updated_at = ? WHERE id = ?", t0.UnixMilli(), t0.UnixMilli(), f.run.ID); err != nil {
-			return err
+	// planned moments, one attempt per latency before them.
+	for n, o := range plan {
+		done := t0.Add(o.at)
+		tr := pipeline.Transition{Row: n, State: o.state, Result: o.result, ErrorCode: o.code, ErrorMessage: o.msg, Retryable: o.retryable}
+		if len(o.latencies) == 0 {
+			err = cp.Apply(ctx, f.run.ID, done, []pipeline.Transition{tr})
 		}
-		if _, err := tx.Exec("UPDATE rows SET updated_at = ? WHERE run_id = ?", t0.UnixMilli(), f.run.ID); err != nil {
-			return err
-		}
-		for n, o := range plan {
-			done := t0.Add(o.at)
-			res, err := json.Marshal(o.result)
-			if err != nil || o.result == nil {
-				res = []byte("{}")
-			}
-			if _, err := tx.Exec(`UPDATE rows SET state = ?, result = ?, error_code = ?, error_message = ?, retryable = ?, attempts = ?,
-				updated_at = ? WHERE run_id = ? AND row = ?`, o.state, string(res), o.code, o.msg, o.retryable, len(o.latencies), done.UnixMilli(), f.run.ID, n); err != nil {
-				return err
-			}
-			for _, ms := range o.latencies {
-				if _, err := tx.Exec("INSERT INTO attempts (run_id, row, started_at, latency_ms, kind, http_status, outcome, error_code) VALUES (?, ?, ?, ?, 'submit', 202, ?, ?)",
-					f.run.ID, n, done.Add(-time.Duration(ms)*time.Millisecond).UnixMilli(), ms, o.state, o.code); err != nil {
-					return err
-				}
+		for _, ms := range o.latencies {
+			tr.AddAttempt = true
+			tr.Attempt = &pipeline.Attempt{Row: n, Kind: "submit", Started: done.Add(-time.Duration(ms) * time.Millisecond),
+				Latency: time.Duration(ms) * time.Millisecond, HTTPStatus: 202, Outcome: providers.Status(o.state), ErrorCode: o.code}
+			if err = cp.Apply(ctx, f.run.ID, done, []pipeline.Transition{tr}); err != nil {
+				break
 			}
 		}
-		if finished {
-			end := t0.Add(10 * time.Minute).UnixMilli()
-			_, err := tx.Exec("UPDATE runs SET state = 'completed', updated_at = ?, finished_at = ? WHERE id = ?", end, end, f.run.ID)
-			return err
+		if err != nil {
+			t.Fatal(err)
 		}
-		_, err := tx.Exec("UPDATE runs SET state = 'interrupted', updated_at = ? WHERE id = ?", t0.Add(5*time.Minute).UnixMilli(), f.run.ID)
-		return err
-	})
+	}
+	if finished {
+		clock = t0.Add(10 * time.Minute)
+		err = cp.SetRunState(ctx, f.run.ID, pipeline.RunCompleted)
+	} else {
+		clock = t0.Add(5 * time.Minute)
+		err = cp.SetRunState(ctx, f.run.ID, pipeline.RunInterrupted)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

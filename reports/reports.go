@@ -13,12 +13,12 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 )
 
-// Source is the checkpoint as reports read it. *pipeline.Checkpoint
-// satisfies it.
+// Source is the checkpoint as reports read it. Every pipeline.Store
+// (sqlite.Store, for one) satisfies it.
 type Source interface {
 	// ViewRun calls fn with a consistent read-only view of one run (a
 	// unique prefix of its id is enough).
-	ViewRun(ctx context.Context, runID string, fn func(*pipeline.ReportView) error) error
+	ViewRun(ctx context.Context, runID string, fn func(pipeline.ReportView) error) error
 }
 
 // Report formats, as --format takes them.
@@ -121,7 +121,7 @@ func WriteWith(ctx context.Context, src Source, runID, dir string, opts Options)
 		now = time.Now
 	}
 	var files Files
-	err := src.ViewRun(ctx, runID, func(v *pipeline.ReportView) error {
+	err := src.ViewRun(ctx, runID, func(v pipeline.ReportView) error {
 		w := &writer{view: v, run: v.Run(), formats: formats, drift: opts.Drift, now: now}
 		var err error
 		files.Dir, err = runDir(dir, w.run.ID)
@@ -173,7 +173,7 @@ func removeStale(dir string) {
 
 // writer is one Write in progress.
 type writer struct {
-	view    *pipeline.ReportView
+	view    pipeline.ReportView
 	run     pipeline.Run
 	dir     string
 	formats []string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 func readCSV(t *testing.T, path string) [][]string {
@@ -495,7 +496,7 @@ func TestEmptyRun(t *testing.T) {
 // columns named as ingest names them.
 func TestWideRows(t *testing.T) {
 	ctx := context.Background()
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := sqlite.Open(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

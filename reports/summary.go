@@ -157,7 +157,7 @@ type Bucket struct {
 // fineThroughput reads a short run's finished rows per second and sums
 // them into buckets that cut its span into at most about 60 columns; nil
 // when the span needs more than 10-second buckets.
-func fineThroughput(ctx context.Context, v *pipeline.ReportView) (*FineThroughput, error) {
+func fineThroughput(ctx context.Context, v pipeline.ReportView) (*FineThroughput, error) {
 	secs, err := v.FinishedPer(ctx, time.Second)
 	if err != nil || len(secs) == 0 {
 		return nil, err
@@ -258,7 +258,7 @@ func (s *Summary) LatencyProviders() []string {
 }
 
 // buildSummary reads the figures of a run from the view.
-func buildSummary(ctx context.Context, v *pipeline.ReportView, now time.Time) (*Summary, error) {
+func buildSummary(ctx context.Context, v pipeline.ReportView, now time.Time) (*Summary, error) {
 	run := v.Run()
 	s := &Summary{
 		SchemaVersion: SchemaVersion,

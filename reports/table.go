@@ -54,7 +54,7 @@ const (
 // are filled in over the old values. A manifest with such columns is
 // usually an earlier failed.csv being re-submitted, and a new round must
 // not stack up stale copies of them.
-func newTable(ctx context.Context, v *pipeline.ReportView, state pipeline.State) (*table, error) {
+func newTable(ctx context.Context, v pipeline.ReportView, state pipeline.State) (*table, error) {
 	run := v.Run()
 	widest, err := v.MaxCells(ctx, state)
 	if err != nil {

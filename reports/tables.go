@@ -23,7 +23,7 @@ func csvName(s pipeline.State) string {
 }
 
 // layTables lays out the table of every state with one (see newTable).
-func layTables(ctx context.Context, v *pipeline.ReportView) ([]*table, error) {
+func layTables(ctx context.Context, v pipeline.ReportView) ([]*table, error) {
 	var out []*table
 	for _, st := range tableStates {
 		t, err := newTable(ctx, v, st)

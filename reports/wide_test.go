@@ -16,15 +16,16 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 // wideRun stores a run of rows × cols manifest cells through the
 // pipeline's public API (CreateRun, AddRows): 9 in 10 rows succeeded with
 // two result keys, the rest failed.
-func wideRun(t testing.TB, rows, cols int) (*pipeline.Checkpoint, string) {
+func wideRun(t testing.TB, rows, cols int) (*sqlite.Store, string) {
 	t.Helper()
 	ctx := context.Background()
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(t.TempDir(), "wide.db"))
+	cp, err := sqlite.Open(filepath.Join(t.TempDir(), "wide.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 func openXLSX(t *testing.T, path string) *excelize.File {
@@ -224,7 +225,7 @@ func TestXLSXFormulaCells(t *testing.T) {
 // next sheet, each with its header, frozen and filtered.
 func TestXLSXSplitsLongTables(t *testing.T) {
 	ctx := context.Background()
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(t.TempDir(), "c.db"))
+	cp, err := sqlite.Open(filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestXLSXSplitsLongTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	err = cp.ViewRun(ctx, run.ID, func(v *pipeline.ReportView) error {
+	err = cp.ViewRun(ctx, run.ID, func(v pipeline.ReportView) error {
 		book, err := newWorkbook(dir)
 		if err != nil {
 			return err

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 func (a *app) checkpointCommand() *cobra.Command {
@@ -36,7 +36,7 @@ it with --db there.`,
   simbulk checkpoint backup copy.db --db /var/lib/simbulk/simbulk.db`,
 		Args: argNames("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := pipeline.OpenCheckpointReadOnly(db)
+			c, err := sqlite.OpenReadOnly(db)
 			if err != nil {
 				return err
 			}

@@ -143,7 +143,7 @@ type callbackGuard interface {
 // in this process to the run's counters and says so in the log: a flood of
 // refusals is somebody probing the listener, or a proxy that mangles the
 // registered URL.
-func (a *app) recordRefusedCallbacks(ctx context.Context, cp *pipeline.Checkpoint, runID string, lanes map[string]*pipeline.Lane) {
+func (a *app) recordRefusedCallbacks(ctx context.Context, cp pipeline.Store, runID string, lanes map[string]*pipeline.Lane) {
 	for name, l := range lanes {
 		g, ok := l.Client.(callbackGuard)
 		if !ok {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -85,7 +86,7 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 		return err
 	}
 	// Open first: a mistyped --db fails here without leaving a lock file.
-	cp, err := pipeline.OpenExistingCheckpoint(o.db)
+	cp, err := sqlite.OpenExisting(o.db)
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,7 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 }
 
 // runOfManifest is the latest run of a manifest's content.
-func (a *app) runOfManifest(ctx context.Context, cp *pipeline.Checkpoint, manifest string) (pipeline.Run, error) {
+func (a *app) runOfManifest(ctx context.Context, cp pipeline.Store, manifest string) (pipeline.Run, error) {
 	abs, err := filepath.Abs(manifest)
 	if err != nil {
 		return pipeline.Run{}, err

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
-	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers/simset"
 	"github.com/simbulk/simbulk/samples"
 )
@@ -173,7 +173,7 @@ func asavieCLI(t *testing.T, raw string) string {
 func TestReconcileLock(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "simbulk.db")
-	cp, err := pipeline.OpenCheckpoint(db)
+	cp, err := sqlite.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}

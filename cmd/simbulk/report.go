@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -29,7 +29,7 @@ and submit the file again as a manifest. summary.html opens offline.`,
 			if err != nil {
 				return usageError(err)
 			}
-			cp, err := pipeline.OpenCheckpointReadOnly(db)
+			cp, err := sqlite.OpenReadOnly(db)
 			if err != nil {
 				return err
 			}

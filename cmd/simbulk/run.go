@@ -14,6 +14,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/reports"
@@ -171,9 +172,9 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return a.plan(ctx, path, manifestName, cfg, o)
 	}
 
-	open := pipeline.OpenCheckpoint
+	open := sqlite.Open
 	if path == "" {
-		open = pipeline.OpenExistingCheckpoint // resuming: the run must be there
+		open = sqlite.OpenExisting // resuming: the run must be there
 	}
 	cp, err := open(o.db)
 	if err != nil {
@@ -303,7 +304,7 @@ func (a *app) rolloutConfig(o rolloutOptions) (*Config, func(), error) {
 // starts a new one.
 // path is a regular file with the manifest's content; name is what the
 // user called it, recorded as the run's manifest.
-func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path, name string, o rolloutOptions) (pipeline.Run, error) {
+func (a *app) findOrCreateRun(ctx context.Context, cp pipeline.Store, path, name string, o rolloutOptions) (pipeline.Run, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return pipeline.Run{}, err
@@ -337,7 +338,7 @@ func (a *app) findOrCreateRun(ctx context.Context, cp *pipeline.Checkpoint, path
 
 // load puts the manifest's rows into the checkpoint. A load cut short is
 // started again from scratch: nothing of it was sent.
-func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, path string, cfg *Config, o rolloutOptions) error {
+func (a *app) load(ctx context.Context, cp pipeline.Store, run pipeline.Run, path string, cfg *Config, o rolloutOptions) error {
 	if err := cp.DiscardRows(ctx, run.ID); err != nil {
 		return err
 	}
@@ -347,7 +348,7 @@ func (a *app) load(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Ru
 	}
 	defer r.Close()
 	started := time.Now()
-	sum, headerProblems, err := cp.Load(ctx, run, r, cfg.validateOptions(o.provider))
+	sum, headerProblems, err := pipeline.Load(ctx, cp, run, r, cfg.validateOptions(o.provider))
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = cp.SetRunState(context.WithoutCancel(ctx), run.ID, pipeline.RunInterrupted)
@@ -434,7 +435,7 @@ func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rollou
 // to the exit code. Reports are written however the run ended (an
 // interrupted run's reports show the state so far), so they use a context
 // that the interrupt does not cancel.
-func (a *app) finish(ctx context.Context, cp *pipeline.Checkpoint, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
+func (a *app) finish(ctx context.Context, cp pipeline.Store, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
 	interrupted := ctx.Err() != nil
 	signalled := ctx // a signal during report writing still ends the command
 	ctx = context.WithoutCancel(ctx)

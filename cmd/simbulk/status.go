@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 // statusJSON is the documented `status --json` shape.
@@ -38,7 +39,7 @@ func (a *app) statusCommand() *cobra.Command {
   simbulk status 20261124 --json | jq .counts`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := pipeline.OpenCheckpointReadOnly(db)
+			cp, err := sqlite.OpenReadOnly(db)
 			if err != nil {
 				return err
 			}
@@ -67,7 +68,7 @@ func (a *app) statusCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) listRuns(ctx context.Context, cp *pipeline.Checkpoint, asJSON bool) error {
+func (a *app) listRuns(ctx context.Context, cp pipeline.Store, asJSON bool) error {
 	runs, err := cp.Runs(ctx)
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 // watchProgress shows a run's progress until the returned stop is called:
 // a progress bar on stderr when it is a terminal, otherwise one log line
 // every few seconds (cron logs want a heartbeat, not a redrawn bar).
-func (a *app) watchProgress(ctx context.Context, cp *pipeline.Checkpoint, runID string) (stop func()) {
+func (a *app) watchProgress(ctx context.Context, cp pipeline.Store, runID string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	interactive := isTerminal(a.stderr)

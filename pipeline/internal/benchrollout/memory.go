@@ -19,6 +19,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
 	"github.com/simbulk/simbulk/samples/peakmem"
@@ -113,7 +114,7 @@ func memoryChild(manifest, base, db, profileDir string, concurrency int, poll ti
 	}
 
 	start := time.Now()
-	cp, err := pipeline.OpenCheckpoint(db)
+	cp, err := sqlite.Open(db)
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func memoryChild(manifest, base, db, profileDir string, concurrency int, poll ti
 	if err != nil {
 		return err
 	}
-	sum, _, err := cp.Load(ctx, run, r, ingest.ValidateOptions{})
+	sum, _, err := pipeline.Load(ctx, cp, run, r, ingest.ValidateOptions{})
 	r.Close()
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
@@ -129,7 +130,7 @@ func bareLoop(o options, devices []samples.Device) (overheadResult, error) {
 
 func pipelineRun(o options, devices []samples.Device, concurrency int, name string) (overheadResult, error) {
 	ctx := context.Background()
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(o.dir, "overhead-"+name+".db"))
+	cp, err := sqlite.Open(filepath.Join(o.dir, "overhead-"+name+".db"))
 	if err != nil {
 		return overheadResult{}, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
 )
@@ -18,7 +19,7 @@ import (
 func benchRate(o options) (string, error) {
 	ctx := context.Background()
 	rows := max(1, o.rateRequests/2)
-	cp, err := pipeline.OpenCheckpoint(filepath.Join(o.dir, "rate.db"))
+	cp, err := sqlite.Open(filepath.Join(o.dir, "rate.db"))
 	if err != nil {
 		return "", err
 	}

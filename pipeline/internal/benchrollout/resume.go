@@ -11,6 +11,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
 	"github.com/simbulk/simbulk/samples/peakmem"
@@ -75,7 +76,7 @@ func benchResume(o options) (string, error) {
 func buildResumeCheckpoint(path string, n, pending int) (string, error) {
 	ctx := context.Background()
 	os.Remove(path)
-	cp, err := pipeline.OpenCheckpoint(path)
+	cp, err := sqlite.Open(path)
 	if err != nil {
 		return "", err
 	}
@@ -123,7 +124,7 @@ func measureResume(path, runID, phase, profileDir string) (resumeCost, error) {
 	defer stopProfile()
 
 	t0 := time.Now()
-	cp, err := pipeline.OpenCheckpoint(path)
+	cp, err := sqlite.Open(path)
 	if err != nil {
 		return c, err
 	}

@@ -164,7 +164,7 @@ func rowOf(runID string, row int, d samples.Device, s pipeline.State) pipeline.R
 }
 
 // addRows stores rows in batches, as a manifest load does.
-func addRows(ctx context.Context, cp *pipeline.Checkpoint, n int, row func(i int) pipeline.RowRecord) error {
+func addRows(ctx context.Context, cp pipeline.Store, n int, row func(i int) pipeline.RowRecord) error {
 	const batch = 2000
 	buf := make([]pipeline.RowRecord, 0, batch)
 	for i := range n {

@@ -1,4 +1,4 @@
-package pipeline
+package sqlite
 
 import (
 	"context"
@@ -14,24 +14,26 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/simbulk/simbulk/pipeline"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Checkpoint is the SQLite file that records every run and every row's
-// state. One goroutine owns all writes and commits them in small groups;
-// reads go through a separate read-only pool, which WAL lets run beside
-// the writer.
-type Checkpoint struct {
-	write *sql.DB
-	read  *sql.DB
-	now   func() time.Time
+// Store is the SQLite file that records every run and every row's
+// state: a pipeline.Store. One goroutine owns all writes and commits them
+// in small groups; reads go through a separate read-only pool, which WAL
+// lets run beside the writer.
+type Store struct {
+	path    string
+	writeDB *sql.DB
+	read    *sql.DB
+	now     func() time.Time
 
 	ops      chan writeOp
 	stopOnce sync.Once
@@ -49,7 +51,18 @@ type writeOp struct {
 // 64 workers' intents commit together, small enough that a commit is quick.
 const maxGroup = 256
 
-// ErrNoCheckpoint is returned by OpenExistingCheckpoint when there is no
+var _ pipeline.Store = (*Store)(nil)
+
+// Option configures a Store as Open opens it.
+type Option func(*Store)
+
+// WithClock sets the clock that stamps the times the store records itself
+// (runs created, updated and finished; rows stored; time.Now by default),
+// for tests that need fixed times. The engine's own times (retries,
+// acceptance, changes it applies) come with its calls.
+func WithClock(now func() time.Time) Option { return func(c *Store) { c.now = now } }
+
+// ErrNoCheckpoint is returned by OpenExisting and OpenReadOnly when there is no
 // checkpoint file.
 var ErrNoCheckpoint = errors.New("no checkpoint")
 
@@ -62,17 +75,17 @@ var ErrNotCheckpoint = errors.New("not a simbulk checkpoint")
 // sqliteMagic starts every SQLite database file.
 const sqliteMagic = "SQLite format 3\x00"
 
-// OpenExistingCheckpoint opens the checkpoint at path like OpenCheckpoint
+// OpenExisting opens the checkpoint at path like Open
 // but never creates one: commands that only read runs or continue them
 // must not answer a mistyped --db with an empty checkpoint of their own.
-func OpenExistingCheckpoint(p string) (*Checkpoint, error) {
+func OpenExisting(p string, opts ...Option) (*Store, error) {
 	if _, err := os.Stat(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s: simbulk run creates it; --db names another", ErrNoCheckpoint, p)
 		}
 		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
 	}
-	return OpenCheckpoint(p)
+	return Open(p, opts...)
 }
 
 // checkFile makes sure p may be opened as a checkpoint: a regular file
@@ -123,11 +136,11 @@ func fileKind(m fs.FileMode) string {
 	return "special file"
 }
 
-// OpenCheckpoint opens (creating if needed, with owner-only permissions) the
+// Open opens (creating if needed, with owner-only permissions) the
 // checkpoint at path and brings its schema up to date. It opens only a
 // regular file that is a simbulk checkpoint (or empty), and never changes
 // the permissions of a file it did not create.
-func OpenCheckpoint(p string) (*Checkpoint, error) {
+func Open(p string, opts ...Option) (*Store, error) {
 	exists, err := checkFile(p)
 	if err != nil {
 		return nil, err
@@ -164,7 +177,10 @@ func OpenCheckpoint(p string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
 	}
 	r.SetMaxOpenConns(4)
-	c := &Checkpoint{write: w, read: r, now: time.Now, ops: make(chan writeOp, 1024), stopped: make(chan struct{})}
+	c := &Store{path: p, writeDB: w, read: r, now: time.Now, ops: make(chan writeOp, 1024), stopped: make(chan struct{})}
+	for _, o := range opts {
+		o(c)
+	}
 	if err := c.migrate(); err != nil {
 		w.Close()
 		r.Close()
@@ -238,7 +254,7 @@ func walWithoutLog(p string) bool {
 
 // migrate applies the embedded migrations not yet recorded in
 // user_version, each in its own transaction.
-func (c *Checkpoint) migrate() error {
+func (c *Store) migrate() error {
 	entries, err := fs.ReadDir(migrations, "migrations")
 	if err != nil {
 		return err
@@ -249,7 +265,7 @@ func (c *Checkpoint) migrate() error {
 	}
 	sort.Strings(names)
 	var version int
-	if err := c.write.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+	if err := c.writeDB.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version > len(names) {
@@ -260,7 +276,7 @@ func (c *Checkpoint) migrate() error {
 		if err != nil {
 			return err
 		}
-		tx, err := c.write.Begin()
+		tx, err := c.writeDB.Begin()
 		if err != nil {
 			return err
 		}
@@ -283,7 +299,7 @@ func (c *Checkpoint) migrate() error {
 // (up to maxGroup), applies them in one transaction, commits, and only then
 // tells each waiting caller. A failed write fails the whole group, and
 // every caller in it hears so.
-func (c *Checkpoint) writer() {
+func (c *Store) writer() {
 	defer close(c.stopped)
 	for op := range c.ops {
 		group := []writeOp{op}
@@ -306,8 +322,8 @@ func (c *Checkpoint) writer() {
 	}
 }
 
-func (c *Checkpoint) commit(group []writeOp) error {
-	tx, err := c.write.Begin()
+func (c *Store) commit(group []writeOp) error {
+	tx, err := c.writeDB.Begin()
 	if err != nil {
 		return fmt.Errorf("checkpoint: begin: %w", err)
 	}
@@ -326,12 +342,9 @@ func (c *Checkpoint) commit(group []writeOp) error {
 // errClosed is returned by writes after Close.
 var errClosed = errors.New("checkpoint is closed")
 
-// errReadOnly is returned by writes to a checkpoint opened read-only.
-var errReadOnly = errors.New("checkpoint is open read-only")
-
-// Write applies fn in the writer's next transaction and returns once it is
+// write applies fn in the writer's next transaction and returns once it is
 // committed (durable): intents go through here before their requests leave.
-func (c *Checkpoint) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (c *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	done := make(chan error, 1)
 	if err := c.enqueue(writeOp{apply: fn, done: done}); err != nil {
 		return err
@@ -341,24 +354,24 @@ func (c *Checkpoint) Write(ctx context.Context, fn func(tx *sql.Tx) error) error
 	return <-done
 }
 
-func (c *Checkpoint) enqueue(op writeOp) error {
+func (c *Store) enqueue(op writeOp) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
 		return errClosed
 	}
-	if c.write == nil {
-		return errReadOnly
+	if c.writeDB == nil {
+		return pipeline.ErrReadOnly
 	}
 	c.ops <- op
 	return nil
 }
 
-// DB returns the read-only pool for queries.
-func (c *Checkpoint) DB() *sql.DB { return c.read }
+// Path is the checkpoint file's path.
+func (c *Store) Path() string { return c.path }
 
 // Close commits what is queued and closes the file.
-func (c *Checkpoint) Close() error {
+func (c *Store) Close() error {
 	var err error
 	c.stopOnce.Do(func() {
 		c.mu.Lock()
@@ -367,18 +380,18 @@ func (c *Checkpoint) Close() error {
 		c.mu.Unlock()
 		<-c.stopped
 		err = c.read.Close()
-		if c.write != nil {
-			err = errors.Join(err, c.write.Close())
+		if c.writeDB != nil {
+			err = errors.Join(err, c.writeDB.Close())
 		}
 	})
 	return err
 }
 
-// OpenCheckpointReadOnly opens an existing checkpoint for reading only, as
+// OpenReadOnly opens an existing checkpoint for reading only, as
 // status and report need: it works on a checkpoint the user may read but
 // not write (a copy handed over, a file on a read-only mount), and it
 // writes nothing, schema upgrades included.
-func OpenCheckpointReadOnly(p string) (*Checkpoint, error) {
+func OpenReadOnly(p string) (*Store, error) {
 	exists, err := checkFile(p)
 	if err != nil {
 		return nil, err
@@ -407,7 +420,7 @@ func OpenCheckpointReadOnly(p string) (*Checkpoint, error) {
 		}
 		return nil, err
 	}
-	c := &Checkpoint{read: r, now: time.Now, ops: make(chan writeOp), stopped: make(chan struct{})}
+	c := &Store{path: p, read: r, now: time.Now, ops: make(chan writeOp), stopped: make(chan struct{})}
 	close(c.stopped) // no writer goroutine
 	return c, nil
 }
@@ -447,17 +460,12 @@ func checkSchema(r *sql.DB, p string) error {
 	return nil
 }
 
-// placeholders returns "?, ?, ?" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
 // Backup writes a consistent copy of the checkpoint to dest, a new
 // owner-only file, while runs may be writing to it: VACUUM INTO reads one
 // snapshot of the database, WAL included. Copying the file alone is not
 // safe: the last commits may still be in the -wal file beside it, and a
 // copy without them resends rows whose intents it lost.
-func (c *Checkpoint) Backup(ctx context.Context, dest string) error {
+func (c *Store) Backup(ctx context.Context, dest string) error {
 	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("back up checkpoint to %s: %w", dest, err)

@@ -1,0 +1,280 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/simbulk/simbulk/pipeline"
+)
+
+const rowColumns = "run_id, row, provider, eid, iccid, cli, imei, fields, cells, state, attempts, next_attempt_at, must_lookup, handle, accepted_at, result, error_code, error_message, retryable"
+
+func scanRow(sc interface{ Scan(...any) error }) (pipeline.RowRecord, error) {
+	var r pipeline.RowRecord
+	var fields, cells, result string
+	var next int64
+	var accepted sql.NullInt64
+	err := sc.Scan(&r.RunID, &r.Row, &r.Provider, &r.EID, &r.ICCID, &r.CLI, &r.IMEI, &fields, &cells, &r.State,
+		&r.Attempts, &next, &r.MustLookup, &r.Handle, &accepted, &result, &r.ErrorCode, &r.ErrorMessage, &r.Retryable)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(fields), &r.Fields); err != nil {
+		return r, fmt.Errorf("row %d: fields: %w", r.Row, err)
+	}
+	if err := json.Unmarshal([]byte(cells), &r.Cells); err != nil {
+		return r, fmt.Errorf("row %d: cells: %w", r.Row, err)
+	}
+	if err := json.Unmarshal([]byte(result), &r.Result); err != nil {
+		return r, fmt.Errorf("row %d: result: %w", r.Row, err)
+	}
+	if next > 0 {
+		r.NextAttemptAt = time.UnixMilli(next)
+	}
+	if accepted.Valid {
+		r.AcceptedAt = time.UnixMilli(accepted.Int64)
+	}
+	return r, nil
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return "{}"
+	}
+	return string(b)
+}
+
+// AddRows stores new rows of a run in one transaction. A row whose
+// identifier an earlier run of this checkpoint already provisioned is stored
+// as skipped, naming that run. A row whose identifier another run left in
+// doubt (sent, outcome unknown or not yet complete) is stored to be looked
+// up at the provider before anything is sent.
+func (c *Store) AddRows(ctx context.Context, rows []pipeline.RowRecord) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	doubt, err := c.InDoubtElsewhere(ctx, rows[0].RunID)
+	if err != nil {
+		return err
+	}
+	return c.AddRowsWithDoubts(ctx, rows, doubt)
+}
+
+// AddRowsWithDoubts is AddRows with the other runs' identifiers in doubt
+// already known (Load asks once for the whole manifest).
+func (c *Store) AddRowsWithDoubts(ctx context.Context, rows []pipeline.RowRecord, doubt pipeline.Doubts) error {
+	now := c.now().UnixMilli()
+	return c.write(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.Prepare("INSERT INTO rows (" + rowColumns + ", updated_at) VALUES (" + placeholders(20) + ")")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		done, err := prepareProvisioned(tx)
+		if err != nil {
+			return err
+		}
+		defer done.close()
+		for _, r := range rows {
+			if r.State == pipeline.Pending {
+				if prior, ok, err := done.find(r); err != nil {
+					return err
+				} else if ok {
+					r.State = pipeline.Skipped
+					r.ErrorCode = "already_provisioned"
+					r.ErrorMessage = fmt.Sprintf("already provisioned by run %s (row %d)", prior.RunID, prior.Row)
+					r.Result = prior.Result
+				} else if doubt.Has(r) {
+					r.MustLookup = true
+				}
+			}
+			cells, err := json.Marshal(r.Cells)
+			if err != nil {
+				return err
+			}
+			if r.Cells == nil {
+				cells = []byte("[]")
+			}
+			if _, err := ins.Exec(r.RunID, r.Row, r.Provider, r.EID, r.ICCID, r.CLI, r.IMEI, jsonText(r.Fields), string(cells), r.State,
+				r.Attempts, 0, r.MustLookup, r.Handle, nil, jsonText(r.Result), r.ErrorCode, r.ErrorMessage, r.Retryable, now); err != nil {
+				return fmt.Errorf("store row %d: %w", r.Row, err)
+			}
+		}
+		return nil
+	})
+}
+
+// provisionedStmts find a succeeded row of another run with a row's
+// identifier, through statements prepared once per batch of rows (a
+// million-row load spent half its time preparing them row by row). Each
+// query repeats the condition of its partial index (rows_done_*) so SQLite
+// uses it.
+type provisionedStmts [3]*sql.Stmt // by pipeline.IdentifierKinds
+
+func prepareProvisioned(tx *sql.Tx) (*provisionedStmts, error) {
+	var p provisionedStmts
+	for i, col := range pipeline.IdentifierKinds {
+		st, err := tx.Prepare("SELECT " + rowColumns + " FROM rows WHERE provider = ? AND " + col + " = ? AND " + col + " != ''" +
+			" AND state = " + sqlLit(pipeline.Succeeded) + " AND run_id != ? LIMIT 1")
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p[i] = st
+	}
+	return &p, nil
+}
+
+func (p *provisionedStmts) close() {
+	for _, st := range p {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func (p *provisionedStmts) find(r pipeline.RowRecord) (pipeline.RowRecord, bool, error) {
+	for i, v := range pipeline.Identifiers(r.EID, r.CLI, r.ICCID) {
+		if v == "" {
+			continue
+		}
+		prior, err := scanRow(p[i].QueryRow(r.Provider, v, r.RunID))
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return pipeline.RowRecord{}, false, fmt.Errorf("check earlier runs for row %d: %w", r.Row, err)
+		}
+		return prior, true, nil
+	}
+	return pipeline.RowRecord{}, false, nil
+}
+
+// InDoubtElsewhere collects the identifiers other unfinished runs hold in
+// doubt. It is asked once per manifest load rather than per row: keeping
+// an index of rows in those states would cost every state change of every
+// rollout, for the rare edited manifest after a crash.
+func (c *Store) InDoubtElsewhere(ctx context.Context, runID string) (pipeline.Doubts, error) {
+	rows, err := c.read.QueryContext(ctx, `SELECT r.provider, r.eid, r.cli, r.iccid FROM runs u JOIN rows r INDEXED BY rows_by_state ON r.run_id = u.id
+		WHERE u.id != ? AND u.state != `+sqlLit(pipeline.RunCompleted)+`
+		  AND (r.state `+sqlIn(pipeline.InFlight, pipeline.Accepted)+` OR (r.state = `+sqlLit(pipeline.Pending)+` AND r.must_lookup = 1))`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("check other runs: %w", err)
+	}
+	defer rows.Close()
+	d := pipeline.Doubts{}
+	for rows.Next() {
+		var provider, eid, cli, iccid string
+		if err := rows.Scan(&provider, &eid, &cli, &iccid); err != nil {
+			return nil, fmt.Errorf("check other runs: %w", err)
+		}
+		for i, v := range pipeline.Identifiers(eid, cli, iccid) {
+			if v != "" {
+				d.Add(provider, pipeline.IdentifierKinds[i], v)
+			}
+		}
+	}
+	return d, rows.Err()
+}
+
+// RowsIn streams a run's rows in one state (all rows when state is ""), in
+// row order, to fn. Reports and status use it; it never loads the whole run.
+func (c *Store) RowsIn(ctx context.Context, runID string, state pipeline.State, fn func(pipeline.RowRecord) error) error {
+	q := "SELECT " + rowColumns + " FROM rows WHERE run_id = ?"
+	args := []any{runID}
+	if state != "" {
+		q += " AND state = ?"
+		args = append(args, state)
+	}
+	q += " ORDER BY row"
+	rows, err := c.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Due returns up to limit pending rows of one provider whose next attempt
+// time has come by now (the engine's clock, which set the retry times),
+// with row numbers above after, in row order. The engine asks many times a
+// second, so the index is named: left to itself, SQLite walks the whole
+// run in row order (see migration 003).
+func (c *Store) Due(ctx context.Context, runID, provider string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
+	return c.queryRows(ctx, "read due rows", "SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND state = "+sqlLit(pipeline.Pending)+" AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
+		runID, provider, now.UnixMilli(), after, limit)
+}
+
+// AcceptedRows returns up to limit accepted rows of one provider with row
+// numbers above after, in row order: the rows the engine follows.
+func (c *Store) AcceptedRows(ctx context.Context, runID, provider string, after, limit int) ([]pipeline.RowRecord, error) {
+	return c.queryRows(ctx, "read accepted rows",
+		"SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND provider = ? AND state = "+sqlLit(pipeline.Accepted)+" AND row > ? ORDER BY row LIMIT ?",
+		runID, provider, after, limit)
+}
+
+// CountOpen counts one provider's rows with work left (pending, in flight
+// or accepted).
+func (c *Store) CountOpen(ctx context.Context, runID, provider string) (int, error) {
+	var n int
+	err := c.read.QueryRowContext(ctx,
+		"SELECT count(*) FROM rows WHERE run_id = ? AND provider = ? AND state "+sqlOpen, runID, provider).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count open rows: %w", err)
+	}
+	return n, nil
+}
+
+// Attempts returns the requests recorded for one row, in the order they
+// were made.
+func (c *Store) Attempts(ctx context.Context, runID string, row int) ([]pipeline.Attempt, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT row, kind, started_at, latency_ms, http_status, outcome, error_code FROM attempts"+
+		" WHERE run_id = ? AND row = ? ORDER BY started_at, rowid", runID, row)
+	if err != nil {
+		return nil, fmt.Errorf("read attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []pipeline.Attempt
+	for rows.Next() {
+		var a pipeline.Attempt
+		var started, latency int64
+		if err := rows.Scan(&a.Row, &a.Kind, &started, &latency, &a.HTTPStatus, &a.Outcome, &a.ErrorCode); err != nil {
+			return nil, fmt.Errorf("read attempts: %w", err)
+		}
+		a.Started, a.Latency = time.UnixMilli(started), time.Duration(latency)*time.Millisecond
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// queryRows runs a query over rows and returns what it found; what names
+// the query in errors.
+func (c *Store) queryRows(ctx context.Context, what, query string, args ...any) ([]pipeline.RowRecord, error) {
+	rows, err := c.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []pipeline.RowRecord
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
