@@ -19,7 +19,7 @@ import (
 
 // resumeCost is one measurement of a resume.
 type resumeCost struct {
-	open  time.Duration // OpenCheckpoint
+	open  time.Duration // sqlite.Open
 	setup time.Duration // finding the run and its providers, as `simbulk resume` does
 	first time.Duration // Engine.Run start to the first provisioning request
 }
@@ -61,12 +61,12 @@ func benchResume(o options) (string, error) {
 	fmt.Printf("resume: time to the first provisioning request with %d rows pending (median of %d)\n", o.resumePending, o.trials)
 	for k, n := range o.resumeRows {
 		c := med[k]
-		fmt.Printf("  %8d rows: OpenCheckpoint %9s + run and open providers %9s + Engine.Run to first request %9s = %9s\n",
+		fmt.Printf("  %8d rows: sqlite.Open %9s + run and open providers %9s + Engine.Run to first request %9s = %9s\n",
 			n, ms(c.open), ms(c.setup), ms(c.first), ms(c.total()))
 	}
 	ratio := med[1].total().Seconds() / med[0].total().Seconds()
 	runRatio := med[1].first.Seconds() / med[0].first.Seconds()
-	return fmt.Sprintf("resume: %d rows take %.2fx the time of %d rows from OpenCheckpoint (%.2fx from Engine.Run) to the first request (goal <= %.0fx: %s)",
+	return fmt.Sprintf("resume: %d rows take %.2fx the time of %d rows from sqlite.Open (%.2fx from Engine.Run) to the first request (goal <= %.0fx: %s)",
 		o.resumeRows[1], ratio, o.resumeRows[0], runRatio, goalResumeRatio, verdict(ratio <= goalResumeRatio)), nil
 }
 
