@@ -1,6 +1,9 @@
 package ingest
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Manifest is what one provider asks of its manifest rows: the columns
 // every row needs, how a CLI is written for it, and the rules of its own
@@ -47,8 +50,8 @@ func (f CLIForm) imsiRange() (int, int) {
 	return f.IMSIMin, f.IMSIMax
 }
 
-// manifests are the providers' rules by name, in the order of Providers.
-var manifests = map[string]Manifest{
+// builtinManifests are the rules this package holds, by provider.
+var builtinManifests = map[string]Manifest{
 	ProviderIoTConnect: {
 		Required: []string{ColEID, ColCMP, ColEUICCAgreementID, ColLocaleID},
 		Fields:   checkIoTConnect,
@@ -65,10 +68,13 @@ var manifests = map[string]Manifest{
 	},
 }
 
+// manifests are the rules of every provider in Providers.
+var manifests = maps.Clone(builtinManifests)
+
 // BuiltinManifest returns the rules of a provider whose rules live in this
 // package (iotconnect, asavie, thingspace).
 func BuiltinManifest(name string) (Manifest, bool) {
-	m, ok := manifests[name]
+	m, ok := builtinManifests[name]
 	return m, ok
 }
 
@@ -84,8 +90,12 @@ func RegisterManifest(name string, m Manifest) {
 }
 
 // UnregisterManifest forgets provider name (for tests that register a
-// provider of their own).
+// provider of their own); a built-in provider gets its own rules back.
 func UnregisterManifest(name string) {
+	if m, ok := builtinManifests[name]; ok {
+		manifests[name] = m
+		return
+	}
 	delete(manifests, name)
 	Providers = slices.DeleteFunc(slices.Clone(Providers), func(p string) bool { return p == name })
 }

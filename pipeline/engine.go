@@ -15,23 +15,19 @@ import (
 	"github.com/simbulk/simbulk/providers"
 )
 
-// Provider is what the pipeline needs of a provider client. The clients in
-// providers/* satisfy it; the pipeline never sees their wire formats.
-type Provider interface {
-	// Submit sends a batch and returns one outcome per order, in order.
-	Submit(ctx context.Context, orders []providers.Order) []providers.Outcome
-	// Check takes one look at accepted work: Accepted means not yet.
-	Check(ctx context.Context, order providers.Order, handle string) providers.Outcome
-	// Lookup asks what the provider holds for the order's identifier.
-	Lookup(ctx context.Context, order providers.Order) (providers.Subscription, error)
-}
+// Provider is what the pipeline needs of a provider client: exactly
+// providers.Client, which every client in providers/* satisfies; the
+// pipeline never sees their wire formats.
+type Provider = providers.Client
 
 // Batcher is implemented by a Provider whose requests carry several orders
 // only when they agree on the request's own fields (ThingSpace: account,
 // service plan, place of use). Orders with equal keys may share a Submit;
 // the engine batches by key, so each Submit is one request, each request
 // waits for the rate limiter, and a manifest of all-different rows still
-// spreads over every worker.
+// spreads over every worker. It is the part of providers.Batcher the
+// engine consumes: how many orders go in one Submit is the Lane's
+// BatchSize, which the caller sets from the client's.
 type Batcher interface {
 	BatchKey(order providers.Order) string
 }

@@ -7,14 +7,16 @@ import (
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers"
+	_ "github.com/simbulk/simbulk/providers/all" // the shipped providers
 )
 
 // Config is simbulk.yaml (DESIGN.md "Config"): per provider its endpoint,
@@ -31,74 +33,48 @@ type Config struct {
 	unset map[string]string
 }
 
-// ProvidersConfig has one block per provider; a nil block is a provider
-// that is not configured.
-type ProvidersConfig struct {
-	IoTConnect *IoTConnectConfig `yaml:"iotconnect"`
-	Asavie     *AsavieConfig     `yaml:"asavie"`
-	ThingSpace *ThingSpaceConfig `yaml:"thingspace"`
-}
+// ProvidersConfig has one block per configured provider, by name; a
+// provider without a block is not configured. The keys a block takes are
+// its provider's (providers.Descriptor.NewConfig).
+type ProvidersConfig map[string]providers.ConfigBlock
 
 // LaneConfig are the settings every provider block shares.
-type LaneConfig struct {
-	Rate          float64       `yaml:"rate"`            // requests per second, shared by all workers; 0 = unlimited
-	Concurrency   int           `yaml:"concurrency"`     // workers sending at once
-	MaxAttempts   int           `yaml:"max_attempts"`    // sends before a retryable failure is final
-	Timeout       time.Duration `yaml:"timeout"`         // one request
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"` // cap on a provider's Retry-After
-	PollInterval  time.Duration `yaml:"poll_interval"`   // between looks at accepted work
-	// CompletionTimeout is how long accepted work may take.
-	CompletionTimeout time.Duration `yaml:"completion_timeout"`
-	// Checksum is what a wrong check digit is: error (default) or warn.
-	Checksum string `yaml:"checksum"`
-	// AllowICCIDWithoutCheckDigit accepts ICCIDs that omit the Luhn digit.
-	AllowICCIDWithoutCheckDigit bool              `yaml:"allow_iccid_without_check_digit"`
-	Defaults                    map[string]string `yaml:"defaults"`
-}
+type LaneConfig = providers.LaneConfig
 
-// IoTConnectConfig is providers.iotconnect.
-type IoTConnectConfig struct {
-	BaseURL      string `yaml:"base_url"`
-	TokenURL     string `yaml:"token_url"`
-	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
-	LaneConfig   `yaml:",inline"`
-}
-
-// AsavieConfig is providers.asavie.
-type AsavieConfig struct {
-	BaseURL      string `yaml:"base_url"`
-	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
-	LaneConfig   `yaml:",inline"`
-}
-
-// ThingSpaceConfig is providers.thingspace.
-type ThingSpaceConfig struct {
-	BaseURL    string                    `yaml:"base_url"`
-	Key        string                    `yaml:"key"`
-	Secret     string                    `yaml:"secret"`
-	Username   string                    `yaml:"username"`
-	Password   string                    `yaml:"password"`
-	BatchSize  int                       `yaml:"batch_size"`
-	Callback   *ThingSpaceCallbackConfig `yaml:"callback"`
-	LaneConfig `yaml:",inline"`
-}
-
-// ThingSpaceCallbackConfig is providers.thingspace.callback.
-type ThingSpaceCallbackConfig struct {
-	Listen    string `yaml:"listen"`
-	PublicURL string `yaml:"public_url"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
-	// PollAfter is how long a row waits for its callback before its
-	// request status is polled instead. ThingSpace retries an undelivered
-	// callback 5 minutes later, so the default (thingspace's
-	// DefaultCallbackGrace) waits past that gap.
-	PollAfter time.Duration `yaml:"poll_after"`
-	// anyPort lifts ThingSpace's rule on callback ports, for the
-	// in-process simulators only (they listen on a random loopback port).
-	anyPort bool
+// UnmarshalYAML decodes each provider's block into its provider's type.
+// It takes the decoder's unmarshal function, not the node, so that the
+// decoder's strictness (KnownFields) and line numbers reach inside the
+// blocks.
+func (pc *ProvidersConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	// A struct with a field per registered provider, decoded as one: the
+	// yaml package checks each block's keys against the block's own type,
+	// and a key that names no provider against the struct.
+	descs := providers.Registered()
+	fields := make([]reflect.StructField, len(descs))
+	for i, d := range descs {
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("P%d", i), Type: reflect.TypeOf(d.NewConfig()),
+			Tag: reflect.StructTag(fmt.Sprintf(`yaml:%q`, d.Name))}
+	}
+	blocks := reflect.New(reflect.StructOf(fields))
+	if err := unmarshal(blocks.Interface()); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// Name the type as before: "field vodafone not found in type
+			// main.ProvidersConfig".
+			anon, named := blocks.Elem().Type().String(), reflect.TypeOf(*pc).String()
+			for i, e := range te.Errors {
+				te.Errors[i] = strings.ReplaceAll(e, anon, named)
+			}
+		}
+		return err
+	}
+	*pc = ProvidersConfig{}
+	for i, d := range descs {
+		if f := blocks.Elem().Field(i); !f.IsNil() {
+			(*pc)[d.Name] = f.Interface().(providers.ConfigBlock)
+		}
+	}
+	return nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -174,16 +150,24 @@ func expandNode(n *yaml.Node, at string, unset map[string]string) {
 
 // check validates what can be checked without knowing the manifest.
 func (c *Config) check() error {
-	for name, l := range c.lanes() {
-		if l.Rate < 0 || l.Concurrency < 0 || l.MaxAttempts < 0 {
-			return fmt.Errorf("providers.%s: rate, concurrency and max_attempts must not be negative", name)
-		}
-		if l.Checksum != "" && l.Checksum != "error" && l.Checksum != "warn" {
-			return fmt.Errorf("providers.%s.checksum: %q, want error or warn", name, l.Checksum)
+	names := providers.Names()
+	for _, name := range names {
+		if b := c.Providers[name]; b != nil {
+			l := b.Lane()
+			if l.Rate < 0 || l.Concurrency < 0 || l.MaxAttempts < 0 {
+				return fmt.Errorf("providers.%s: rate, concurrency and max_attempts must not be negative", name)
+			}
+			if l.Checksum != "" && l.Checksum != "error" && l.Checksum != "warn" {
+				return fmt.Errorf("providers.%s.checksum: %q, want error or warn", name, l.Checksum)
+			}
 		}
 	}
-	if t := c.Providers.ThingSpace; t != nil && (t.BatchSize < 0 || t.BatchSize > 100) {
-		return fmt.Errorf("providers.thingspace.batch_size: %d, want 1 to 100", t.BatchSize)
+	for _, name := range names {
+		if b := c.Providers[name]; b != nil {
+			if err := b.Check(); err != nil {
+				return fmt.Errorf("providers.%s.%w", name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -191,14 +175,8 @@ func (c *Config) check() error {
 // lanes returns the shared settings of each configured provider.
 func (c *Config) lanes() map[string]*LaneConfig {
 	out := map[string]*LaneConfig{}
-	if p := c.Providers.IoTConnect; p != nil {
-		out[ingest.ProviderIoTConnect] = &p.LaneConfig
-	}
-	if p := c.Providers.Asavie; p != nil {
-		out[ingest.ProviderAsavie] = &p.LaneConfig
-	}
-	if p := c.Providers.ThingSpace; p != nil {
-		out[ingest.ProviderThingSpace] = &p.LaneConfig
+	for name, b := range c.Providers {
+		out[name] = b.Lane()
 	}
 	return out
 }
@@ -208,14 +186,6 @@ func (c *Config) lanes() map[string]*LaneConfig {
 // any value.
 func (c *Config) requireCredentials(used []string) error {
 	var problems []string
-	need := func(provider string, fields map[string]string) {
-		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			at := "providers." + provider + "." + k
-			if _, ok := c.unset[at]; !ok && strings.TrimSpace(fields[k]) == "" {
-				problems = append(problems, at)
-			}
-		}
-	}
 	for _, at := range slices.Sorted(maps.Keys(c.unset)) {
 		for _, p := range used {
 			if strings.HasPrefix(at, "providers."+p+".") {
@@ -224,30 +194,18 @@ func (c *Config) requireCredentials(used []string) error {
 		}
 	}
 	for _, p := range used {
-		switch p {
-		case ingest.ProviderIoTConnect:
-			b := c.Providers.IoTConnect
-			if b == nil {
-				problems = append(problems, "providers.iotconnect (the block is missing)")
-				continue
-			}
-			need(p, map[string]string{"base_url": b.BaseURL, "token_url": b.TokenURL, "client_id": b.ClientID, "client_secret": b.ClientSecret})
-		case ingest.ProviderAsavie:
-			b := c.Providers.Asavie
-			if b == nil {
-				problems = append(problems, "providers.asavie (the block is missing)")
-				continue
-			}
-			need(p, map[string]string{"base_url": b.BaseURL, "client_id": b.ClientID, "client_secret": b.ClientSecret})
-		case ingest.ProviderThingSpace:
-			b := c.Providers.ThingSpace
-			if b == nil {
-				problems = append(problems, "providers.thingspace (the block is missing)")
-				continue
-			}
-			need(p, map[string]string{"base_url": b.BaseURL, "key": b.Key, "secret": b.Secret, "username": b.Username, "password": b.Password})
-			if cb := b.Callback; cb != nil {
-				need(p, map[string]string{"callback.listen": cb.Listen, "callback.username": cb.Username, "callback.password": cb.Password})
+		if _, ok := providers.Lookup(p); !ok {
+			continue
+		}
+		b := c.Providers[p]
+		if b == nil {
+			problems = append(problems, "providers."+p+" (the block is missing)")
+			continue
+		}
+		for _, cred := range b.Credentials() {
+			at := "providers." + p + "." + cred.Key
+			if _, ok := c.unset[at]; !ok && strings.TrimSpace(cred.Value) == "" {
+				problems = append(problems, at)
 			}
 		}
 	}
@@ -275,11 +233,8 @@ func (c *Config) validateOptions(provider string) ingest.ValidateOptions {
 // credentialKeys names the config keys that hold a provider's credentials,
 // for the message that ends a run whose provider refused them.
 func credentialKeys(provider, configPath string) string {
-	keys := map[string]string{
-		ingest.ProviderIoTConnect: "providers.iotconnect.client_id, client_secret and token_url",
-		ingest.ProviderAsavie:     "providers.asavie.client_id and client_secret",
-		ingest.ProviderThingSpace: "providers.thingspace.key, secret, username and password (ThingSpace locks the account after 5 failed logins; simbulk stops after 2)",
-	}[provider]
+	d, _ := providers.Lookup(provider)
+	keys := d.CredentialKeys
 	if keys == "" {
 		keys = "the credentials of providers." + provider
 	}

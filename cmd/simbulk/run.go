@@ -16,7 +16,6 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
-	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -93,7 +92,7 @@ rows invalid or failed, 4 stopped at --max-failures, 130 interrupted.`,
 	}
 	addRolloutFlags(cmd, &o)
 	f := cmd.Flags()
-	f.Var(newChoice(&o.provider, ingest.Providers...), "provider", "the `PROVIDER` of every row, for manifests without a provider column")
+	f.Var(newChoice(&o.provider, providers.Names()...), "provider", "the `PROVIDER` of every row, for manifests without a provider column")
 	f.StringVar(&o.sheet, "sheet", "", "XLSX sheet `NAME` to read (default: the first sheet)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan; send nothing, record nothing")
 	return cmd
@@ -376,18 +375,27 @@ func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rollou
 	}
 	defer r.Close()
 	perProvider := map[string]int{}
-	// ThingSpace rows share an activate request only when they agree on
-	// its request-level fields; count its requests per such group.
-	tsGroups := map[string]int{}
-	tsAccount := ""
-	if t := cfg.Providers.ThingSpace; t != nil {
-		tsAccount = t.Defaults[ingest.ColAccountName]
+	// Rows share a request only when their provider's batching allows
+	// (ThingSpace: when they agree on the request-level fields); count
+	// requests per such group.
+	type plan struct {
+		batch  int
+		key    func(providers.Order) string
+		groups map[string]int
+	}
+	plans := map[string]*plan{}
+	for _, d := range providers.Registered() {
+		pl := &plan{batch: 1, groups: map[string]int{}}
+		if d.Requests != nil {
+			pl.batch, pl.key = d.Requests(cfg.Providers[d.Name])
+		}
+		plans[d.Name] = pl
 	}
 	sum, _, err := ingest.Scan(r, cfg.validateOptions(o.provider), func(row ingest.Row, problems []ingest.Problem) error {
 		if !ingest.HasErrors(problems) {
 			perProvider[row.Provider]++
-			if row.Provider == ingest.ProviderThingSpace {
-				tsGroups[thingspace.RequestGroup(providers.Order{EID: row.EID, Fields: row.Fields}, tsAccount)]++
+			if pl := plans[row.Provider]; pl != nil && pl.key != nil {
+				pl.groups[pl.key(providers.Order{EID: row.EID, ICCID: row.ICCID, CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields})]++
 			}
 		}
 		return ctx.Err()
@@ -396,24 +404,18 @@ func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rollou
 		return err
 	}
 	fmt.Fprintf(a.stdout, "Dry run of %s: %d rows, %d valid, %d invalid. Nothing was sent.\n", name, sum.Rows, sum.Valid, sum.Invalid)
-	for _, p := range ingest.Providers {
+	for _, p := range providers.Names() {
 		n := perProvider[p]
 		if n == 0 {
 			continue
 		}
 		l := cfg.lanes()[p]
-		batch := 1
-		if p == ingest.ProviderThingSpace {
-			batch = 100
-			if t := cfg.Providers.ThingSpace; t != nil && t.BatchSize > 0 {
-				batch = t.BatchSize
-			}
-		}
-		requests := (n + batch - 1) / batch
-		if p == ingest.ProviderThingSpace {
+		pl := plans[p]
+		requests := (n + pl.batch - 1) / pl.batch
+		if pl.key != nil {
 			requests = 0
-			for _, g := range tsGroups {
-				requests += (g + batch - 1) / batch
+			for _, g := range pl.groups {
+				requests += (g + pl.batch - 1) / pl.batch
 			}
 		}
 		line := fmt.Sprintf("  %-11s %7d rows in %7d requests", p, n, requests)

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers"
 )
 
 type validateOptions struct {
@@ -59,8 +60,8 @@ Exit status: 0 every row valid, 1 manifest unreadable, 2 usage error,
 		},
 	}
 	f := cmd.Flags()
-	f.Var(newChoice(&o.provider, ingest.Providers...), "provider",
-		"the `PROVIDER` of every row ("+strings.Join(ingest.Providers, "|")+"), for manifests without a provider column")
+	f.Var(newChoice(&o.provider, providers.Names()...), "provider",
+		"the `PROVIDER` of every row ("+strings.Join(providers.Names(), "|")+"), for manifests without a provider column")
 	f.StringVar(&o.sheet, "sheet", "", "XLSX sheet `NAME` to read (default: the first sheet)")
 	f.BoolVar(&o.json, "json", false, "print the counts and every problem as JSON")
 	return cmd

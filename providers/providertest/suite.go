@@ -11,18 +11,6 @@ import (
 	"github.com/simbulk/simbulk/providers/simkit"
 )
 
-// Client is what the suite needs of a provider client: the same three calls
-// the pipeline makes.
-type Client interface {
-	// Submit sends a batch (at most the provider's batch size) and returns
-	// one Outcome per order, in order. It never returns fewer.
-	Submit(ctx context.Context, orders []providers.Order) []providers.Outcome
-	// Check learns where accepted work stands; Accepted means not yet.
-	Check(ctx context.Context, order providers.Order, handle string) providers.Outcome
-	// Lookup asks the provider what it holds for the order's identifier.
-	Lookup(ctx context.Context, order providers.Order) (providers.Subscription, error)
-}
-
 // Setup is how a test wants the simulator and client configured.
 type Setup struct {
 	Faults        simkit.Faults
@@ -40,7 +28,7 @@ type Setup struct {
 
 // Pair is a running simulator and a client pointed at it.
 type Pair struct {
-	Client Client
+	Client providers.Client
 	Kit    *simkit.Kit
 	URL    string // simulator base URL
 	// ExpireTokens makes the simulator refuse every token issued so far,

@@ -1,6 +1,6 @@
-// Package simset puts the three provider simulators behind one address.
-// The API paths of IoT Connect, Asavie and ThingSpace do not overlap, so
-// one handler routes by prefix, and adds GET /_sim/stats (every
+// Package simset puts the registered providers' simulators behind one
+// address. Their API paths do not overlap (each descriptor names its
+// routes), so one handler routes by path, and adds GET /_sim/stats (every
 // simulator's counters, including provisioning requests per identifier)
 // and POST /_sim/drift (change a provider's records, as the field does,
 // for reconciliation tests). `simbulk sim serve`, `simbulk run --simulate`
@@ -16,69 +16,82 @@ import (
 	"strings"
 	"time"
 
-	"github.com/simbulk/simbulk/providers/asavie"
-	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/providers/simkit"
-	"github.com/simbulk/simbulk/providers/thingspace"
 )
 
-// Set is the three simulators.
+// Set is one simulator per registered provider.
 type Set struct {
-	IoTConnect *iotconnect.Simulator
-	Asavie     *asavie.Simulator
-	ThingSpace *thingspace.Simulator
+	names  []string
+	sims   map[string]providers.Simulator
+	routes []route
 }
 
-// New builds the simulators with one fault model; asyncDelay is how long
-// accepted work takes to complete, and forms which public wire form of
-// each disputed shape they answer in.
-func New(faults simkit.Faults, asyncDelay time.Duration, forms simkit.Forms) *Set {
-	ts := thingspace.SimOptions{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}
-	if faults.FaultRate > 0 {
-		// Callbacks misbehave in proportion: some arrive twice, some late
-		// and out of order, a few never (the client's poll fallback must
-		// notice).
-		ts.CallbackDuplicate = faults.FaultRate
-		ts.CallbackJitter = 2 * asyncDelay
-		ts.CallbackLoss = faults.FaultRate / 2
-	}
-	return &Set{
-		IoTConnect: iotconnect.NewSimulator(iotconnect.SimOptions{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}),
-		Asavie:     asavie.NewSimulator(asavie.SimOptions{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}),
-		ThingSpace: thingspace.NewSimulator(ts),
-	}
+type route struct {
+	path string // ends in /: a prefix
+	sim  providers.Simulator
 }
+
+// New builds a simulator for every registered provider with one fault
+// model; asyncDelay is how long accepted work takes to complete, and
+// forms which public wire form of each disputed shape they answer in.
+func New(faults simkit.Faults, asyncDelay time.Duration, forms simkit.Forms) *Set {
+	s := &Set{sims: map[string]providers.Simulator{}}
+	settings := providers.SimSettings{Faults: faults, AsyncDelay: asyncDelay, Forms: forms}
+	for _, d := range providers.Registered() {
+		if d.NewSimulator == nil {
+			continue
+		}
+		sim := d.NewSimulator(settings)
+		s.names = append(s.names, d.Name)
+		s.sims[d.Name] = sim
+		for _, r := range d.Routes {
+			s.routes = append(s.routes, route{r, sim})
+		}
+	}
+	return s
+}
+
+// Sim returns provider name's simulator, nil when it has none.
+func (s *Set) Sim(name string) providers.Simulator { return s.sims[name] }
 
 // Close stops what runs in the background (ThingSpace callback delivery).
-func (s *Set) Close() { s.ThingSpace.Close() }
+func (s *Set) Close() {
+	for _, name := range s.names {
+		if c, ok := s.sims[name].(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
 
-// ServeHTTP routes by path prefix.
+// ServeHTTP routes by path.
 func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/_sim/stats":
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Stats())
+		return
 	case p == "/_sim/drift" && r.Method == http.MethodPost:
 		s.serveDrift(w, r)
-	case p == iotconnect.SimTokenPath || strings.HasPrefix(p, "/iot-connect/"):
-		s.IoTConnect.ServeHTTP(w, r)
-	case strings.HasPrefix(p, "/v1/"):
-		s.Asavie.ServeHTTP(w, r)
-	case strings.HasPrefix(p, "/api/"):
-		s.ThingSpace.ServeHTTP(w, r)
-	default:
-		http.NotFound(w, r)
+		return
 	}
+	for _, rt := range s.routes {
+		if p == rt.path || (strings.HasSuffix(rt.path, "/") && strings.HasPrefix(p, rt.path)) {
+			rt.sim.ServeHTTP(w, r)
+			return
+		}
+	}
+	http.NotFound(w, r)
 }
 
 // Stats is the body of GET /_sim/stats, by provider name.
 func (s *Set) Stats() map[string]simkit.Stats {
-	return map[string]simkit.Stats{
-		"iotconnect": s.IoTConnect.Kit().Stats(),
-		"asavie":     s.Asavie.Kit().Stats(),
-		"thingspace": s.ThingSpace.Kit().Stats(),
+	out := make(map[string]simkit.Stats, len(s.sims))
+	for name, sim := range s.sims {
+		out[name] = sim.Kit().Stats()
 	}
+	return out
 }
 
 // Drift is the body of POST /_sim/drift: make a provider's record differ
@@ -113,41 +126,19 @@ func (s *Set) serveDrift(w http.ResponseWriter, r *http.Request) {
 // Apply makes one drift through the simulators' own hooks; false when the
 // provider has no such record.
 func (s *Set) Apply(d Drift) (bool, error) {
-	type hooks struct {
-		forget func(string) bool
-		state  func(string, string) bool
-		alter  func(string, string, string) bool
-	}
-	var h hooks
-	switch d.Provider {
-	case "iotconnect":
-		h = hooks{s.IoTConnect.Forget, s.IoTConnect.SetState, s.IoTConnect.Alter}
-	case "asavie":
-		h = hooks{s.Asavie.Forget, s.Asavie.SetState, s.Asavie.Alter}
-	case "thingspace":
-		h = hooks{s.ThingSpace.Forget, s.ThingSpace.SetState, s.ThingSpace.Alter}
-	default:
+	h, ok := s.sims[d.Provider].(providers.Drifter)
+	if !ok {
 		return false, fmt.Errorf("unknown provider %q", d.Provider)
 	}
 	switch d.Action {
 	case "delete":
-		return h.forget(d.ID), nil
+		return h.Forget(d.ID), nil
 	case "state":
-		return h.state(d.ID, d.Value), nil
+		return h.SetState(d.ID, d.Value), nil
 	case "alter":
-		return h.alter(d.ID, d.Field, d.Value), nil
+		return h.Alter(d.ID, d.Field, d.Value), nil
 	case "create":
-		f := d.Fields
-		switch d.Provider {
-		case "iotconnect":
-			_, err := s.IoTConnect.Preload(iotconnect.Registration{EID: d.ID, CMP: f["cmp"], EUICCAgreementID: f["euicc_agreement_id"], LocaleID: f["locale_id"], DomainID: f["domain_id"]})
-			return err == nil, err
-		case "asavie":
-			s.Asavie.Seed(f["account"], asavie.SIMCard{CLI: d.ID, SIMNumber: f["iccid"], State: asavie.StateReady})
-		case "thingspace":
-			s.ThingSpace.Preload(f["account_name"], d.ID, f["iccid"])
-		}
-		return true, nil
+		return h.Create(d.ID, d.Fields)
 	}
 	return false, fmt.Errorf("unknown drift action %q (delete, state, alter, create)", d.Action)
 }

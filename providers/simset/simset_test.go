@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/simbulk/simbulk/providers/all"
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/simkit"
 )
@@ -33,7 +34,8 @@ func TestRoutesStatsAndDrift(t *testing.T) {
 		t.Errorf("unknown path: %v %v, want 404", resp.StatusCode, err)
 	}
 
-	set.Asavie.Seed("acme", asavie.SIMCard{CLI: "(+44)7700900123", SIMNumber: "8944000000000000018", State: asavie.StateLive})
+	asv := set.Sim("asavie").(*asavie.Simulator)
+	asv.Seed("acme", asavie.SIMCard{CLI: "(+44)7700900123", SIMNumber: "8944000000000000018", State: asavie.StateLive})
 	post := func(body string) int {
 		resp, err := http.Post(srv.URL+"/_sim/drift", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -53,7 +55,7 @@ func TestRoutesStatsAndDrift(t *testing.T) {
 			t.Errorf("drift %s: %d, want %d", body, got, want)
 		}
 	}
-	if st := set.Asavie.Kit().Stats(); st.ProvisionRequests != 0 {
+	if st := asv.Kit().Stats(); st.ProvisionRequests != 0 {
 		t.Errorf("seeding counted %d provisioning requests", st.ProvisionRequests)
 	}
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	_ "github.com/simbulk/simbulk/providers/all" // the simulators of every shipped provider
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simkit"
@@ -25,6 +26,7 @@ import (
 // request, and the first and last request of all.
 type simulators struct {
 	*simset.Set
+	Asavie *asavie.Simulator // what the single-provider benchmarks count
 
 	inFlight, peak atomic.Int64
 	firstReq       atomic.Int64 // unix nanoseconds
@@ -36,7 +38,8 @@ type simulators struct {
 }
 
 func newSimulators(f simkit.Faults) *simulators {
-	return &simulators{Set: simset.New(f, 0, simkit.Documented), first: make(chan struct{})}
+	set := simset.New(f, 0, simkit.Documented)
+	return &simulators{Set: set, Asavie: set.Sim(asavie.Name).(*asavie.Simulator), first: make(chan struct{})}
 }
 
 func (s *simulators) ServeHTTP(w http.ResponseWriter, r *http.Request) {
