@@ -93,6 +93,38 @@ type Engine struct {
 	// times, completion timeouts, outage lengths. Waits (pauses, polls,
 	// Grace) are real durations; tests fake both with testing/synctest.
 	Now func() time.Time
+	// Notify, when set, is told what the engine notices about a provider
+	// while the run goes on (down, answering again, refusing credentials),
+	// besides the log line it writes. It may be called from several lanes
+	// at once and must not block.
+	Notify func(Notice)
+}
+
+// Notice is something the engine noticed about one provider during a run.
+type Notice struct {
+	Provider string
+	Kind     NoticeKind
+	// Pause is how long the provider's rows wait (NoticeProviderDown).
+	Pause time.Duration
+	// Message is the provider's last error code (NoticeProviderDown) or
+	// its refusal (NoticeCredentialsRefused).
+	Message string
+}
+
+// NoticeKind says what a Notice is about.
+type NoticeKind string
+
+// The kinds of Notice.
+const (
+	NoticeProviderDown       NoticeKind = "provider_down"
+	NoticeProviderUp         NoticeKind = "provider_up"
+	NoticeCredentialsRefused NoticeKind = "credentials_refused"
+)
+
+func (e *Engine) notify(n Notice) {
+	if e.Notify != nil {
+		e.Notify(n)
+	}
 }
 
 // ErrProviderDown ends a run whose provider failed every request for
@@ -338,6 +370,7 @@ func (l *laneRunner) refused(pe *providers.Error) bool {
 	}
 	if l.stopCtx.Err() == nil {
 		l.e.Logger.Error("provider refused simbulk's credentials; stopping its lane", "provider", l.lane.Name, "error", pe.Message)
+		l.e.notify(Notice{Provider: l.lane.Name, Kind: NoticeCredentialsRefused, Message: pe.Message})
 	}
 	l.stopLane(&CredentialsError{Provider: l.lane.Name, Cause: pe})
 	return true

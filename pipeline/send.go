@@ -278,6 +278,7 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 		if pause := l.limiter.Trouble(); pause > 0 {
 			l.e.Logger.Warn("provider failing every request; pausing its rows rather than spend their attempts",
 				"provider", l.lane.Name, "pause", pause.String(), "last_error", pe.Code, "http_status", pe.HTTPStatus)
+			l.e.notify(Notice{Provider: l.lane.Name, Kind: NoticeProviderDown, Pause: pause, Message: string(pe.Code)})
 		}
 		if down := l.limiter.DownFor(); down > l.e.maxOutage() {
 			l.stop(fmt.Errorf("%w: %s has failed every request for %s (last: %s); its rows wait, and the same command resumes the run",
@@ -292,6 +293,7 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 func (l *laneRunner) ok() {
 	if l.limiter.OK() {
 		l.e.Logger.Info("provider answering again; sending resumes", "provider", l.lane.Name)
+		l.e.notify(Notice{Provider: l.lane.Name, Kind: NoticeProviderUp})
 	}
 }
 
