@@ -17,4 +17,9 @@
 // Verdict) that a store persists. pipeline/sqlite is the SQLite
 // implementation, and the only place simbulk's SQL lives;
 // pipeline/storetest is the contract every implementation must pass.
+//
+// pipeline/rollout puts these together as a service callers use in
+// process: find or create the run of a manifest, load it, drive it,
+// re-drive its failures, reconcile it, write its reports, and stream
+// what happens as events.
 package pipeline

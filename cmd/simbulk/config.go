@@ -230,6 +230,20 @@ func (c *Config) validateOptions(provider string) ingest.ValidateOptions {
 	return opts
 }
 
+// planner tells a dry run how provider p's rows become requests under
+// this config: orders per request and their batching key, the rate limit,
+// and what is missing from its configuration.
+func (c *Config) planner(p string) (batch int, key func(providers.Order) string, rate float64, notConfigured error) {
+	batch = 1
+	if d, ok := providers.Lookup(p); ok && d.Requests != nil {
+		batch, key = d.Requests(c.Providers[p])
+	}
+	if l := c.lanes()[p]; l != nil {
+		rate = l.Rate
+	}
+	return batch, key, rate, c.requireCredentials([]string{p})
+}
+
 // credentialKeys names the config keys that hold a provider's credentials,
 // for the message that ends a run whose provider refused them.
 func credentialKeys(provider, configPath string) string {

@@ -7,5 +7,9 @@
 // This package is only the command line: it parses flags, wires the
 // packages that do the work (ingest, pipeline, providers, reports) and turns
 // outcomes into exit codes that a script or cron job can act on (see
-// exitcodes.go). Each subcommand lives in its own file.
+// exitcodes.go). Each subcommand lives in its own file. run, resume,
+// retry-failed, reconcile and the dry run call the rollout service
+// (pipeline/rollout) with the checkpoint, lanes built from the config
+// (lanes.go), the checkpoint lock and the logger, and render its events
+// as the progress bar or log lines (watch.go).
 package main

@@ -38,7 +38,7 @@ func TestGarbageForeverEndsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "simbulk.db")
-	code, out := rollout(t, dir, manifest, cfg, db)
+	code, out := runManifest(t, dir, manifest, cfg, db)
 	if code != exitRowsFailed {
 		t.Fatalf("exit %d, want %d (finished, rows failed):\n%s", code, exitRowsFailed, out)
 	}
@@ -78,7 +78,7 @@ func TestRefusedCredentialsStopTheLane(t *testing.T) {
 	cfg := writeConfig(t, dir, base)
 	t.Setenv("TEST_TS_PASSWORD", "not-the-password")
 	db := filepath.Join(dir, "simbulk.db")
-	code, out := rollout(t, dir, manifest, cfg, db)
+	code, out := runManifest(t, dir, manifest, cfg, db)
 	if code != exitFatal {
 		t.Fatalf("exit %d, want %d:\n%s", code, exitFatal, out)
 	}

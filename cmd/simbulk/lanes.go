@@ -98,37 +98,3 @@ func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int)
 	}
 	return lanes, closeAll, nil
 }
-
-// callbackRejectedPrefix names the run counters of refused callback
-// deliveries: callback_rejected_<reason>.
-const callbackRejectedPrefix = "callback_rejected_"
-
-// recordRefusedCallbacks adds the deliveries each lane's listener refused
-// in this process to the run's counters and says so in the log: a flood of
-// refusals is somebody probing the listener, or a proxy that mangles the
-// registered URL.
-func (a *app) recordRefusedCallbacks(ctx context.Context, cp pipeline.Store, runID string, lanes map[string]*pipeline.Lane) {
-	for name, l := range lanes {
-		g, ok := l.Client.(providers.CallbackGuard)
-		if !ok {
-			continue
-		}
-		counts := map[string]int64{}
-		attrs := []any{"provider", name, "run", runID}
-		var total int64
-		for reason, n := range g.CallbackRejections() {
-			if n > 0 {
-				counts[callbackRejectedPrefix+reason] = n
-				attrs = append(attrs, reason, n)
-				total += n
-			}
-		}
-		if total == 0 {
-			continue
-		}
-		a.logger().Warn("callback deliveries refused", append(attrs, "total", total)...)
-		if err := cp.AddRunCounters(context.WithoutCancel(ctx), runID, counts); err != nil {
-			a.logger().Warn("could not record refused callbacks", "error", err.Error())
-		}
-	}
-}

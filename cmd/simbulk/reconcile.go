@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
@@ -102,59 +102,27 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 	}
 	defer stopSims()
 
-	var run pipeline.Run
-	if runID != "" {
-		run, err = cp.Run(ctx, runID)
-	} else {
-		run, err = a.runOfManifest(ctx, cp, manifest)
-	}
-	if err != nil {
-		return err
-	}
-	used, err := cp.Providers(ctx, run.ID)
-	if err != nil {
-		return err
-	}
-	lanes, closeLanes, err := openLanes(ctx, cfg, used, o.concurrency)
-	if err != nil {
-		return err
-	}
-	defer closeLanes()
-
-	started := time.Now()
-	a.logger().Info("reconciliation starting", "run", run.ID, "providers", strings.Join(used, ","), "checkpoint", o.db)
-	rec := &pipeline.Reconciler{Checkpoint: cp, Lanes: lanes, Logger: a.logger()}
-	res, err := rec.Reconcile(ctx, run)
-	if err != nil {
-		if ctx.Err() != nil {
-			a.logger().Warn("reconciliation interrupted; run the same command to resume", "run", run.ID, "checked", res.Checked)
-			return exitWith(exitInterrupted)
+	svc := a.service(cp, cfg, o.concurrency)
+	if runID == "" {
+		run, err := svc.RunOfManifest(ctx, manifest)
+		if err != nil {
+			return err
 		}
-		var refused *pipeline.CredentialsError
-		if errors.As(err, &refused) {
-			return fmt.Errorf("%w; check %s, then run the same command to resume the reconciliation", err, credentialKeys(refused.Provider, o.config))
-		}
+		runID = run.ID
+	}
+	res, err := svc.Reconcile(ctx, runID, rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", o.db}})
+	var refused *pipeline.CredentialsError
+	switch {
+	case errors.Is(err, rollout.ErrInterrupted):
+		return exitWith(exitInterrupted)
+	case errors.As(err, &refused):
+		return fmt.Errorf("%w; check %s, then run the same command to resume the reconciliation", err, credentialKeys(refused.Provider, o.config))
+	case err != nil:
 		return err
-	}
-	took := time.Since(started)
-	for _, d := range res.Drift {
-		a.logger().Warn("drift", "row", d.Row, "provider", d.Provider, "id", d.ID, "kind", d.Kind, "expected", d.Expected, "actual", d.Actual)
-	}
-	a.logger().Info("reconciliation finished", "run", run.ID, "checked", res.Checked, "in_sync", res.InSync,
-		"drift", len(res.Drift), "not_provisioned", res.NotProvisioned, "unchecked", res.Unchecked,
-		"took", took.Round(time.Millisecond).String(), "rows_per_second", int(float64(res.Checked)/max(took.Seconds(), 1e-3)))
-
-	d := &reports.Drift{Checked: res.Checked, InSync: res.InSync, Items: make([]reports.DriftItem, len(res.Drift))}
-	for i, f := range res.Drift {
-		d.Items[i] = reports.DriftItem{Row: f.Row, Provider: f.Provider, ID: f.ID, Kind: string(f.Kind), Expected: f.Expected, Actual: f.Actual}
-	}
-	files, err := reports.WriteWith(context.WithoutCancel(ctx), cp, run.ID, o.out, reports.Options{Drift: d})
-	if err != nil {
-		return fmt.Errorf("write drift reports: %w", err)
 	}
 	switch {
 	case asJSON:
-		out := reconcileJSON{RunID: run.ID, Checked: res.Checked, InSync: res.InSync, NotProvisioned: res.NotProvisioned,
+		out := reconcileJSON{RunID: res.Run.ID, Checked: res.Checked, InSync: res.InSync, NotProvisioned: res.NotProvisioned,
 			Unchecked: res.Unchecked, Drift: res.Drift}
 		if out.Drift == nil {
 			out.Drift = []pipeline.Finding{}
@@ -163,7 +131,7 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 			return err
 		}
 	case isTerminal(a.stdout):
-		printDrift(a, run, res, filepath.Join(files.Dir, reports.DriftCSV))
+		printDrift(a, res.Run, res.Reconciliation, filepath.Join(res.Reports.Dir, reports.DriftCSV))
 	}
 	if res.Unchecked > 0 {
 		return fmt.Errorf("%d rows could not be looked up (the providers kept failing); see the log and run again", res.Unchecked)
@@ -172,28 +140,6 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 		return exitWith(exitRowsFailed)
 	}
 	return nil
-}
-
-// runOfManifest is the latest run of a manifest's content.
-func (a *app) runOfManifest(ctx context.Context, cp pipeline.Store, manifest string) (pipeline.Run, error) {
-	abs, err := filepath.Abs(manifest)
-	if err != nil {
-		return pipeline.Run{}, err
-	}
-	runs, err := cp.Runs(ctx)
-	if err != nil {
-		return pipeline.Run{}, err
-	}
-	for _, r := range runs { // newest first
-		fp, err := pipeline.Fingerprint(abs, "provider="+r.Options.Provider, "sheet="+r.Options.Sheet)
-		if err != nil {
-			return pipeline.Run{}, err
-		}
-		if fp == r.Fingerprint {
-			return r, nil
-		}
-	}
-	return pipeline.Run{}, fmt.Errorf("no run of %s in this checkpoint: reconcile compares what a run provisioned (use --run RUN_ID, or run the manifest first)", manifest)
 }
 
 func printDrift(a *app, run pipeline.Run, res pipeline.Reconciliation, csvPath string) {

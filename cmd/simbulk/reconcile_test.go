@@ -75,7 +75,7 @@ func TestReconcileFindsExactlyTheInjectedDrift(t *testing.T) {
 	base, _ := startSimServe(t, "--async-delay", "20ms")
 	cfg := writeConfig(t, dir, base)
 	db := filepath.Join(dir, "simbulk.db")
-	if code, out := rollout(t, dir, "devices.csv", cfg, db); code != 0 {
+	if code, out := runManifest(t, dir, "devices.csv", cfg, db); code != 0 {
 		t.Fatalf("rollout exit %d:\n%s", code, out)
 	}
 
@@ -208,7 +208,7 @@ func TestReconcileResumesAfterKill(t *testing.T) {
 	base, _ := startSimServe(t, "--async-delay", "10ms")
 	cfg := writeConfig(t, dir, base)
 	db := filepath.Join(dir, "simbulk.db")
-	if code, out := rollout(t, dir, "devices.csv", cfg, db); code != 0 {
+	if code, out := runManifest(t, dir, "devices.csv", cfg, db); code != 0 {
 		t.Fatalf("rollout exit %d:\n%s", code, out)
 	}
 	before := simStats(t, base)

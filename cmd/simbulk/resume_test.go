@@ -131,8 +131,8 @@ func exitCode(err error) int {
 	return 0
 }
 
-// rollout runs `simbulk run` to the end and returns its exit code and output.
-func rollout(t *testing.T, dir, manifest, cfg, db string) (int, string) {
+// runManifest runs `simbulk run` to the end and returns its exit code and output.
+func runManifest(t *testing.T, dir, manifest, cfg, db string) (int, string) {
 	t.Helper()
 	cmd := exec.Command("simbulk", "run", manifest, "--config", cfg, "--db", db, "--log-format", "json")
 	cmd.Dir = dir
@@ -202,7 +202,7 @@ func testKillAndResume(t *testing.T, forms string) {
 	if kills == 0 {
 		t.Fatal("no run was killed; the test proves nothing")
 	}
-	code, out := rollout(t, dir, manifest, cfg, db)
+	code, out := runManifest(t, dir, manifest, cfg, db)
 	if code != 0 {
 		t.Fatalf("final run exit %d, want 0:\n%s", code, out)
 	}
@@ -233,7 +233,7 @@ func testKillAndResume(t *testing.T, forms string) {
 	base2, _ := startSimServe(t, "--profile", "flaky", "--async-delay", "100ms", "--seed", "11", "--forms", forms)
 	cfg2 := writeConfig(t, t.TempDir(), base2)
 	db2 := filepath.Join(t.TempDir(), "simbulk.db")
-	if code, out := rollout(t, dir, manifest, cfg2, db2); code != 0 {
+	if code, out := runManifest(t, dir, manifest, cfg2, db2); code != 0 {
 		t.Fatalf("uninterrupted run exit %d:\n%s", code, out)
 	}
 	want := runStatus(t, db2)[0].Counts
@@ -269,7 +269,7 @@ func TestInterruptIsResumable(t *testing.T) {
 	if st.Counts[pipeline.Succeeded] == rows {
 		t.Errorf("every row finished before the interrupt; the test proves nothing")
 	}
-	if code, out := rollout(t, dir, manifest, cfg, db); code != 0 {
+	if code, out := runManifest(t, dir, manifest, cfg, db); code != 0 {
 		t.Fatalf("resume exit %d:\n%s", code, out)
 	}
 	st = runStatus(t, db)[0]

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/reports"
@@ -142,7 +141,10 @@ provider are looked up first.`,
 	return cmd
 }
 
-// rollout runs a manifest (path set) or resumes a run (runID set).
+// rollout runs a manifest (path set) or resumes a run (runID set): it
+// wires the rollout service to the checkpoint, the config's lanes, the
+// lock and the logger, renders its events, and maps its outcome to what
+// the command prints and its exit code.
 func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions) error {
 	threshold, err := parseThreshold(o.maxFailures)
 	if err != nil {
@@ -160,7 +162,7 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	// becomes a regular file simbulk may read more than once.
 	manifestName := path
 	if path != "" {
-		local, cleanup, err := localManifest(ctx, path)
+		local, cleanup, err := rollout.LocalManifest(ctx, path)
 		if err != nil {
 			return err
 		}
@@ -180,95 +182,65 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return err
 	}
 	defer cp.Close()
+	svc := a.service(cp, cfg, o.concurrency)
 	// One simbulk at a time drives a checkpoint: a second `run` of the
 	// same manifest (started in another terminal, or by cron, while the
 	// first still works) would claim the same rows and send them again.
-	unlock, err := lockCheckpoint(o.db, o.lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	svc.Lock = func(context.Context) (func(), error) { return lockCheckpoint(o.db, o.lockWait) }
 
-	var run pipeline.Run
-	if runID != "" {
-		if run, err = cp.Run(ctx, runID); err != nil {
-			return err
-		}
-		if o.redrive {
-			n, err := cp.Redrive(ctx, run.ID, o.redriveAll)
-			if err != nil {
-				return err
-			}
-			a.logger().Info("re-queued failed rows", "run", run.ID, "rows", n, "all", o.redriveAll)
-			if run, err = cp.Run(ctx, run.ID); err != nil {
-				return err
-			}
-		}
-		path = run.Manifest
-		o.provider, o.sheet = run.Options.Provider, run.Options.Sheet
-	} else if run, err = a.findOrCreateRun(ctx, cp, path, manifestName, o); err != nil {
-		return err
-	}
-	if !run.Loaded {
-		// A resumed run whose load was cut short reads its manifest again,
-		// which may be a FIFO: spool it as run does.
-		local, cleanup, err := localManifest(ctx, path)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		if err := a.load(ctx, cp, run, local, cfg, o); err != nil {
-			return err
-		}
-		run.Loaded = true
-	}
-	if run.State == pipeline.RunCompleted {
-		if runID == "" {
-			fmt.Fprintf(a.stdout, "Run %s of this manifest is already complete; use retry-failed %s to send its failed rows again.\n", run.ID, run.ID)
-		}
-		return a.finish(ctx, cp, run, run.State, o)
-	}
-
-	used, err := cp.OpenProviders(ctx, run.ID)
-	if err != nil {
-		return err
-	}
-	lanes, closeLanes, err := openLanes(ctx, cfg, used, o.concurrency)
-	if err != nil {
-		return err
-	}
-	defer closeLanes()
-
+	render := a.progressRenderer()
 	// Grace: a signal must end the command within 2 s. Requests cut off
 	// after it stay in_flight and are looked up on resume, never resent.
-	engine := &pipeline.Engine{Checkpoint: cp, Lanes: lanes, MaxFailures: threshold, Logger: a.logger(), Grace: time.Second,
-		MaxOutage: o.maxOutage}
-	attrs := []any{"run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ","), "checkpoint", o.db}
+	opts := rollout.Options{Name: manifestName, Provider: o.provider, Sheet: o.sheet, MaxFailures: threshold,
+		MaxOutage: o.maxOutage, Grace: time.Second, WriteReports: true, ReportsDir: o.out,
+		Events: render.event, ProgressEvery: render.every, LogAttrs: []any{"checkpoint", o.db}}
 	if o.simulate != "" {
-		attrs = append(attrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
+		opts.LogAttrs = append(opts.LogAttrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
 	}
-	a.logger().Info("rollout starting", attrs...)
-	watch := a.watchProgress(ctx, cp, run.ID)
-	state, err := engine.Run(ctx, run)
-	watch()
-	a.recordRefusedCallbacks(ctx, cp, run.ID, lanes)
+	var res rollout.Result
+	switch {
+	case runID == "":
+		res, err = svc.Start(ctx, path, opts)
+	case o.redrive:
+		res, err = svc.RetryFailed(ctx, runID, o.redriveAll, opts)
+	default:
+		res, err = svc.Resume(ctx, runID, opts)
+	}
+	render.stop()
 	var refused *pipeline.CredentialsError
 	switch {
+	case errors.Is(err, rollout.ErrInterrupted):
+		return exitWith(exitInterrupted)
 	case errors.Is(err, pipeline.ErrProviderDown):
 		// Reports of the state so far, then the reason, exit 1: the rows
 		// wait for the provider and the same command resumes them.
-		_ = a.finish(ctx, cp, run, state, o)
+		_ = a.finish(ctx, res)
 		return err
 	case errors.As(err, &refused):
 		// Exit 1 as for any bad config: the rows of that provider wait,
 		// untouched, until a person fixes the credentials and resumes.
-		_ = a.finish(ctx, cp, run, state, o)
+		_ = a.finish(ctx, res)
 		return fmt.Errorf("%w; check %s, then run the same command to resume", err, credentialKeys(refused.Provider, o.config))
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
-	return a.finish(ctx, cp, run, state, o)
+	if res.AlreadyComplete {
+		fmt.Fprintf(a.stdout, "Run %s of this manifest is already complete; use retry-failed %s to send its failed rows again.\n", res.Run.ID, res.Run.ID)
+	}
+	return a.finish(ctx, res)
+}
+
+// service is the rollout service on checkpoint cp with lanes from cfg.
+func (a *app) service(cp pipeline.Store, cfg *Config, concurrency int) *rollout.Service {
+	return &rollout.Service{
+		Store: cp,
+		Lanes: func(ctx context.Context, used []string) (map[string]*pipeline.Lane, func(), error) {
+			return openLanes(ctx, cfg, used, concurrency)
+		},
+		Validate: cfg.validateOptions,
+		Planner:  cfg.planner,
+		Logger:   a.logger(),
+	}
 }
 
 // rolloutConfig is the config file, or the in-process simulators. Without
@@ -299,177 +271,52 @@ func (a *app) rolloutConfig(o rolloutOptions) (*Config, func(), error) {
 	return cfg, func() {}, nil
 }
 
-// findOrCreateRun resumes the unfinished run of this manifest's content, or
-// starts a new one.
-// path is a regular file with the manifest's content; name is what the
-// user called it, recorded as the run's manifest.
-func (a *app) findOrCreateRun(ctx context.Context, cp pipeline.Store, path, name string, o rolloutOptions) (pipeline.Run, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return pipeline.Run{}, err
-	}
-	if name != "-" {
-		if name, err = filepath.Abs(name); err != nil {
-			return pipeline.Run{}, err
-		}
-	}
-	fp, err := pipeline.Fingerprint(abs, "provider="+o.provider, "sheet="+o.sheet)
-	if err != nil {
-		return pipeline.Run{}, err
-	}
-	if run, ok, err := cp.UnfinishedRun(ctx, fp); err != nil || ok {
-		if ok {
-			a.logger().Info("resuming the unfinished run of this manifest", "run", run.ID, "state", run.State)
-		}
-		return run, err
-	}
-	if run, ok, err := cp.LatestRun(ctx, fp); err != nil || ok {
-		return run, err
-	}
-	r, err := ingest.OpenContext(ctx, abs, ingest.OpenOptions{Sheet: o.sheet})
-	if err != nil {
-		return pipeline.Run{}, err
-	}
-	header := r.Header().Names
-	r.Close()
-	return cp.CreateRun(ctx, fp, name, header, pipeline.RunOptions{Provider: o.provider, Sheet: o.sheet})
-}
-
-// load puts the manifest's rows into the checkpoint. A load cut short is
-// started again from scratch: nothing of it was sent.
-func (a *app) load(ctx context.Context, cp pipeline.Store, run pipeline.Run, path string, cfg *Config, o rolloutOptions) error {
-	if err := cp.DiscardRows(ctx, run.ID); err != nil {
-		return err
-	}
-	r, err := ingest.OpenContext(ctx, path, ingest.OpenOptions{Sheet: o.sheet})
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	started := time.Now()
-	sum, headerProblems, err := pipeline.Load(ctx, cp, run, r, cfg.validateOptions(o.provider))
-	if err != nil {
-		if ctx.Err() != nil {
-			_ = cp.SetRunState(context.WithoutCancel(ctx), run.ID, pipeline.RunInterrupted)
-			a.logger().Warn("interrupted while loading the manifest; nothing was sent, and the same command loads it afresh",
-				"run", run.ID, "took", time.Since(started).Round(time.Millisecond).String())
-			return exitWith(exitInterrupted)
-		}
-		return err
-	}
-	for _, p := range headerProblems {
-		a.logger().Warn("manifest problem", "row", p.Row, "column", p.Column, "code", p.Code, "message", p.Message)
-	}
-	a.logger().Info("manifest loaded", "run", run.ID, "rows", sum.Rows, "valid", sum.Valid, "invalid", sum.Invalid, "took", time.Since(started).Round(time.Millisecond).String())
-	return cp.MarkLoaded(ctx, run.ID)
-}
-
 // plan is --dry-run: validate, count, and say what would be sent.
 func (a *app) plan(ctx context.Context, path, name string, cfg *Config, o rolloutOptions) error {
 	if path == "" {
 		return usageError(errors.New("--dry-run needs a manifest"))
 	}
-	r, err := ingest.OpenContext(ctx, path, ingest.OpenOptions{Sheet: o.sheet})
+	pl, err := a.service(nil, cfg, o.concurrency).Plan(ctx, path, rollout.PlanOptions{Provider: o.provider, Sheet: o.sheet})
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	perProvider := map[string]int{}
-	// Rows share a request only when their provider's batching allows
-	// (ThingSpace: when they agree on the request-level fields); count
-	// requests per such group.
-	type plan struct {
-		batch  int
-		key    func(providers.Order) string
-		groups map[string]int
-	}
-	plans := map[string]*plan{}
-	for _, d := range providers.Registered() {
-		pl := &plan{batch: 1, groups: map[string]int{}}
-		if d.Requests != nil {
-			pl.batch, pl.key = d.Requests(cfg.Providers[d.Name])
+	fmt.Fprintf(a.stdout, "Dry run of %s: %d rows, %d valid, %d invalid. Nothing was sent.\n", name, pl.Rows, pl.Valid, pl.Invalid)
+	for _, p := range pl.Providers {
+		line := fmt.Sprintf("  %-11s %7d rows in %7d requests", p.Provider, p.Rows, p.Requests)
+		if p.Rate > 0 {
+			line += fmt.Sprintf(", at least %s at %g requests/s", p.MinDuration.Round(time.Second), p.Rate)
 		}
-		plans[d.Name] = pl
-	}
-	sum, _, err := ingest.Scan(r, cfg.validateOptions(o.provider), func(row ingest.Row, problems []ingest.Problem) error {
-		if !ingest.HasErrors(problems) {
-			perProvider[row.Provider]++
-			if pl := plans[row.Provider]; pl != nil && pl.key != nil {
-				pl.groups[pl.key(providers.Order{EID: row.EID, ICCID: row.ICCID, CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields})]++
-			}
-		}
-		return ctx.Err()
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Dry run of %s: %d rows, %d valid, %d invalid. Nothing was sent.\n", name, sum.Rows, sum.Valid, sum.Invalid)
-	for _, p := range providers.Names() {
-		n := perProvider[p]
-		if n == 0 {
-			continue
-		}
-		l := cfg.lanes()[p]
-		pl := plans[p]
-		requests := (n + pl.batch - 1) / pl.batch
-		if pl.key != nil {
-			requests = 0
-			for _, g := range pl.groups {
-				requests += (g + pl.batch - 1) / pl.batch
-			}
-		}
-		line := fmt.Sprintf("  %-11s %7d rows in %7d requests", p, n, requests)
-		if l != nil && l.Rate > 0 {
-			line += fmt.Sprintf(", at least %s at %g requests/s", (time.Duration(float64(requests) / l.Rate * float64(time.Second))).Round(time.Second), l.Rate)
-		}
-		if err := cfg.requireCredentials([]string{p}); err != nil {
-			line += " — NOT CONFIGURED: " + err.Error()
+		if p.NotConfigured != nil {
+			line += " — NOT CONFIGURED: " + p.NotConfigured.Error()
 		}
 		fmt.Fprintln(a.stdout, line)
 	}
-	if sum.Invalid > 0 {
+	if pl.Invalid > 0 {
 		return exitWith(exitRowsFailed)
 	}
 	return nil
 }
 
-// finish writes the reports, prints the outcome and maps the run's state
-// to the exit code. Reports are written however the run ended (an
-// interrupted run's reports show the state so far), so they use a context
-// that the interrupt does not cancel.
-func (a *app) finish(ctx context.Context, cp pipeline.Store, run pipeline.Run, state pipeline.RunState, o rolloutOptions) error {
-	interrupted := ctx.Err() != nil
-	signalled := ctx // a signal during report writing still ends the command
-	ctx = context.WithoutCancel(ctx)
-	if r, err := cp.Run(ctx, run.ID); err == nil {
-		run.Counters = r.Counters
+// finish prints a rollout's outcome and where its reports are, and maps
+// the run's state to the exit code.
+func (a *app) finish(ctx context.Context, res rollout.Result) error {
+	if res.Counts == nil {
+		return errors.New("the run's counts could not be read")
 	}
-	counts, err := cp.Counts(ctx, run.ID)
-	if err != nil {
-		return err
-	}
-	printCounts(a.stdout, run, state, counts)
-	reportCtx := signalled
-	if interrupted {
-		// A signal ends the command within 2 s: the reports of a large
-		// run take longer, and `simbulk report` writes them any time.
-		var cancel context.CancelFunc
-		reportCtx, cancel = context.WithTimeout(ctx, 700*time.Millisecond)
-		defer cancel()
-	}
-	files, err := reports.Write(reportCtx, cp, run.ID, o.out, nil)
-	switch {
-	case err != nil && (interrupted || signalled.Err() != nil):
+	run := res.Run
+	printCounts(a.stdout, run, res.State, res.Counts)
+	switch err := res.ReportsErr; {
+	case err != nil && (res.Interrupted || ctx.Err() != nil):
 		fmt.Fprintf(a.stdout, "Reports:    not written (interrupted); write them with: simbulk report %s\n", run.ID)
-		if !interrupted {
+		if !res.Interrupted {
 			return exitWith(exitInterrupted)
 		}
 	case err != nil:
 		return fmt.Errorf("write reports: %w", err)
 	default:
-		fmt.Fprintf(a.stdout, "Reports:    %s\n", files.Dir)
+		fmt.Fprintf(a.stdout, "Reports:    %s\n", res.Reports.Dir)
 	}
-	switch state {
+	switch res.State {
 	case pipeline.RunInterrupted:
 		fmt.Fprintf(a.stdout, "Interrupted; resume with: simbulk resume %s\n", run.ID)
 		return exitWith(exitInterrupted)
@@ -477,7 +324,7 @@ func (a *app) finish(ctx context.Context, cp pipeline.Store, run pipeline.Run, s
 		fmt.Fprintf(a.stdout, "Stopped at the failure threshold; fix the cause, then: simbulk resume %s\n", run.ID)
 		return exitWith(exitThreshold)
 	}
-	if counts[pipeline.Failed]+counts[pipeline.Invalid] > 0 {
+	if res.Failed() {
 		return exitWith(exitRowsFailed)
 	}
 	return nil

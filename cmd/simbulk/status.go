@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
@@ -48,11 +49,7 @@ func (a *app) statusCommand() *cobra.Command {
 			if len(args) == 0 {
 				return a.listRuns(ctx, cp, asJSON)
 			}
-			run, err := cp.Run(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			counts, err := cp.Counts(ctx, run.ID)
+			run, counts, err := (&rollout.Service{Store: cp}).Status(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -130,7 +127,7 @@ func refusedCallbacks(counters map[string]int64) string {
 	var total int64
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(counters)) {
-		if reason, ok := strings.CutPrefix(k, callbackRejectedPrefix); ok && counters[k] > 0 {
+		if reason, ok := strings.CutPrefix(k, rollout.CallbackRejectedPrefix); ok && counters[k] > 0 {
 			total += counters[k]
 			parts = append(parts, fmt.Sprintf("%s %d", reason, counters[k]))
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/providers"
 )
 
@@ -68,7 +69,7 @@ Exit status: 0 every row valid, 1 manifest unreadable, 2 usage error,
 }
 
 func (a *app) validate(ctx context.Context, path string, o validateOptions) error {
-	local, cleanup, err := localManifest(ctx, path)
+	local, cleanup, err := rollout.LocalManifest(ctx, path)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
@@ -10,59 +9,60 @@ import (
 	"golang.org/x/term"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/rollout"
 )
 
-// watchProgress shows a run's progress until the returned stop is called:
-// a progress bar on stderr when it is a terminal, otherwise one log line
-// every few seconds (cron logs want a heartbeat, not a redrawn bar).
-func (a *app) watchProgress(ctx context.Context, cp pipeline.Store, runID string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	interactive := isTerminal(a.stderr)
-	go func() {
-		defer close(done)
-		every := 5 * time.Second
-		var bar *progressbar.ProgressBar
-		if interactive {
-			every = 500 * time.Millisecond
+// progressRenderer shows a rollout's progress events: a progress bar on
+// stderr when it is a terminal, otherwise one log line every few seconds
+// (cron logs want a heartbeat, not a redrawn bar).
+type progressRenderer struct {
+	a           *app
+	interactive bool
+	every       time.Duration // how often the service should send Progress
+	bar         *progressbar.ProgressBar
+}
+
+func (a *app) progressRenderer() *progressRenderer {
+	r := &progressRenderer{a: a, interactive: isTerminal(a.stderr), every: 5 * time.Second}
+	if r.interactive {
+		r.every = 500 * time.Millisecond
+	}
+	return r
+}
+
+// event renders one event of the rollout service. The provider notices
+// and the load are already in the log the service writes.
+func (r *progressRenderer) event(e rollout.Event) {
+	switch e := e.(type) {
+	case rollout.Progress:
+		r.progress(e)
+	case rollout.Finished:
+		r.stop()
+	}
+}
+
+func (r *progressRenderer) progress(p rollout.Progress) {
+	c := p.Counts
+	if r.interactive {
+		if r.bar == nil {
+			r.bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(r.a.stderr),
+				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
+				progressbar.OptionSetPredictTime(true), barWidth(r.a.stderr), progressbar.OptionClearOnFinish())
 		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		started := time.Now()
-		for {
-			select {
-			case <-ctx.Done():
-				if bar != nil {
-					_ = bar.Finish()
-				}
-				return
-			case <-t.C:
-			}
-			c, err := cp.Counts(ctx, runID)
-			if err != nil {
-				continue
-			}
-			total := c.Total() - c[pipeline.Invalid] - c[pipeline.Skipped]
-			done := c[pipeline.Succeeded] + c[pipeline.Failed]
-			if interactive {
-				if bar == nil {
-					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(a.stderr),
-						progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
-						progressbar.OptionSetPredictTime(true), barWidth(a.stderr), progressbar.OptionClearOnFinish())
-				}
-				bar.Describe(formatFailures(c[pipeline.Failed]))
-				_ = bar.Set(done)
-				continue
-			}
-			elapsed := time.Since(started).Seconds()
-			a.logger().Info("progress", "run", runID, "done", done, "total", total,
-				"succeeded", c[pipeline.Succeeded], "failed", c[pipeline.Failed], "accepted", c[pipeline.Accepted],
-				"in_flight", c[pipeline.InFlight], "pending", c[pipeline.Pending], "rows_per_second", float64(int(float64(done)/elapsed*10))/10)
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
+		r.bar.Describe(formatFailures(c[pipeline.Failed]))
+		_ = r.bar.Set(p.Done)
+		return
+	}
+	r.a.logger().Info("progress", "run", p.RunID, "done", p.Done, "total", p.Total,
+		"succeeded", c[pipeline.Succeeded], "failed", c[pipeline.Failed], "accepted", c[pipeline.Accepted],
+		"in_flight", c[pipeline.InFlight], "pending", c[pipeline.Pending], "rows_per_second", p.RowsPerSecond)
+}
+
+// stop clears the bar, if there is one.
+func (r *progressRenderer) stop() {
+	if r.bar != nil {
+		_ = r.bar.Finish()
+		r.bar = nil
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package rollout
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 // ten million rows is well under it.
 const maxSpool = 2 << 30
 
-// localManifest returns a regular file holding the manifest at path, and a
+// LocalManifest returns a regular file holding the manifest at path, and a
 // function that removes what it made. simbulk reads a manifest more than
 // once (to fingerprint the run, then to load it; an XLSX needs random
 // access), which a FIFO, a pipe, standard input ("-") or a device cannot
 // give: such a manifest is read once into an owner-only temp file. Reading
 // it honours ctx, so a signal ends a wait on a FIFO nobody writes to.
 // Directories and sockets are refused.
-func localManifest(ctx context.Context, path string) (string, func(), error) {
+func LocalManifest(ctx context.Context, path string) (string, func(), error) {
 	noop := func() {}
 	var src *os.File
 	if path == "-" {
