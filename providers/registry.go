@@ -27,9 +27,10 @@ type Descriptor struct {
 	// unknown key is an error).
 	NewConfig func() ConfigBlock
 	// SimConfig returns a block pointed at the simulator served at base
-	// with the simulator's demo credentials and lane settings lane
-	// (`run --simulate`).
-	SimConfig func(base string, lane LaneConfig) ConfigBlock
+	// with the simulator's demo credentials, lane settings lane and client
+	// settings c (`run --simulate` passes the zero SimClient; tests and
+	// benchmarks shape the client with it).
+	SimConfig func(base string, lane LaneConfig, c SimClient) ConfigBlock
 	// CredentialKeys names the config keys of the credentials, for the
 	// message that ends a run whose provider refused them
 	// ("providers.asavie.client_id and client_secret"). Empty: the
@@ -66,6 +67,20 @@ type LaneConfig struct {
 	// AllowICCIDWithoutCheckDigit accepts ICCIDs that omit the Luhn digit.
 	AllowICCIDWithoutCheckDigit bool              `yaml:"allow_iccid_without_check_digit"`
 	Defaults                    map[string]string `yaml:"defaults"`
+}
+
+// SimClient shapes a client SimConfig points at a simulator beyond the
+// lane settings. The zero value is what `run --simulate` uses.
+type SimClient struct {
+	// BatchSize is the most orders per request of a provider whose
+	// requests carry several (0: SimConfig's own choice).
+	BatchSize int
+	// PollOnly completes accepted work by polling alone where the provider
+	// could call back.
+	PollOnly bool
+	// CallbackGrace is how long accepted work waits for its callback
+	// before it is polled (0: SimConfig's own choice).
+	CallbackGrace time.Duration
 }
 
 // Credential is one config key a provider's client needs, relative to the

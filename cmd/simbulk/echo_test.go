@@ -49,7 +49,7 @@ func echoDescriptor() providers.Descriptor {
 	return providers.Descriptor{
 		Name:      "echo",
 		NewConfig: func() providers.ConfigBlock { return new(echoBlock) },
-		SimConfig: func(base string, lane providers.LaneConfig) providers.ConfigBlock {
+		SimConfig: func(base string, lane providers.LaneConfig, _ providers.SimClient) providers.ConfigBlock {
 			return &echoBlock{BaseURL: base, Token: echoToken, LaneConfig: lane}
 		},
 		CredentialKeys: "providers.echo.token",

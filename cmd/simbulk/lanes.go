@@ -39,7 +39,7 @@ func simulatedConfig(profile string, asyncDelay time.Duration, formsName string)
 	cfg := &Config{Providers: ProvidersConfig{}}
 	for _, d := range providers.Registered() {
 		if d.SimConfig != nil {
-			cfg.Providers[d.Name] = d.SimConfig(base, lane)
+			cfg.Providers[d.Name] = d.SimConfig(base, lane, providers.SimClient{})
 		}
 	}
 	return cfg, stop, nil

@@ -42,7 +42,7 @@ func Descriptor() providers.Descriptor {
 	return providers.Descriptor{
 		Name:      Name,
 		NewConfig: func() providers.ConfigBlock { return new(ConfigBlock) },
-		SimConfig: func(base string, lane providers.LaneConfig) providers.ConfigBlock {
+		SimConfig: func(base string, lane providers.LaneConfig, _ providers.SimClient) providers.ConfigBlock {
 			return &ConfigBlock{BaseURL: base, ClientID: SimClientID, ClientSecret: SimClientSecret, LaneConfig: lane}
 		},
 		CredentialKeys: "providers.asavie.client_id and client_secret",

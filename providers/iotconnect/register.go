@@ -43,7 +43,7 @@ func Descriptor() providers.Descriptor {
 	return providers.Descriptor{
 		Name:      Name,
 		NewConfig: func() providers.ConfigBlock { return new(ConfigBlock) },
-		SimConfig: func(base string, lane providers.LaneConfig) providers.ConfigBlock {
+		SimConfig: func(base string, lane providers.LaneConfig, _ providers.SimClient) providers.ConfigBlock {
 			return &ConfigBlock{BaseURL: base, TokenURL: base + SimTokenPath, ClientID: SimClientID, ClientSecret: SimClientSecret, LaneConfig: lane}
 		},
 		CredentialKeys: "providers.iotconnect.client_id, client_secret and token_url",

@@ -85,15 +85,25 @@ func Descriptor() providers.Descriptor {
 	return providers.Descriptor{
 		Name:      Name,
 		NewConfig: func() providers.ConfigBlock { return new(ConfigBlock) },
-		SimConfig: func(base string, lane providers.LaneConfig) providers.ConfigBlock {
-			return &ConfigBlock{BaseURL: base, Key: SimKey, Secret: SimSecret,
-				Username: SimUsername, Password: SimPassword, BatchSize: 100, LaneConfig: lane,
-				// Callbacks to an in-process listener: the simulator delivers
-				// them as the real service would, and a lost one is polled.
-				// The simulator retries a lost callback after 500ms, not 5
-				// minutes: poll soon after that.
-				Callback: &CallbackConfigBlock{Listen: "127.0.0.1:0", Username: "simbulk-callback", Password: "simulated-callback-password",
-					PollAfter: 3 * time.Second, AnyPort: true}}
+		SimConfig: func(base string, lane providers.LaneConfig, c providers.SimClient) providers.ConfigBlock {
+			b := &ConfigBlock{BaseURL: base, Key: SimKey, Secret: SimSecret,
+				Username: SimUsername, Password: SimPassword, BatchSize: 100, LaneConfig: lane}
+			if c.BatchSize > 0 {
+				b.BatchSize = c.BatchSize
+			}
+			if c.PollOnly {
+				return b
+			}
+			// Callbacks to an in-process listener: the simulator delivers
+			// them as the real service would, and a lost one is polled.
+			// The simulator retries a lost callback after 500ms, not 5
+			// minutes: poll soon after that.
+			b.Callback = &CallbackConfigBlock{Listen: "127.0.0.1:0", Username: "simbulk-callback", Password: "simulated-callback-password",
+				PollAfter: 3 * time.Second, AnyPort: true}
+			if c.CallbackGrace > 0 {
+				b.Callback.PollAfter = c.CallbackGrace
+			}
+			return b
 		},
 		CredentialKeys: "providers.thingspace.key, secret, username and password (ThingSpace locks the account after 5 failed logins; simbulk stops after 2)",
 		// Rows share an activate request only when they agree on its
