@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers"
+	_ "github.com/simbulk/simbulk/providers/all" // every shipped provider's simulator and client
 	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simkit"
@@ -25,10 +27,9 @@ import (
 	"github.com/simbulk/simbulk/samples"
 )
 
-const tsAccount = "0000123456-00001" // the account samples.NewDevice gives ThingSpace rows
-
-// rollout is one fault test's world: a checkpoint with a loaded run, the
-// three simulators, and a lane per provider with a real client.
+// rollout is one fault test's world: a checkpoint with a loaded run, every
+// registered provider's simulator, and a lane per provider with a real
+// client.
 type rollout struct {
 	t    *testing.T
 	cp   Store
@@ -36,10 +37,8 @@ type rollout struct {
 	rows map[string]int // valid rows per provider
 	// preloaded are records a simulator held before the run.
 	preloaded map[string]int
-	iot       *iotconnect.Simulator
-	asv       *asavie.Simulator
-	ts        *thingspace.Simulator
-	tsc       *thingspace.Client
+	simByName map[string]providers.Simulator
+	clients   map[string]providers.Client
 	lanes     map[string]*Lane
 }
 
@@ -49,11 +48,13 @@ type knobs struct {
 	concurrency int
 	rate        float64
 	maxAttempts int
-	callback    bool          // ThingSpace completion by callback
-	grace       time.Duration // ThingSpace CallbackGrace
-	tsSim       thingspace.SimOptions
-	asyncDelay  time.Duration
-	forms       simkit.Forms // the simulators' wire forms
+	callback    bool          // completion by callback where a provider offers it
+	grace       time.Duration // how long a row waits for its callback before it is polled
+	// sims replace a provider's simulator (by provider name) where a test
+	// needs options the registry's settings do not carry.
+	sims       map[string]func(providers.SimSettings) providers.Simulator
+	asyncDelay time.Duration
+	forms      simkit.Forms // the simulators' wire forms
 }
 
 func (k *knobs) defaults() {
@@ -71,12 +72,17 @@ func (k *knobs) defaults() {
 	}
 }
 
-const pollEvery = 20 * time.Millisecond
+const (
+	pollEvery = 20 * time.Millisecond
+	// batchSize is the most rows per request of a provider whose requests
+	// carry several.
+	batchSize = 10
+)
 
 // newRollout writes a manifest of perProvider rows for each provider
 // (mutate may change a device first), loads it into a fresh checkpoint,
 // and starts simulators with faults and clients with k. Faults start only
-// after the setup, so the ThingSpace callback registration is not hit.
+// after the setup, so a callback registration is not hit.
 func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mutate func(n int, d *samples.Device)) *rollout {
 	t.Helper()
 	k.defaults()
@@ -116,57 +122,58 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 		t.Fatal(err)
 	}
 	sum, hp, err := Load(ctx, cp, run, r, ingest.ValidateOptions{})
-	if err != nil || len(hp) > 0 || sum.Invalid != 0 || sum.Rows != perProvider*3 {
+	if err != nil || len(hp) > 0 || sum.Invalid != 0 || sum.Rows != perProvider*len(ingest.Providers) {
 		t.Fatalf("load: %+v header problems %v err %v", sum, hp, err)
 	}
 	if err := cp.MarkLoaded(ctx, run.ID); err != nil {
 		t.Fatal(err)
 	}
 
-	ro := &rollout{t: t, cp: cp, run: run, rows: map[string]int{}, preloaded: map[string]int{}, lanes: map[string]*Lane{}}
+	ro := &rollout{t: t, cp: cp, run: run, rows: map[string]int{}, preloaded: map[string]int{},
+		simByName: map[string]providers.Simulator{}, clients: map[string]providers.Client{}, lanes: map[string]*Lane{}}
 	for _, p := range ingest.Providers {
 		ro.rows[p] = perProvider
 	}
-	ro.iot = iotconnect.NewSimulator(iotconnect.SimOptions{AsyncDelay: k.asyncDelay, Forms: k.forms})
-	ro.asv = asavie.NewSimulator(asavie.SimOptions{AsyncDelay: k.asyncDelay, Forms: k.forms})
-	tsOpts := k.tsSim
-	tsOpts.AsyncDelay, tsOpts.Forms = k.asyncDelay, k.forms
-	ro.ts = thingspace.NewSimulator(tsOpts)
-	t.Cleanup(ro.ts.Close) // stop callback deliveries before the listener goes
-	iotURL, asvURL, tsURL := serve(t, ro.iot), serve(t, ro.asv), serve(t, ro.ts)
+	urls := map[string]string{}
+	for _, d := range providers.Registered() {
+		newSim := d.NewSimulator
+		if f := k.sims[d.Name]; f != nil {
+			newSim = f
+		}
+		sim := newSim(providers.SimSettings{AsyncDelay: k.asyncDelay, Forms: k.forms})
+		if c, ok := sim.(interface{ Close() }); ok {
+			t.Cleanup(c.Close) // stop callback deliveries before the listener goes
+		}
+		ro.simByName[d.Name] = sim
+		urls[d.Name] = serve(t, sim)
+	}
 
-	lane := func(name string, c Provider, batch int) *Lane {
-		return &Lane{Name: name, Client: c, Concurrency: k.concurrency, Rate: k.rate, BatchSize: batch,
-			MaxAttempts: k.maxAttempts, PollInterval: pollEvery}
+	for _, d := range providers.Registered() {
+		lane := providers.LaneConfig{Concurrency: k.concurrency, Rate: k.rate, MaxAttempts: k.maxAttempts,
+			Timeout: k.timeout, MaxRetryAfter: 50 * time.Millisecond, PollInterval: pollEvery,
+			// The account every sample device of the provider carries.
+			Defaults: map[string]string{ingest.ColAccountName: samples.NewDevice(d.Name, 1).AccountName}}
+		block := d.SimConfig(urls[d.Name], lane, providers.SimClient{BatchSize: batchSize, PollOnly: !k.callback, CallbackGrace: k.grace})
+		c, err := block.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl, ok := c.(providers.Closer); ok {
+			t.Cleanup(func() { cl.Close() })
+		}
+		if st, ok := c.(providers.Starter); ok {
+			if err := st.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		batch := 1
+		if bt, ok := c.(providers.Batcher); ok {
+			batch = bt.BatchSize()
+		}
+		ro.clients[d.Name] = c
+		ro.lanes[d.Name] = &Lane{Name: d.Name, Client: c, Concurrency: lane.Concurrency, Rate: lane.Rate, BatchSize: batch,
+			MaxAttempts: lane.MaxAttempts, PollInterval: lane.PollInterval}
 	}
-	ic, err := iotconnect.New(iotconnect.Config{BaseURL: iotURL, TokenURL: iotURL + iotconnect.SimTokenPath,
-		ClientID: iotconnect.SimClientID, ClientSecret: iotconnect.SimClientSecret,
-		Timeout: k.timeout, MaxRetryAfter: 50 * time.Millisecond, PollInterval: pollEvery})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro.lanes[ingest.ProviderIoTConnect] = lane(ingest.ProviderIoTConnect, ic, 1)
-	ac, err := asavie.New(asavie.Config{BaseURL: asvURL, ClientID: asavie.SimClientID, ClientSecret: asavie.SimClientSecret,
-		Timeout: k.timeout, MaxRetryAfter: 50 * time.Millisecond, PollInterval: pollEvery})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro.lanes[ingest.ProviderAsavie] = lane(ingest.ProviderAsavie, ac, 1)
-	tc := thingspace.Config{BaseURL: tsURL, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
-		Username: thingspace.SimUsername, Password: thingspace.SimPassword, AccountName: tsAccount, BatchSize: 10,
-		Timeout: k.timeout, MaxRetryAfter: 50 * time.Millisecond, PollInterval: pollEvery, CallbackGrace: k.grace}
-	if k.callback {
-		tc.Callback = &thingspace.CallbackConfig{Listen: "127.0.0.1:0", Username: "cb-user", Password: "cb-password"}
-	}
-	ro.tsc, err = thingspace.New(tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ro.tsc.Close() })
-	if err := ro.tsc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ro.lanes[ingest.ProviderThingSpace] = lane(ingest.ProviderThingSpace, ro.tsc, 10)
 
 	for _, s := range ro.sims() {
 		s.Kit().SetFaults(faults)
@@ -181,10 +188,27 @@ func serve(t *testing.T, h http.Handler) string {
 	return srv.URL
 }
 
-type simulator interface{ Kit() *simkit.Kit }
+func (ro *rollout) sims() map[string]providers.Simulator {
+	return ro.simByName
+}
 
-func (ro *rollout) sims() map[string]simulator {
-	return map[string]simulator{ingest.ProviderIoTConnect: ro.iot, ingest.ProviderAsavie: ro.asv, ingest.ProviderThingSpace: ro.ts}
+// The simulators and client of a test that needs one provider's own
+// behaviour.
+func (ro *rollout) iot() *iotconnect.Simulator {
+	return ro.simByName[iotconnect.Name].(*iotconnect.Simulator)
+}
+func (ro *rollout) asv() *asavie.Simulator { return ro.simByName[asavie.Name].(*asavie.Simulator) }
+func (ro *rollout) ts() *thingspace.Simulator {
+	return ro.simByName[thingspace.Name].(*thingspace.Simulator)
+}
+func (ro *rollout) tsc() *thingspace.Client { return ro.clients[thingspace.Name].(*thingspace.Client) }
+
+// tsSim is a ThingSpace simulator with callback options of a test's own.
+func tsSim(opts thingspace.SimOptions) map[string]func(providers.SimSettings) providers.Simulator {
+	return map[string]func(providers.SimSettings) providers.Simulator{thingspace.Name: func(s providers.SimSettings) providers.Simulator {
+		opts.AsyncDelay, opts.Forms = s.AsyncDelay, s.Forms
+		return thingspace.NewSimulator(opts)
+	}}
 }
 
 func (ro *rollout) engine() *Engine {
@@ -242,7 +266,11 @@ func (ro *rollout) check(failed map[string]int) {
 			t.Errorf("%s: %d succeeded %d failed, want %d and %d (%v)", p, c[Succeeded], c[Failed], want, failed[p], c)
 		}
 	}
-	if want := 3 * ro.rows[ingest.ProviderAsavie]; total != want {
+	want := 0
+	for _, n := range ro.rows {
+		want += n
+	}
+	if total != want {
 		t.Errorf("checkpoint holds %d rows, want %d", total, want)
 	}
 	for p, s := range ro.sims() {
@@ -262,7 +290,7 @@ func (ro *rollout) check(failed map[string]int) {
 		t.Logf("%s: requests %v, faults %v, 429s %d, status %v, counters %v", p, st.Requests, st.Faults, st.TooManyRequests, st.Status, st.Counters)
 	}
 	// What the providers hold: one record per succeeded row.
-	for p, n := range map[string]int{ingest.ProviderAsavie: ro.asv.Count(), ingest.ProviderIoTConnect: ro.iot.Count()} {
+	for p, n := range map[string]int{asavie.Name: ro.asv().Count(), iotconnect.Name: ro.iot().Count()} {
 		if want := ro.rows[p] - failed[p] + ro.preloaded[p]; n != want {
 			t.Errorf("%s simulator holds %d records, want %d", p, n, want)
 		}
@@ -309,7 +337,7 @@ func TestFaultsServerErrors(t *testing.T) {
 	// the provider did the work. Either may be resent only after a lookup.
 	ro := newRollout(t, 60, simkit.Faults{FaultRate: 0.25, Kinds: []simkit.Fault{simkit.Unavailable, simkit.ServerError}, Seed: 2},
 		knobs{}, nil)
-	ro.asv.FailNext(10) // Asavie's HTTP 200 with envelope Code 500: not created
+	ro.asv().FailNext(10) // Asavie's HTTP 200 with envelope Code 500: not created
 	if state := ro.runToEnd(ro.engine()); state != RunCompleted {
 		t.Fatalf("run %s, want completed", state)
 	}
@@ -344,30 +372,30 @@ func TestFaultsLostCallbacks(t *testing.T) {
 		// Every ThingSpace callback is lost: rows complete by polling once
 		// CallbackGrace has passed.
 		ro := newRollout(t, 40, simkit.Faults{}, knobs{callback: true, asyncDelay: 20 * time.Millisecond,
-			tsSim: thingspace.SimOptions{CallbackLoss: 1}}, nil)
+			sims: tsSim(thingspace.SimOptions{CallbackLoss: 1})}, nil)
 		if state := ro.runToEnd(ro.engine()); state != RunCompleted {
 			t.Fatalf("run %s, want completed", state)
 		}
 		ro.check(nil)
-		st := ro.ts.Kit().Stats()
+		st := ro.ts().Kit().Stats()
 		if st.Counters["callbacks_lost"] != 40 || st.Counters["callbacks_sent"] != 0 {
 			t.Errorf("callbacks %v, want 40 lost and none sent", st.Counters)
 		}
 		if st.Requests[simkit.OpStatus] == 0 {
 			t.Error("no request status polls: rows cannot have completed by polling")
 		}
-		if cs := ro.tsc.CallbackStats(); cs.Received != 0 {
+		if cs := ro.tsc().CallbackStats(); cs.Received != 0 {
 			t.Errorf("listener received %d callbacks, want none", cs.Received)
 		}
 	})
 	t.Run("lost late and duplicated", func(t *testing.T) {
 		ro := newRollout(t, 40, simkit.Faults{Seed: 4}, knobs{callback: true, asyncDelay: 20 * time.Millisecond,
-			tsSim: thingspace.SimOptions{CallbackLoss: 0.3, CallbackDuplicate: 0.5, CallbackJitter: 100 * time.Millisecond}}, nil)
+			sims: tsSim(thingspace.SimOptions{CallbackLoss: 0.3, CallbackDuplicate: 0.5, CallbackJitter: 100 * time.Millisecond})}, nil)
 		if state := ro.runToEnd(ro.engine()); state != RunCompleted {
 			t.Fatalf("run %s, want completed", state)
 		}
 		ro.check(nil)
-		st := ro.ts.Kit().Stats()
+		st := ro.ts().Kit().Stats()
 		if st.Counters["callbacks_lost"] == 0 || st.Counters["callbacks_duplicated"] == 0 {
 			t.Errorf("callbacks %v, want some lost and some duplicated", st.Counters)
 		}
@@ -395,7 +423,7 @@ func TestFaultsDroppedAndGarbled(t *testing.T) {
 // that does not exist: a permanent 404 for those rows alone.
 func rejectAsavie(rejected int) func(n int, d *samples.Device) {
 	return func(n int, d *samples.Device) {
-		if d.Provider == ingest.ProviderAsavie && n <= rejected {
+		if d.Provider == asavie.Name && n <= rejected {
 			d.Account = "unknown-account"
 		}
 	}
@@ -427,7 +455,7 @@ func TestFaultsMaxFailures(t *testing.T) {
 		if pc[InFlight] != 0 {
 			t.Errorf("%s: %d rows left in flight after a clean stop", p, pc[InFlight])
 		}
-		if want := map[string]int{ingest.ProviderAsavie: rejected}[p]; pc[Failed] != want {
+		if want := map[string]int{asavie.Name: rejected}[p]; pc[Failed] != want {
 			t.Errorf("%s: %d rows failed at the stop, want %d (%v)", p, pc[Failed], want, pc)
 		}
 	}
@@ -441,7 +469,7 @@ func TestFaultsMaxFailures(t *testing.T) {
 	if state := ro.runToEnd(ro.engine()); state != RunCompleted {
 		t.Fatalf("resumed run %s, want completed", state)
 	}
-	ro.check(map[string]int{ingest.ProviderAsavie: rejected})
+	ro.check(map[string]int{asavie.Name: rejected})
 }
 
 func TestFaultsRejection(t *testing.T) {
@@ -456,22 +484,22 @@ func TestFaultsRejection(t *testing.T) {
 	const perProvider, rejected = 50, 5
 	faults := simkit.Faults{FaultRate: 0.1, Kinds: []simkit.Fault{simkit.Unavailable, simkit.Refuse}, Seed: 7}
 	ro := newRollout(t, perProvider, faults, knobs{asyncDelay: 10 * time.Millisecond, forms: simkit.Alternate}, func(n int, d *samples.Device) {
-		if d.Provider == ingest.ProviderAsavie && n%10 == 7 {
+		if d.Provider == asavie.Name && n%10 == 7 {
 			d.Account = "unknown-account"
 		}
 	})
 	for n := 4; n <= perProvider; n += 10 {
-		d := samples.NewDevice(ingest.ProviderIoTConnect, n)
-		if _, err := ro.iot.Preload(iotconnect.Registration{EID: d.EID, CMP: d.CMP, EUICCAgreementID: "AGR-SOMEONE-ELSE", LocaleID: d.LocaleID}); err != nil {
+		d := samples.NewDevice(iotconnect.Name, n)
+		if _, err := ro.iot().Preload(iotconnect.Registration{EID: d.EID, CMP: d.CMP, EUICCAgreementID: "AGR-SOMEONE-ELSE", LocaleID: d.LocaleID}); err != nil {
 			t.Fatal(err)
 		}
-		ro.preloaded[ingest.ProviderIoTConnect]++
-		ro.ts.FailActivation(samples.NewDevice(ingest.ProviderThingSpace, n-1).EID)
+		ro.preloaded[iotconnect.Name]++
+		ro.ts().FailActivation(samples.NewDevice(thingspace.Name, n-1).EID)
 	}
 	if state := ro.runToEnd(ro.engine()); state != RunCompleted {
 		t.Fatalf("run %s, want completed", state)
 	}
-	ro.check(map[string]int{ingest.ProviderAsavie: rejected, ingest.ProviderIoTConnect: rejected, ingest.ProviderThingSpace: rejected})
+	ro.check(map[string]int{asavie.Name: rejected, iotconnect.Name: rejected, thingspace.Name: rejected})
 	err := ro.cp.RowsIn(context.Background(), ro.run.ID, Failed, func(r RowRecord) error {
 		if r.Retryable || r.ErrorCode == "" || r.ErrorMessage == "" {
 			t.Errorf("row %d (%s) failed with code %q message %q retryable=%v: want a provider's permanent refusal",
