@@ -11,12 +11,11 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
-	_ "github.com/simbulk/simbulk/providers/all" // the simulators of every shipped provider
+	"github.com/simbulk/simbulk/providers"
+	_ "github.com/simbulk/simbulk/providers/all" // the simulators and clients of every shipped provider
 	"github.com/simbulk/simbulk/providers/asavie"
-	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/providers/simset"
-	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -88,40 +87,30 @@ type laneSettings struct {
 }
 
 // lanes builds a real client and a lane for each provider named, pointed
-// at the simulators at base with their demo credentials.
-func lanes(base string, ls laneSettings, providers ...string) (map[string]*pipeline.Lane, error) {
+// at the simulators at base with their demo credentials: the provider's
+// registered config block, polled rather than called back, sending up to
+// 100 orders per request where a request carries several.
+func lanes(base string, ls laneSettings, names ...string) (map[string]*pipeline.Lane, error) {
 	out := map[string]*pipeline.Lane{}
-	lane := func(name string, c pipeline.Provider, batch int) {
-		out[name] = &pipeline.Lane{Name: name, Client: c, Concurrency: ls.concurrency, Rate: ls.rate, BatchSize: batch,
-			MaxAttempts: 8, PollInterval: ls.poll}
-	}
-	for _, p := range providers {
-		switch p {
-		case ingest.ProviderAsavie:
-			c, err := newAsavieClient(base)
-			if err != nil {
-				return nil, err
-			}
-			lane(p, c, 1)
-		case ingest.ProviderIoTConnect:
-			c, err := iotconnect.New(iotconnect.Config{BaseURL: base, TokenURL: base + iotconnect.SimTokenPath,
-				ClientID: iotconnect.SimClientID, ClientSecret: iotconnect.SimClientSecret,
-				Timeout: 30 * time.Second, MaxRetryAfter: time.Second})
-			if err != nil {
-				return nil, err
-			}
-			lane(p, c, 1)
-		case ingest.ProviderThingSpace:
-			c, err := thingspace.New(thingspace.Config{BaseURL: base, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
-				Username: thingspace.SimUsername, Password: thingspace.SimPassword, AccountName: samples.NewDevice(p, 1).AccountName,
-				BatchSize: 100, Timeout: 30 * time.Second, MaxRetryAfter: time.Second})
-			if err != nil {
-				return nil, err
-			}
-			lane(p, c, c.BatchSize())
-		default:
+	for _, p := range names {
+		d, ok := providers.Lookup(p)
+		if !ok || d.SimConfig == nil {
 			return nil, fmt.Errorf("unknown provider %q", p)
 		}
+		lane := providers.LaneConfig{Concurrency: ls.concurrency, Rate: ls.rate, MaxAttempts: 8,
+			Timeout: 30 * time.Second, MaxRetryAfter: time.Second,
+			// The account every sample device of the provider carries.
+			Defaults: map[string]string{ingest.ColAccountName: samples.NewDevice(p, 1).AccountName}}
+		c, err := d.SimConfig(base, lane, providers.SimClient{BatchSize: 100, PollOnly: true}).Open(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		batch := 1
+		if bt, ok := c.(providers.Batcher); ok {
+			batch = bt.BatchSize()
+		}
+		out[p] = &pipeline.Lane{Name: p, Client: c, Concurrency: lane.Concurrency, Rate: lane.Rate, BatchSize: batch,
+			MaxAttempts: lane.MaxAttempts, PollInterval: ls.poll}
 	}
 	return out, nil
 }
