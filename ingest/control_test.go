@@ -323,3 +323,28 @@ func TestFieldLimiterAgreesWithCSV(t *testing.T) {
 		t.Errorf("through the limiter:\n%s\nwithout:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestMayHoldControlMatchesBytes: the word-at-a-time scan agrees with the
+// plain byte test on every byte value at every position of short strings.
+func TestMayHoldControlMatchesBytes(t *testing.T) {
+	slow := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if b := s[i]; b < 0x20 || b == 0x7f || b == 0xc2 {
+				return true
+			}
+		}
+		return false
+	}
+	base := []byte("89441234567890123456 abc")
+	for n := 0; n <= len(base); n++ {
+		for pos := 0; pos < n; pos++ {
+			for v := 0; v < 256; v++ {
+				b := append([]byte(nil), base[:n]...)
+				b[pos] = byte(v)
+				if got, want := mayHoldControl(string(b)), slow(string(b)); got != want {
+					t.Fatalf("%q: mayHoldControl %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
