@@ -19,7 +19,7 @@ import (
 	_ "github.com/simbulk/simbulk/providers/all" // the shipped providers
 )
 
-// Config is simbulk.yaml (DESIGN.md "Config"): per provider its endpoint,
+// Config is simbulk.yaml (README "Configuration"): per provider its endpoint,
 // credentials, limits and field defaults. Credentials come in through
 // ${VAR} references to the environment; they live only in memory and are
 // never logged, stored in the checkpoint or written to a report.

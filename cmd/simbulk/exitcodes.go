@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Exit codes are part of the product (DESIGN.md, README "Exit codes"): cron
+// Exit codes are part of the product (README "Exit codes"): cron
 // jobs and scripts tell partial success from a crash by them.
 const (
 	exitOK          = 0   // every row valid (run: succeeded; reconcile: no drift)
