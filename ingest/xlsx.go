@@ -158,18 +158,6 @@ func pickSheet(sheets []string, want string) (string, error) {
 	return "", fmt.Errorf("sheet %q not found (sheets: %s)", want, strings.Join(sheets, ", "))
 }
 
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // Header returns the sheet's header row.
 func (r *xlsxReader) Header() Header { return r.header }
 

@@ -59,10 +59,6 @@ type Config struct {
 	// for its callback before polling instead. Default 6 minutes (see
 	// DefaultCallbackGrace).
 	CallbackGrace time.Duration
-	// AnyCallbackPort skips the check that the callback URL uses a port
-	// ThingSpace delivers to (CallbackPorts). Only for simulators and
-	// tests, which listen on random loopback ports.
-	AnyCallbackPort bool
 
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -203,10 +199,8 @@ func validate(cfg *Config) error {
 				return errors.New("thingspace: callback.public_url must be an absolute http(s) URL")
 			}
 		}
-		if !cfg.AnyCallbackPort {
-			if err := checkCallbackPort(cb); err != nil {
-				return err
-			}
+		if err := checkCallbackPort(cb); err != nil {
+			return err
 		}
 	}
 	return nil

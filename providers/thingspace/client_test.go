@@ -295,7 +295,6 @@ func TestFlexString(t *testing.T) {
 func callbackClient(t *testing.T, now func() time.Time) *Client {
 	cfg := testConfig("http://127.0.0.1:1")
 	cfg.Callback = &CallbackConfig{Listen: "127.0.0.1:0", Username: "cb", Password: "cb-secret"}
-	cfg.AnyCallbackPort = true
 	cfg.Now = now
 	return newTestClient(t, cfg)
 }
@@ -517,7 +516,6 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	cfg := testConfig(srv.URL)
 	cfg.Secret, cfg.Password = secret, password
 	cfg.Callback = &CallbackConfig{Listen: "127.0.0.1:0", Username: "cb", Password: cbPassword}
-	cfg.AnyCallbackPort = true
 	// Token refused.
 	all := texts(newTestClient(t, cfg))
 	// Token granted, login refused with an echo of the password.

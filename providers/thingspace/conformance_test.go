@@ -90,7 +90,7 @@ func start(t *testing.T, s providertest.Setup, opts thingspace.SimOptions, m mod
 		BaseURL: srv.URL, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
 		Username: thingspace.SimUsername, Password: thingspace.SimPassword,
 		AccountName: testAccount, Timeout: s.ClientTimeout, MaxRetryAfter: s.MaxRetryAfter,
-		PollInterval: s.PollInterval, AnyCallbackPort: true,
+		PollInterval: s.PollInterval,
 	}
 	if s.WrongCredentials {
 		cfg.Password = "not-the-password" // key and secret stay right

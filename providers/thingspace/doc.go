@@ -49,8 +49,9 @@
 // the account's DeviceProfileService callback. ThingSpace delivers only to
 // ports 80, 443, 9001-9006, 50551-50559 and 28200-28220 (API reference
 // "Register Callback Listener"), so New refuses a public_url (or, without
-// one, a listen address) on any other port; Config.AnyCallbackPort skips
-// that check for simulators and tests. ThingSpace retries an undelivered
+// one, a listen address) on any other port. A loopback address is exempt:
+// ThingSpace cannot reach it, so only a local simulator delivers there
+// (tests, --simulate, sim serve). ThingSpace retries an undelivered
 // callback 3 times, 5 minutes apart (maxCallbackThreshold 4), so
 // deliveries arrive twice, late, out of order, or before Submit has even
 // returned: each one is checked (the token in its URL, then the username

@@ -314,7 +314,7 @@ func extra(t *testing.T, h providertest.Harness) {
 			BaseURL: e.pair.URL, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
 			Username: thingspace.SimUsername, Password: thingspace.SimPassword, AccountName: testAccount,
 			Callback:      &thingspace.CallbackConfig{Listen: "127.0.0.1:0", Username: cbUser, Password: cbPassword},
-			CallbackGrace: time.Hour, AnyCallbackPort: true,
+			CallbackGrace: time.Hour,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -338,8 +338,7 @@ func extra(t *testing.T, h providertest.Harness) {
 		c, err := thingspace.New(thingspace.Config{
 			BaseURL: srv, Key: thingspace.SimKey, Secret: thingspace.SimSecret,
 			Username: thingspace.SimUsername, Password: thingspace.SimPassword, AccountName: "not-an-account",
-			Callback:        &thingspace.CallbackConfig{Listen: "127.0.0.1:0", Username: cbUser, Password: cbPassword},
-			AnyCallbackPort: true,
+			Callback: &thingspace.CallbackConfig{Listen: "127.0.0.1:0", Username: cbUser, Password: cbPassword},
 		})
 		if err != nil {
 			t.Fatal(err)

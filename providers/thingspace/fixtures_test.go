@@ -165,7 +165,6 @@ func TestFixtures(t *testing.T) {
 func runCallbackFixture(t *testing.T, cfg Config, f providertest.Fixture) map[string]string {
 	t.Helper()
 	cfg.Callback = &CallbackConfig{Listen: "127.0.0.1:0", Username: "username", Password: "password"}
-	cfg.AnyCallbackPort = true
 	c := newTestClient(t, cfg)
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)

@@ -28,7 +28,6 @@ func listeningClient(t *testing.T, listen string) (*Client, *Simulator) {
 	t.Cleanup(sim.Close)
 	cfg := testConfig(srv.URL)
 	cfg.Callback = &CallbackConfig{Listen: listen, Username: "cb", Password: "cb-secret"}
-	cfg.AnyCallbackPort = true
 	c := newTestClient(t, cfg)
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)

@@ -35,10 +35,6 @@ type CallbackConfigBlock struct {
 	// callback 5 minutes later, so the default (DefaultCallbackGrace)
 	// waits past that gap.
 	PollAfter time.Duration `yaml:"poll_after"`
-	// AnyPort lifts ThingSpace's rule on callback ports, for the
-	// in-process simulators only (they listen on a random loopback port);
-	// the config file cannot set it.
-	AnyPort bool `yaml:"-"`
 }
 
 // Lane returns the shared settings.
@@ -74,7 +70,6 @@ func (b *ConfigBlock) Open(context.Context) (providers.Client, error) {
 	if cb := b.Callback; cb != nil {
 		tc.Callback = &CallbackConfig{Listen: cb.Listen, PublicURL: cb.PublicURL, Username: cb.Username, Password: cb.Password}
 		tc.CallbackGrace = cb.PollAfter
-		tc.AnyCallbackPort = cb.AnyPort
 	}
 	return New(tc)
 }
@@ -99,7 +94,7 @@ func Descriptor() providers.Descriptor {
 			// The simulator retries a lost callback after 500ms, not 5
 			// minutes: poll soon after that.
 			b.Callback = &CallbackConfigBlock{Listen: "127.0.0.1:0", Username: "simbulk-callback", Password: "simulated-callback-password",
-				PollAfter: 3 * time.Second, AnyPort: true}
+				PollAfter: 3 * time.Second}
 			if c.CallbackGrace > 0 {
 				b.Callback.PollAfter = c.CallbackGrace
 			}
