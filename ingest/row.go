@@ -39,6 +39,15 @@ type Reader interface {
 	Close() error
 }
 
+// SheetReader is a Reader of one sheet of a workbook (XLSX) that can say
+// which sheet it reads and which others there are: a console offers the
+// others to a person who uploaded a multi-sheet workbook.
+type SheetReader interface {
+	Reader
+	Sheet() string
+	Sheets() []string
+}
+
 // OpenOptions choose how a manifest is read.
 type OpenOptions struct {
 	Sheet string // XLSX sheet name; "" means the first sheet

@@ -31,6 +31,7 @@ import (
 type xlsxReader struct {
 	name   string // file name for messages
 	sheet  string
+	sheets []string // every sheet of the workbook, in workbook order
 	file   *os.File
 	part   io.ReadCloser // the worksheet part
 	rows   *sheetRows
@@ -75,7 +76,8 @@ func newXLSXReader(ctx context.Context, name string, opts OpenOptions, limits xl
 	if err != nil {
 		return nil, err
 	}
-	if r.sheet, err = pickSheet(wb.sheetNames(), opts.Sheet); err != nil {
+	r.sheets = wb.sheetNames()
+	if r.sheet, err = pickSheet(r.sheets, opts.Sheet); err != nil {
 		return nil, err
 	}
 	sheetPart, err := wb.worksheetPart(zr, r.sheet)
@@ -135,6 +137,11 @@ func (r *xlsxReader) where(row sheetRow, err error) error {
 	}
 	return describe(at, "worksheet", err)
 }
+
+// Sheet is the sheet being read; Sheets every sheet of the workbook, in
+// workbook order (see SheetReader).
+func (r *xlsxReader) Sheet() string    { return r.sheet }
+func (r *xlsxReader) Sheets() []string { return r.sheets }
 
 // pickSheet finds the requested sheet, exactly or else ignoring case (as
 // Excel does: it does not allow two sheets differing only in case).

@@ -44,6 +44,9 @@ type Reconciliation struct {
 	// Unchecked counts rows whose lookup kept failing.
 	Unchecked int
 	Drift     []Finding
+	// StartedAt is when it started; FinishedAt when it completed (zero
+	// while it has not).
+	StartedAt, FinishedAt time.Time
 }
 
 // Reconciler compares a run's provisioned rows with what the providers

@@ -140,6 +140,9 @@ type ReconcileStore interface {
 	FinishReconciliation(ctx context.Context, id string, state RunState) error
 	// Reconciliation reads a reconciliation's totals and findings.
 	Reconciliation(ctx context.Context, id string) (Reconciliation, error)
+	// Reconciliations lists the ids of the run's reconciliations, newest
+	// first: its reconciliation history.
+	Reconciliations(ctx context.Context, runID string) ([]string, error)
 }
 
 // ErrReadOnly is returned by writes to a checkpoint opened read-only.

@@ -19,15 +19,7 @@ import (
 )
 
 // statusJSON is the documented `status --json` shape.
-type statusJSON struct {
-	RunID    string            `json:"run_id"`
-	Manifest string            `json:"manifest"`
-	State    pipeline.RunState `json:"state"`
-	// Loaded is false while the manifest is still going into the
-	// checkpoint, or when loading was cut short (nothing was sent then).
-	Loaded bool            `json:"loaded"`
-	Counts pipeline.Counts `json:"counts"`
-}
+type statusJSON = rollout.RunStatus
 
 func (a *app) statusCommand() *cobra.Command {
 	var db string
@@ -54,7 +46,7 @@ func (a *app) statusCommand() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, statusJSON{RunID: run.ID, Manifest: run.Manifest, State: run.State, Loaded: run.Loaded, Counts: counts})
+				return writeJSON(a.stdout, rollout.NewRunStatus(run, counts))
 			}
 			printCounts(a.stdout, run, run.State, counts)
 			return nil
@@ -66,17 +58,9 @@ func (a *app) statusCommand() *cobra.Command {
 }
 
 func (a *app) listRuns(ctx context.Context, cp pipeline.Store, asJSON bool) error {
-	runs, err := cp.Runs(ctx)
+	out, _, err := (&rollout.Service{Store: cp}).Statuses(ctx)
 	if err != nil {
 		return err
-	}
-	out := make([]statusJSON, 0, len(runs))
-	for _, r := range runs {
-		counts, err := cp.Counts(ctx, r.ID)
-		if err != nil {
-			return err
-		}
-		out = append(out, statusJSON{RunID: r.ID, Manifest: r.Manifest, State: r.State, Loaded: r.Loaded, Counts: counts})
 	}
 	if asJSON {
 		return writeJSON(a.stdout, out)

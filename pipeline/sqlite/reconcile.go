@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
 )
@@ -87,8 +88,15 @@ func (c *Store) RecordVerdicts(ctx context.Context, id string, vs []pipeline.Ver
 // Reconciliation reads a reconciliation's totals and findings.
 func (c *Store) Reconciliation(ctx context.Context, id string) (pipeline.Reconciliation, error) {
 	res := pipeline.Reconciliation{ID: id}
-	if err := c.read.QueryRowContext(ctx, "SELECT run_id, state FROM reconciliations WHERE id = ?", id).Scan(&res.RunID, &res.State); err != nil {
+	var started int64
+	var finished sql.NullInt64
+	if err := c.read.QueryRowContext(ctx, "SELECT run_id, state, created_at, finished_at FROM reconciliations WHERE id = ?", id).
+		Scan(&res.RunID, &res.State, &started, &finished); err != nil {
 		return res, fmt.Errorf("read reconciliation: %w", err)
+	}
+	res.StartedAt = time.UnixMilli(started)
+	if finished.Valid {
+		res.FinishedAt = time.UnixMilli(finished.Int64)
 	}
 	rows, err := c.read.QueryContext(ctx, "SELECT status, count(*) FROM reconcile_rows WHERE reconcile_id = ? GROUP BY status", id)
 	if err != nil {
@@ -158,4 +166,22 @@ func (c *Store) FinishReconciliation(ctx context.Context, id string, state pipel
 		_, err := tx.Exec("UPDATE reconciliations SET state = ?, updated_at = ?, finished_at = ? WHERE id = ?", state, now, fin, id)
 		return err
 	})
+}
+
+// Reconciliations lists the ids of the run's reconciliations, newest first.
+func (c *Store) Reconciliations(ctx context.Context, runID string) ([]string, error) {
+	rows, err := c.read.QueryContext(ctx, "SELECT id FROM reconciliations WHERE run_id = ? ORDER BY created_at DESC, id DESC", runID)
+	if err != nil {
+		return nil, fmt.Errorf("list reconciliations: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -601,10 +601,24 @@ func testReconciliation(t *testing.T, st Stores) {
 	if res.State != pipeline.RunCompleted || res.Checked != 3 || res.InSync != 2 || res.Unchecked != 1 || res.NotProvisioned != 2 {
 		t.Errorf("completed reconciliation %+v", res)
 	}
+	if res.StartedAt.IsZero() || res.FinishedAt.Before(res.StartedAt) {
+		t.Errorf("completed reconciliation started %v, finished %v", res.StartedAt, res.FinishedAt)
+	}
 	next, resumed, err := s.OpenReconciliation(ctx, run.ID)
 	must(t, err)
 	if next == id || resumed {
 		t.Errorf("after a completed reconciliation: %q resumed %v, want a new one", next, resumed)
+	}
+	if open, _ := s.Reconciliation(ctx, next); !open.FinishedAt.IsZero() {
+		t.Errorf("an open reconciliation has a finish time %v", open.FinishedAt)
+	}
+	history, err := s.Reconciliations(ctx, run.ID)
+	must(t, err)
+	if !slices.Equal(history, []string{next, id}) {
+		t.Errorf("history %v, want newest first [%s %s]", history, next, id)
+	}
+	if none, err := s.Reconciliations(ctx, "no-such-run"); err != nil || len(none) != 0 {
+		t.Errorf("history of an unknown run: %v, %v", none, err)
 	}
 }
 
