@@ -7,10 +7,18 @@ import (
 )
 
 // Event is something that happened during a rollout, in the order it
-// happened: Loaded (when the manifest went into the checkpoint), Started,
-// then Progress every Options.ProgressEvery and ProviderNotice as they
-// come, then Finished. A run already complete gets only Finished.
+// happened: Opened (the run is known), Loaded (when the manifest went into
+// the checkpoint), Started, then Progress every Options.ProgressEvery and
+// ProviderNotice as they come, then Finished. A run already complete gets
+// only Opened and Finished.
 type Event interface{ runID() string }
+
+// Opened names the run a rollout works on, before anything else happens
+// (loading a large manifest takes a while): the run Start created for the
+// manifest or found unfinished, or the one Resume or RetryFailed drives.
+type Opened struct {
+	Run pipeline.Run
+}
 
 // Loaded says the manifest's rows are in the checkpoint.
 type Loaded struct {
@@ -54,6 +62,7 @@ type Finished struct {
 	Counts pipeline.Counts
 }
 
+func (e Opened) runID() string         { return e.Run.ID }
 func (e Loaded) runID() string         { return e.RunID }
 func (e Started) runID() string        { return e.Run.ID }
 func (e Progress) runID() string       { return e.RunID }

@@ -271,6 +271,7 @@ func (s *Service) validate(provider string) ingest.ValidateOptions {
 // complete, and finishes it.
 func (s *Service) drive(ctx context.Context, run pipeline.Run, path string, opts Options) (Result, error) {
 	ev := &emitter{fn: opts.Events}
+	ev.emit(Opened{Run: run})
 	if !run.Loaded {
 		// A resumed run whose load was cut short reads its manifest
 		// again, which may be a FIFO: spool it as Start's caller does.

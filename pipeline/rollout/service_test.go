@@ -119,19 +119,34 @@ func setup(t *testing.T, f *fake, sample string) (*rollout.Service, string) {
 	return svc, manifest
 }
 
-// recorder collects a rollout's events.
-type recorder struct{ events []rollout.Event }
+// recorder collects a rollout's events; Opened, which comes first, apart.
+type recorder struct {
+	opened []rollout.Opened
+	events []rollout.Event
+}
+
+func (r *recorder) record(e rollout.Event) {
+	if o, ok := e.(rollout.Opened); ok && len(r.events) == 0 {
+		r.opened = append(r.opened, o)
+		return
+	}
+	r.events = append(r.events, e)
+}
 
 func (r *recorder) opts(dir string) rollout.Options {
-	return rollout.Options{Events: func(e rollout.Event) { r.events = append(r.events, e) }, ProgressEvery: 20 * time.Millisecond,
+	return rollout.Options{Events: r.record, ProgressEvery: 20 * time.Millisecond,
 		Grace: time.Second, WriteReports: dir != "", ReportsDir: dir}
 }
 
-// check asserts the stream's order (Loaded at most once and first,
-// Started before any Progress, Finished last, with the result's counts)
-// and that progress never goes back.
+// check asserts the stream's order (Opened once and first, naming the
+// run; Loaded at most once and next, Started before any Progress,
+// Finished last, with the result's counts) and that progress never goes
+// back.
 func (r *recorder) check(t *testing.T, res rollout.Result, wantLoaded bool) {
 	t.Helper()
+	if len(r.opened) != 1 || r.opened[0].Run.ID != res.Run.ID {
+		t.Errorf("opened %+v, want once, run %s", r.opened, res.Run.ID)
+	}
 	if len(r.events) == 0 {
 		t.Fatal("no events")
 	}
@@ -159,6 +174,8 @@ func (r *recorder) check(t *testing.T, res rollout.Result, wantLoaded bool) {
 				t.Errorf("progress %d/%d after %d (started %v)", e.Done, e.Total, lastDone, started)
 			}
 			lastDone = e.Done
+		case rollout.Opened:
+			t.Errorf("Opened again at %d", i)
 		case rollout.Finished:
 			if i != len(r.events)-1 {
 				t.Errorf("Finished at %d of %d", i, len(r.events))
