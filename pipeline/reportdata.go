@@ -43,9 +43,9 @@ type ReportView interface {
 // ErrorCount is how many failed or invalid rows share one error code, with
 // one of their messages as an example.
 type ErrorCount struct {
-	Code    string
-	Count   int
-	Message string
+	Code    string `json:"code"`
+	Count   int    `json:"count"`
+	Message string `json:"message"`
 }
 
 // LatencyCount is how many requests took exactly Millis milliseconds. A

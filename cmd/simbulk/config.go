@@ -25,6 +25,8 @@ import (
 // never logged, stored in the checkpoint or written to a report.
 type Config struct {
 	Providers ProvidersConfig `yaml:"providers"`
+	// Console configures simbulk serve.
+	Console ConsoleConfig `yaml:"console"`
 
 	// unset maps the path of each value that names an environment
 	// variable that is not set (providers.asavie.client_secret) to the

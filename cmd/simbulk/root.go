@@ -109,6 +109,7 @@ rows invalid or failed, 4 stopped at the failure threshold, 130 interrupted.`,
 		a.reportCommand(),
 		a.reconcileCommand(),
 		a.checkpointCommand(),
+		a.serveCommand(),
 		a.simCommand(),
 		a.versionCommand(),
 	)
