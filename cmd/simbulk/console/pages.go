@@ -217,7 +217,9 @@ func (s *Server) validationPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	codes := slices.SortedFunc(maps.Keys(up.ByCode), func(a, b string) int { return up.ByCode[b] - up.ByCode[a] })
-	columns := slices.Sorted(maps.Keys(up.ByColumn))
+	// Problems with the whole row (a field count) have no column to
+	// filter by; the code filter finds them.
+	columns := slices.DeleteFunc(slices.Sorted(maps.Keys(up.ByColumn)), func(c string) bool { return c == "" })
 	s.render(w, r, http.StatusOK, "upload", map[string]any{"Up": up, "P": pp, "Codes": codes, "Columns": columns,
 		"ExcelDamage": up.ByCode[ingest.CodeExcelDamage]})
 }

@@ -184,10 +184,10 @@ func (u *uploads) validate(ctx context.Context, up *Upload, opts ingest.Validate
 	*up = Upload{ID: up.ID, Name: up.Name, Size: up.Size, User: up.User, Uploaded: up.Uploaded,
 		Provider: up.Provider, Sheet: up.Sheet, RunID: up.RunID,
 		ByCode: map[string]int{}, ByColumn: map[string]int{}, Cells: map[string]map[string]int{}}
-	defer func() { up.Took = u.now().Sub(started) }()
 	r, err := ingest.OpenContext(ctx, u.path(up.ID, up.Name), ingest.OpenOptions{Sheet: up.Sheet})
 	if err != nil {
 		up.Unreadable = strings.TrimPrefix(err.Error(), "open manifest "+u.path(up.ID, up.Name)+": ")
+		up.Took = u.now().Sub(started)
 		return u.save(up)
 	}
 	defer r.Close()
@@ -261,6 +261,7 @@ func (u *uploads) validate(ctx context.Context, up *Upload, opts ingest.Validate
 	if err := pw.Flush(); err != nil {
 		return err
 	}
+	up.Took = u.now().Sub(started)
 	return u.save(up)
 }
 
