@@ -61,7 +61,8 @@
 //     CodeConflict naming the difference.
 //   - SIM states arrive as numbers (JSON samples) or names (XML samples);
 //     both are read. The MSISDN CLI form "(+44)7700900123" is made by
-//     ingest; this package sends Order.CLI as it stands.
+//     manifest validation, as this package's Manifest asks; the client
+//     sends Order.CLI as it stands.
 //   - Credentials: a token endpoint that refuses the client (400/401/403)
 //     is providers.CodeCredentials, and the shared TokenCache never asks
 //     again in this process. A 401 (HTTP or envelope Code) that persists
