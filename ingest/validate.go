@@ -75,8 +75,8 @@ func label(col string) string {
 	return col
 }
 
-// normaliseProvider folds a provider name as written ("IoTConnect",
-// "Thing Space") to its canonical spelling.
+// normaliseProvider folds a provider name as written (in any case, with
+// spaces, underscores or hyphens) to its registered spelling.
 func normaliseProvider(s string) string {
 	if _, ok := manifests[s]; ok {
 		return s
@@ -219,8 +219,8 @@ func (v *Validator) expectRows(rowsSoFar, total int) {
 }
 
 // columnsNeeded lists the columns every row of provider p needs, as far
-// as the header and defaults can tell (ThingSpace's place of use counts when
-// a default starts it).
+// as the header and defaults can tell (a field group counts when a default
+// starts it).
 func (v *Validator) columnsNeeded(p string) []string {
 	m := manifests[p]
 	cols := m.Required

@@ -85,8 +85,8 @@ func TestValidateDefaults(t *testing.T) {
 	opts := ValidateOptions{
 		Provider: "esim",
 		Defaults: map[string]map[string]string{
-			"esim": {"cmp": "IOTA_EU", "euiccAgreementId": "agr-default", "locale_id": "loc-default", "eid": "ignored"},
-			"simcard":     {"account": "other"},
+			"esim":    {"cmp": "IOTA_EU", "euiccAgreementId": "agr-default", "locale_id": "loc-default", "eid": "ignored"},
+			"simcard": {"account": "other"},
 		},
 	}
 	v, hp := NewValidator(NewHeader(names), opts)

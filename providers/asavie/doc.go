@@ -1,5 +1,7 @@
 // Package asavie provisions SIMs through the Asavie PassBridge provisioning
-// API and simulates that API for tests and the offline demo.
+// API and simulates that API for tests and the offline demo. Its Manifest
+// holds the manifest rules of an Asavie row: a CLI in the SIMCard.CLI
+// form, under an account.
 //
 // One SIM per request: POST /v1/accounts/{foreignaccountkey}/hardware/sims
 // with a SIMCard body, answered 202 with a StatusUrl that Check polls until
