@@ -10,8 +10,6 @@ import (
 	"github.com/simbulk/simbulk/providers/providertest"
 )
 
-const goodICCID = "89441234567890123454"
-
 func TestManifestCLI(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -44,7 +42,7 @@ func TestManifestCLI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			row, ps := providertest.CheckRow(t, []string{"Provider", tt.header, "ForeignAccountKey", "SIMNumber"}, ingest.ValidateOptions{},
-				"asavie", tt.cli, "acct-1", goodICCID)
+				"asavie", tt.cli, "acct-1", providertest.ICCID)
 			if strings.Contains(tt.want, "_") {
 				if got := providertest.Summary(ps); !slices.Equal(got, []string{"cli:" + tt.want}) {
 					t.Fatalf("problems = %v", ps)
@@ -54,7 +52,7 @@ func TestManifestCLI(t *testing.T) {
 			if len(ps) != 0 {
 				t.Fatalf("problems = %v", ps)
 			}
-			if row.CLI != tt.want || row.ICCID != goodICCID || row.Fields[ingest.ColAccount] != "acct-1" {
+			if row.CLI != tt.want || row.ICCID != providertest.ICCID || row.Fields[ingest.ColAccount] != "acct-1" {
 				t.Errorf("row = %+v, want CLI %q", row, tt.want)
 			}
 		})

@@ -11,12 +11,6 @@ import (
 	"github.com/simbulk/simbulk/providers/providertest"
 )
 
-const (
-	goodEID   = "89049032123451234512345678901235"
-	goodICCID = "89441234567890123454"
-	goodIMEI  = "490154203237518"
-)
-
 func TestManifest(t *testing.T) {
 	names := []string{"Provider", "EID", "CMP", "Domain ID", "eUICC Agreement ID", "Locale ID", "ICCID", "IMEI", "Notes"}
 	tests := []struct {
@@ -24,16 +18,16 @@ func TestManifest(t *testing.T) {
 		cells []string
 		want  []string
 	}{
-		{"valid", []string{"iotconnect", goodEID, "IOTA_EU", "AB12CD34-EF56GH78", "agr-1", "loc-1", goodICCID, goodIMEI, "x"}, nil},
-		{"valid minimal", []string{"IoTConnect", goodEID, "ARQIA_BR", "", "agr-1", "loc-1", "", "", ""}, nil},
-		{"cmp lower case", []string{"iotconnect", goodEID, "thingspace_us", "", "agr-1", "loc-1", "", "", ""}, nil},
+		{"valid", []string{"iotconnect", providertest.EID, "IOTA_EU", "AB12CD34-EF56GH78", "agr-1", "loc-1", providertest.ICCID, providertest.IMEI, "x"}, nil},
+		{"valid minimal", []string{"IoTConnect", providertest.EID, "ARQIA_BR", "", "agr-1", "loc-1", "", "", ""}, nil},
+		{"cmp lower case", []string{"iotconnect", providertest.EID, "thingspace_us", "", "agr-1", "loc-1", "", "", ""}, nil},
 		{"missing eid", []string{"iotconnect", "", "IOTA_EU", "", "agr-1", "loc-1", "", "", ""}, []string{"eid:missing_value"}},
 		{"all required missing", []string{"iotconnect", "", "", "", "", "", "", "", ""},
 			[]string{"eid:missing_value", "cmp:missing_value", "euicc_agreement_id:missing_value", "locale_id:missing_value"}},
-		{"bad cmp", []string{"iotconnect", goodEID, "IOTA", "", "agr-1", "loc-1", "", "", ""}, []string{"cmp:bad_value"}},
-		{"bad domain", []string{"iotconnect", goodEID, "IOTA_EU", "AB12CD3", "agr-1", "loc-1", "", "", ""}, []string{"domain_id:bad_format"}},
-		{"domain with 8 groups", []string{"iotconnect", goodEID, "IOTA_EU", strings.Repeat("AB12CD34-", 7) + "AB12CD34", "agr-1", "loc-1", "", "", ""}, []string{"domain_id:bad_format"}},
-		{"domain with 7 groups", []string{"iotconnect", goodEID, "IOTA_EU", strings.Repeat("AB12CD34-", 6) + "AB12CD34", "agr-1", "loc-1", "", "", ""}, nil},
+		{"bad cmp", []string{"iotconnect", providertest.EID, "IOTA", "", "agr-1", "loc-1", "", "", ""}, []string{"cmp:bad_value"}},
+		{"bad domain", []string{"iotconnect", providertest.EID, "IOTA_EU", "AB12CD3", "agr-1", "loc-1", "", "", ""}, []string{"domain_id:bad_format"}},
+		{"domain with 8 groups", []string{"iotconnect", providertest.EID, "IOTA_EU", strings.Repeat("AB12CD34-", 7) + "AB12CD34", "agr-1", "loc-1", "", "", ""}, []string{"domain_id:bad_format"}},
+		{"domain with 7 groups", []string{"iotconnect", providertest.EID, "IOTA_EU", strings.Repeat("AB12CD34-", 6) + "AB12CD34", "agr-1", "loc-1", "", "", ""}, nil},
 		{"every problem at once", []string{"iotconnect", "8904903212345123451234567890123", "X", "bad", "", "loc-1", "89441234567890123455", "490154203237517", ""},
 			[]string{"eid:bad_format", "iccid:bad_checksum", "imei:bad_checksum", "cmp:bad_value", "euicc_agreement_id:missing_value", "domain_id:bad_format"}},
 	}
@@ -47,41 +41,12 @@ func TestManifest(t *testing.T) {
 				t.Errorf("ingest.HasErrors = %v", ingest.HasErrors(ps))
 			}
 			if len(tt.want) == 0 {
-				if row.Provider != iotconnect.Name || row.EID != goodEID {
+				if row.Provider != iotconnect.Name || row.EID != providertest.EID {
 					t.Errorf("row = %+v", row)
 				}
 				if cmp := row.Fields[ingest.ColCMP]; cmp != strings.ToUpper(tt.cells[2]) {
 					t.Errorf("cmp = %q", cmp)
 				}
-			}
-		})
-	}
-}
-
-func TestManifestOptionalCLI(t *testing.T) {
-	tests := []struct {
-		provider, header, cli, want string
-	}{
-		{"iotconnect", "CLI", "+447700900123", "447700900123"},
-		{"iotconnect", "CLI", "(+44)7700900123", "447700900123"},
-		{"iotconnect", "MSISDN", "46000000001", "46000000001"},
-		{"iotconnect", "IMSI", "230000000000001", "230000000000001"},
-		{"iotconnect", "IMSI", "310260", "310260"},
-		{"iotconnect", "CLI", "230000000000001", "230000000000001"},
-		{"iotconnect", "CLI", "2341509999999999", ingest.CodeBadFormat}, // 16: too long for either
-	}
-	for _, tt := range tests {
-		t.Run(tt.provider+" "+tt.header+" "+tt.cli, func(t *testing.T) {
-			names := []string{"provider", "eid", tt.header, "cmp", "euicc_agreement_id", "locale_id", "account_name"}
-			row, ps := providertest.CheckRow(t, names, ingest.ValidateOptions{}, tt.provider, goodEID, tt.cli, "IOTA_EU", "a", "l", "0000123456-00001")
-			if strings.Contains(tt.want, "_") {
-				if got := providertest.Summary(ps); !slices.Equal(got, []string{"cli:" + tt.want}) {
-					t.Fatalf("problems = %v", ps)
-				}
-				return
-			}
-			if len(ps) != 0 || row.CLI != tt.want {
-				t.Errorf("CLI = %q, problems %v; want %q", row.CLI, ps, tt.want)
 			}
 		})
 	}

@@ -28,3 +28,11 @@ func Summary(ps []ingest.Problem) []string {
 	}
 	return out
 }
+
+// Well-formed identifiers, check digits correct, for the rows of tests of
+// a provider's manifest rules.
+const (
+	EID   = "89049032123451234512345678901235"
+	ICCID = "89441234567890123454"
+	IMEI  = "490154203237518"
+)

@@ -10,17 +10,11 @@ import (
 	"github.com/simbulk/simbulk/providers/providertest"
 )
 
-const (
-	goodEID   = "89049032123451234512345678901235"
-	goodICCID = "89441234567890123454"
-	goodIMEI  = "490154203237518"
-)
-
 func TestManifest(t *testing.T) {
 	names := []string{"provider", "eid", "iccid", "imei", "account_name", "mdn_zip_code",
 		"title", "first_name", "last_name", "address_line1", "city", "state", "zip", "zip4", "country"}
 	base := func(mod map[string]string) []string {
-		vals := map[string]string{"provider": "thingspace", "eid": goodEID, "account_name": "0000123456-00001"}
+		vals := map[string]string{"provider": "thingspace", "eid": providertest.EID, "account_name": "0000123456-00001"}
 		for k, v := range mod {
 			vals[k] = v
 		}
@@ -48,7 +42,7 @@ func TestManifest(t *testing.T) {
 		want []string
 	}{
 		{"minimal", nil, nil},
-		{"with iccid and imei", map[string]string{"iccid": goodICCID, "imei": goodIMEI, "mdn_zip_code": "02134"}, nil},
+		{"with iccid and imei", map[string]string{"iccid": providertest.ICCID, "imei": providertest.IMEI, "mdn_zip_code": "02134"}, nil},
 		{"missing eid", map[string]string{"eid": ""}, []string{"eid:missing_value"}},
 		{"missing account", map[string]string{"account_name": ""}, []string{"account_name:missing_value"}},
 		{"bad account", map[string]string{"account_name": "123456-1"}, []string{"account_name:bad_format"}},
@@ -89,33 +83,8 @@ func TestManifest(t *testing.T) {
 	if got := providertest.Summary(hp); !slices.Equal(got, []string{"last_name:missing_column"}) {
 		t.Errorf("header problems = %v", hp)
 	}
-	_, ps := v.Check(ingest.Record{Row: 2, FieldCount: 2, Values: []string{goodEID, "Jane"}})
+	_, ps := v.Check(ingest.Record{Row: 2, FieldCount: 2, Values: []string{providertest.EID, "Jane"}})
 	if got := providertest.Summary(ps); !slices.Equal(got, []string{"last_name:missing_value"}) || !strings.Contains(ps[0].Message, "primary place of use") {
 		t.Errorf("problems = %v", ps)
-	}
-}
-
-func TestManifestOptionalCLI(t *testing.T) {
-	tests := []struct {
-		provider, header, cli, want string
-	}{
-		{"thingspace", "MDN", "2815551234", "2815551234"}, // no country code needed
-		{"thingspace", "CLI", "", ""},
-		{"thingspace", "MSISDN", "+1 281 555 1234", ingest.CodeBadFormat},
-	}
-	for _, tt := range tests {
-		t.Run(tt.provider+" "+tt.header+" "+tt.cli, func(t *testing.T) {
-			names := []string{"provider", "eid", tt.header, "cmp", "euicc_agreement_id", "locale_id", "account_name"}
-			row, ps := providertest.CheckRow(t, names, ingest.ValidateOptions{}, tt.provider, goodEID, tt.cli, "IOTA_EU", "a", "l", "0000123456-00001")
-			if strings.Contains(tt.want, "_") {
-				if got := providertest.Summary(ps); !slices.Equal(got, []string{"cli:" + tt.want}) {
-					t.Fatalf("problems = %v", ps)
-				}
-				return
-			}
-			if len(ps) != 0 || row.CLI != tt.want {
-				t.Errorf("CLI = %q, problems %v; want %q", row.CLI, ps, tt.want)
-			}
-		})
 	}
 }
