@@ -50,7 +50,7 @@ func TestValidateControlCharacters(t *testing.T) {
 				{5, "a note" + cl.c, "Notes:control_character:w", true},
 			}
 			for _, tc := range cases {
-				cells := []string{"asavie", "+447700900123", iccid, "acct", "desc", "note"}
+				cells := []string{"simcard", "+447700900123", iccid, "acct", "desc", "note"}
 				cells[tc.col] = tc.value
 				row, ps := v.Check(Record{Row: 7, Values: slices.Clone(cells), FieldCount: 6})
 				want := tc.want
@@ -92,7 +92,7 @@ func TestValidateControlCharacters(t *testing.T) {
 // TestValidateControlAroundIdentifier: TAB, CR and LF around an identifier
 // are trimmed like spaces, not reported.
 func TestValidateControlAroundIdentifier(t *testing.T) {
-	_, ps := checkOne(t, []string{"provider", "cli", "account"}, ValidateOptions{}, "asavie", "\t+447700900123\r\n", "acct")
+	_, ps := checkOne(t, []string{"provider", "cli", "account"}, ValidateOptions{}, "simcard", "\t+447700900123\r\n", "acct")
 	if len(ps) != 0 {
 		t.Errorf("problems = %v", ps)
 	}
@@ -105,10 +105,10 @@ func TestCSVControlCharactersWholeFile(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("provider,cli,account,Notes\n")
 	for i := 0; b.Len() < 100<<10; i++ {
-		fmt.Fprintf(&b, "asavie,+4477009%05d,acct,row %d\n", i, i)
+		fmt.Fprintf(&b, "simcard,+4477009%05d,acct,row %d\n", i, i)
 	}
-	b.WriteString("asavie,+447700812345,acct,\"a\x00b\"\n")
-	b.WriteString("asavie,+4477008\x0012346,acct,ok\n")
+	b.WriteString("simcard,+447700812345,acct,\"a\x00b\"\n")
+	b.WriteString("simcard,+4477008\x0012346,acct,ok\n")
 	r, err := NewCSVReader(strings.NewReader(b.String()))
 	if err != nil {
 		t.Fatal(err)

@@ -75,11 +75,11 @@ func utf16Bytes(s string, bigEndian, bom bool) []byte {
 
 func TestCSVReader(t *testing.T) {
 	const plain = "EID,ICCID,Provider\n" +
-		"89049032123451234512345678901235,8944123456789012345,iotconnect\n" +
-		"89049032123451234512345678901236,8944123456789012346,asavie\n"
+		"89049032123451234512345678901235,8944123456789012345,esim\n" +
+		"89049032123451234512345678901236,8944123456789012346,simcard\n"
 	twoRows := []wantRec{
-		{2, []string{"89049032123451234512345678901235", "8944123456789012345", "iotconnect"}, 3, false},
-		{3, []string{"89049032123451234512345678901236", "8944123456789012346", "asavie"}, 3, false},
+		{2, []string{"89049032123451234512345678901235", "8944123456789012345", "esim"}, 3, false},
+		{3, []string{"89049032123451234512345678901236", "8944123456789012346", "simcard"}, 3, false},
 	}
 	tabbed := strings.NewReplacer(",", "\t").Replace(plain)
 	crlf := strings.ReplaceAll(plain, "\n", "\r\n")
@@ -441,7 +441,7 @@ func (g *generatedCSV) Read(p []byte) (int, error) {
 		if g.next == 0 {
 			g.buf = []byte("EID,ICCID,IMEI,Provider,Description\r\n")
 		} else {
-			g.buf = fmt.Appendf(g.buf, "8904903212345123451234567%07d,894412345678%07d,35693803564%04d,iotconnect,\"tracker, unit %d\"\r\n", g.next, g.next, g.next%10000, g.next)
+			g.buf = fmt.Appendf(g.buf, "8904903212345123451234567%07d,894412345678%07d,35693803564%04d,esim,\"tracker, unit %d\"\r\n", g.next, g.next, g.next%10000, g.next)
 		}
 		g.next++
 	}

@@ -1,6 +1,9 @@
 // Package ingest reads device manifests (CSV or XLSX) one row at a time and
-// checks every row against the identifier rules and the per-provider field
-// rules before anything is sent anywhere.
+// checks every row against the identifier rules and the field rules of its
+// provider before anything is sent anywhere. It knows no provider itself:
+// each provider package holds its rules as a Manifest, which the provider
+// registry hands to RegisterManifest (providers/all registers the shipped
+// ones).
 //
 // Reading and checking are separate steps so that the same checks apply to
 // both formats: a Reader turns a file into a Header and a stream of Records,

@@ -36,7 +36,7 @@ func TestExcelDamage(t *testing.T) {
 		{name: "E alone", in: "E+19"},
 		{name: "sign only", in: "+E5"},
 		{name: "MSISDN with plus", in: "+447700900123"},
-		{name: "asavie form", in: "(+44)7700900123"},
+		{name: "simcard form", in: "(+44)7700900123"},
 		{name: "two groups wrong size", in: "1,23,456"},
 		{name: "dot only", in: "."},
 		{name: "empty", in: ""},

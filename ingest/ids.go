@@ -159,12 +159,14 @@ func checkIMEI(s string) idProblem {
 	return idProblem{}
 }
 
-// IMSI lengths: 6-15 digits in general (MCC+MNC+MSIN), 14-16 for Asavie.
+// IMSI lengths: 6-15 digits in general (MCC+MNC+MSIN); a provider's
+// CLIForm may set its own. Under a plain CLI header, bare digits from
+// bareIMSIMin on are taken for an IMSI: an MSISDN that long is rare, an
+// IMSI almost always is.
 const (
-	imsiMin       = 6
-	imsiMax       = 15
-	asavieIMSIMin = 14
-	asavieIMSIMax = 16
+	imsiMin     = 6
+	imsiMax     = 15
+	bareIMSIMin = 14
 )
 
 // checkIMSI applies the IMSI rules with the provider's length range.
@@ -194,11 +196,12 @@ type msisdn struct {
 }
 
 // parseMSISDN reads an MSISDN written "+447700900123", "447700900123" or
-// "(+44)7700900123" (Asavie's form; "(44)" is accepted as its regex allows).
-// With needCC the country code must be known, either because the value
-// brackets it or because it starts with an ITU country calling code (Asavie
-// needs the split); otherwise any E.164-shaped number passes (a ThingSpace
-// MDN is often written without country code).
+// "(+44)7700900123" (the bracketed form; "(44)" is accepted too, as the
+// providers that key SIMs by it allow). With needCC the country code must
+// be known, either because the value brackets it or because it starts with
+// an ITU country calling code (the bracketed form needs the split);
+// otherwise any E.164-shaped number passes (an MDN is often written
+// without country code).
 func parseMSISDN(s string, needCC bool) (msisdn, idProblem) {
 	const form = "an MSISDN must be in international format, e.g. +447700900123 or (+44)7700900123"
 	var m msisdn
@@ -252,5 +255,5 @@ func parseMSISDN(s string, needCC bool) (msisdn, idProblem) {
 	return m, idProblem{}
 }
 
-// asavieCLI writes an MSISDN the way Asavie keys SIMs: "(+44)7700900123".
-func (m msisdn) asavieCLI() string { return "(+" + m.cc + ")" + m.nat }
+// bracketed writes an MSISDN in the bracketed form: "(+44)7700900123".
+func (m msisdn) bracketed() string { return "(+" + m.cc + ")" + m.nat }

@@ -137,11 +137,11 @@ func TestCheckIMSI(t *testing.T) {
 		{"310260", imsiMin, imsiMax, ""},
 		{"31026", imsiMin, imsiMax, CodeBadFormat},
 		{"2341509999999991", imsiMin, imsiMax, CodeBadFormat},
-		{"2341509999999991", asavieIMSIMin, asavieIMSIMax, ""},
-		{"23415099999999", asavieIMSIMin, asavieIMSIMax, ""},
-		{"2341509999999", asavieIMSIMin, asavieIMSIMax, CodeBadFormat},
-		{"23415099999999912", asavieIMSIMin, asavieIMSIMax, CodeBadFormat},
-		{"+23415099999999", asavieIMSIMin, asavieIMSIMax, CodeBadFormat},
+		{"2341509999999991", 14, 16, ""},
+		{"23415099999999", 14, 16, ""},
+		{"2341509999999", 14, 16, CodeBadFormat},
+		{"23415099999999912", 14, 16, CodeBadFormat},
+		{"+23415099999999", 14, 16, CodeBadFormat},
 	}
 	for _, tt := range tests {
 		if p := checkIMSI(tt.in, tt.min, tt.max); p.code != tt.code {
@@ -156,18 +156,18 @@ func TestParseMSISDN(t *testing.T) {
 		needCC     bool
 		code       string
 		digits, cc string
-		asavie     string
+		bracketed  string
 	}{
-		{in: "+447700900123", needCC: true, digits: "447700900123", cc: "44", asavie: "(+44)7700900123"},
-		{in: "447700900123", needCC: true, digits: "447700900123", cc: "44", asavie: "(+44)7700900123"},
-		{in: "(+44)7700900123", needCC: true, digits: "447700900123", cc: "44", asavie: "(+44)7700900123"},
-		{in: "(44)7700900123", needCC: true, digits: "447700900123", cc: "44", asavie: "(+44)7700900123"},
-		{in: "(++44)7700900123", needCC: true, digits: "447700900123", cc: "44", asavie: "(+44)7700900123"},
-		{in: "+12025550123", needCC: true, digits: "12025550123", cc: "1", asavie: "(+1)2025550123"},
-		{in: "+79161234567", needCC: true, digits: "79161234567", cc: "7", asavie: "(+7)9161234567"},
-		{in: "+353871234567", needCC: true, digits: "353871234567", cc: "353", asavie: "(+353)871234567"},
-		{in: "(+1684)6331234", needCC: true, digits: "16846331234", cc: "1684", asavie: "(+1684)6331234"},
-		{in: "+882345678901", needCC: true, digits: "882345678901", cc: "882", asavie: "(+882)345678901"},
+		{in: "+447700900123", needCC: true, digits: "447700900123", cc: "44", bracketed: "(+44)7700900123"},
+		{in: "447700900123", needCC: true, digits: "447700900123", cc: "44", bracketed: "(+44)7700900123"},
+		{in: "(+44)7700900123", needCC: true, digits: "447700900123", cc: "44", bracketed: "(+44)7700900123"},
+		{in: "(44)7700900123", needCC: true, digits: "447700900123", cc: "44", bracketed: "(+44)7700900123"},
+		{in: "(++44)7700900123", needCC: true, digits: "447700900123", cc: "44", bracketed: "(+44)7700900123"},
+		{in: "+12025550123", needCC: true, digits: "12025550123", cc: "1", bracketed: "(+1)2025550123"},
+		{in: "+79161234567", needCC: true, digits: "79161234567", cc: "7", bracketed: "(+7)9161234567"},
+		{in: "+353871234567", needCC: true, digits: "353871234567", cc: "353", bracketed: "(+353)871234567"},
+		{in: "(+1684)6331234", needCC: true, digits: "16846331234", cc: "1684", bracketed: "(+1684)6331234"},
+		{in: "+882345678901", needCC: true, digits: "882345678901", cc: "882", bracketed: "(+882)345678901"},
 		{in: "46000000001", digits: "46000000001"},
 		{in: "2815551234", digits: "2815551234"},              // a US MDN without country code
 		{in: "2815551234", needCC: true, code: CodeBadFormat}, // 28x is no country code
@@ -176,7 +176,7 @@ func TestParseMSISDN(t *testing.T) {
 		{in: "07700900123", code: CodeBadFormat},
 		{in: "+44 7700 900123", code: CodeBadFormat},
 		{in: "+44-7700900123", code: CodeBadFormat},
-		{in: "(+44)770090", needCC: true, digits: "44770090", cc: "44", asavie: "(+44)770090"},
+		{in: "(+44)770090", needCC: true, digits: "44770090", cc: "44", bracketed: "(+44)770090"},
 		{in: "(+44)7700", code: CodeBadFormat},
 		{in: "(+44 7700900123", code: CodeBadFormat},
 		{in: "()7700900123", code: CodeBadFormat},
@@ -200,8 +200,8 @@ func TestParseMSISDN(t *testing.T) {
 		if m.digits != tt.digits || m.cc != tt.cc {
 			t.Errorf("parseMSISDN(%q, %v) = %+v, want digits %q cc %q", tt.in, tt.needCC, m, tt.digits, tt.cc)
 		}
-		if tt.asavie != "" && m.asavieCLI() != tt.asavie {
-			t.Errorf("parseMSISDN(%q).asavieCLI() = %q, want %q", tt.in, m.asavieCLI(), tt.asavie)
+		if tt.bracketed != "" && m.bracketed() != tt.bracketed {
+			t.Errorf("parseMSISDN(%q).bracketed() = %q, want %q", tt.in, m.bracketed(), tt.bracketed)
 		}
 	}
 }

@@ -101,7 +101,7 @@ func repeat(s string, n int64) io.Reader { return &repeatReader{pattern: []byte(
 // read, and numbered as an editor would.
 const (
 	goodEID1 = "89049032123451234512345678901235"
-	goodRow  = goodEID1 + ",iotconnect,IOTA_EU,AG1,en\n"
+	goodRow  = goodEID1 + ",esim,IOTA_EU,AG1,en\n"
 )
 
 // quotedLine is one line of a long quoted cell: delimiters, doubled quotes
@@ -116,8 +116,8 @@ func hostileCases(scale int64) []hostileCase {
 		{
 			name: "cell500MB",
 			src: func() io.Reader {
-				return stream(header, goodEID1+",iotconnect,IOTA_EU,AG1,en,", repeat("abcdefgh", 500<<20/scale), "\n",
-					"8904903212345123451234567890129,iotconnect,IOTA_EU,AG1,en,ok\n")
+				return stream(header, goodEID1+",esim,IOTA_EU,AG1,en,", repeat("abcdefgh", 500<<20/scale), "\n",
+					"8904903212345123451234567890129,esim,IOTA_EU,AG1,en,ok\n")
 			},
 			check: func(t *testing.T, o helperOutcome) {
 				wantNoFatal(t, o)
@@ -135,8 +135,8 @@ func hostileCases(scale int64) []hostileCase {
 			// must keep their numbers.
 			name: "quotedCell500MB",
 			src: func() io.Reader {
-				return stream(header, goodEID1+",iotconnect,IOTA_EU,AG1,en,\"", repeat(quotedLine, 500<<20/scale), "\"\n",
-					"8904903212345123451234567890129,iotconnect,IOTA_EU,AG1,en,ok\n")
+				return stream(header, goodEID1+",esim,IOTA_EU,AG1,en,\"", repeat(quotedLine, 500<<20/scale), "\"\n",
+					"8904903212345123451234567890129,esim,IOTA_EU,AG1,en,ok\n")
 			},
 			check: func(t *testing.T, o helperOutcome) {
 				wantNoFatal(t, o)
@@ -150,7 +150,7 @@ func hostileCases(scale int64) []hostileCase {
 		{
 			name: "unclosedQuote500MB",
 			src: func() io.Reader {
-				return stream(header, goodEID1+",iotconnect,IOTA_EU,AG1,en,\"", repeat("x,y\n", 500<<20/scale))
+				return stream(header, goodEID1+",esim,IOTA_EU,AG1,en,\"", repeat("x,y\n", 500<<20/scale))
 			},
 			check: func(t *testing.T, o helperOutcome) {
 				if !strings.Contains(o.Err, "never closed") || !strings.Contains(o.Err, "line 2") {
@@ -175,7 +175,7 @@ func hostileCases(scale int64) []hostileCase {
 		{
 			name: "row1Mcells",
 			src: func() io.Reader {
-				return stream(header, goodEID1+",iotconnect,IOTA_EU,AG1,en", repeat(",", 1_000_000/scale), "\n", goodRow)
+				return stream(header, goodEID1+",esim,IOTA_EU,AG1,en", repeat(",", 1_000_000/scale), "\n", goodRow)
 			},
 			check: func(t *testing.T, o helperOutcome) {
 				wantNoFatal(t, o)

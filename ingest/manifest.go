@@ -1,20 +1,16 @@
 package ingest
 
-import (
-	"maps"
-	"slices"
-)
+import "slices"
 
 // Manifest is what one provider asks of its manifest rows: the columns
 // every row needs, how a CLI is written for it, and the rules of its own
 // fields. The Validator's machinery is the same for every provider; a
 // provider's Manifest is the only part that differs.
 //
-// The rules of the built-in providers live here (BuiltinManifest), because
-// manifests are validated without a provider registry (this package's
-// tests, reports, benchmarks); providers.Register installs a registered
-// provider's Manifest through RegisterManifest, so a new provider brings
-// its rules with its descriptor.
+// This package knows no provider of its own: each provider package holds
+// its rules and providers.Register installs them through RegisterManifest,
+// so a program or test that validates manifests imports providers/all (or
+// registers a Manifest itself) first.
 type Manifest struct {
 	// Required are the columns every row needs. Identifiers (eid, iccid,
 	// cli) must be in the row; other fields may come from config defaults.
@@ -29,15 +25,17 @@ type Manifest struct {
 	Fields func(c *FieldCheck)
 }
 
-// FieldGroup is an all-or-nothing set of provider fields (ThingSpace's
-// primary place of use).
+// FieldGroup is an all-or-nothing set of provider fields (a postal
+// address: a street without a city is no address).
 type FieldGroup struct {
 	Any, Required []string
 }
 
 // CLIForm is how a provider takes a CLI: the IMSI lengths it accepts (zero:
-// 6 to 15 digits) and whether an MSISDN goes bracketed,
-// "(+44)7700900123" (Asavie), rather than as bare digits.
+// 6 to 15 digits) and whether an MSISDN goes bracketed, "(+44)7700900123",
+// rather than as bare digits. A bracketed MSISDN needs its country code
+// told apart from the national number, so such a provider's MSISDNs must
+// start with a known country calling code.
 type CLIForm struct {
 	IMSIMin, IMSIMax int
 	Bracketed        bool
@@ -50,54 +48,30 @@ func (f CLIForm) imsiRange() (int, int) {
 	return f.IMSIMin, f.IMSIMax
 }
 
-// builtinManifests are the rules this package holds, by provider.
-var builtinManifests = map[string]Manifest{
-	ProviderIoTConnect: {
-		Required: []string{ColEID, ColCMP, ColEUICCAgreementID, ColLocaleID},
-		Fields:   checkIoTConnect,
-	},
-	ProviderAsavie: {
-		Required: []string{ColCLI, ColAccount},
-		CLI:      CLIForm{IMSIMin: asavieIMSIMin, IMSIMax: asavieIMSIMax, Bracketed: true},
-		Fields:   func(c *FieldCheck) { c.Require(ColAccount) },
-	},
-	ProviderThingSpace: {
-		Required: []string{ColEID, ColAccountName},
-		Groups:   []FieldGroup{{Any: placeOfUseFields, Required: placeOfUseRequired}},
-		Fields:   checkThingSpace,
-	},
-}
-
-// manifests are the rules of every provider in Providers.
-var manifests = maps.Clone(builtinManifests)
-
-// BuiltinManifest returns the rules of a provider whose rules live in this
-// package (iotconnect, asavie, thingspace).
-func BuiltinManifest(name string) (Manifest, bool) {
-	m, ok := builtinManifests[name]
-	return m, ok
-}
+// manifests are the rules of every registered provider, by name, and
+// providerNames their names in the order of registration, for messages
+// that list them.
+var (
+	manifests     = map[string]Manifest{}
+	providerNames []string
+)
 
 // RegisterManifest makes provider name known to validation with rules m,
 // replacing its rules if it is known already; a new name goes at the end
-// of Providers. Call it before validating, not during (providers.Register
-// does, at start-up).
+// of the providers that messages list. Call it before validating, not
+// during (providers.Register does, at start-up).
 func RegisterManifest(name string, m Manifest) {
 	if _, ok := manifests[name]; !ok {
-		Providers = append(slices.Clip(Providers), name)
+		providerNames = append(slices.Clip(providerNames), name)
 	}
 	manifests[name] = m
 }
 
 // UnregisterManifest forgets provider name (for tests that register a
-// provider of their own); a built-in provider gets its own rules back.
+// provider of their own).
 func UnregisterManifest(name string) {
-	if m, ok := builtinManifests[name]; ok {
-		manifests[name] = m
-		return
-	}
 	delete(manifests, name)
-	Providers = slices.DeleteFunc(slices.Clone(Providers), func(p string) bool { return p == name })
+	providerNames = slices.DeleteFunc(slices.Clone(providerNames), func(p string) bool { return p == name })
 }
 
 // FieldCheck is one row's provider fields as a Manifest's Fields rule sees

@@ -6,6 +6,11 @@ import (
 
 // Canonical column names. Headers in a manifest are matched to these through
 // Aliases; columns that match nothing are kept as extra columns.
+//
+// The provider fields are named here rather than by the providers whose
+// rules (providers/<name>/manifest.go) check them: a header is matched
+// before any row says its provider, and one manifest may mix providers, so
+// the column vocabulary belongs to the manifest and is shared by all.
 const (
 	ColProvider = "provider"
 	ColEID      = "eid"
@@ -13,13 +18,13 @@ const (
 	ColCLI      = "cli" // MSISDN or IMSI, whichever the provider keys the SIM by
 	ColIMEI     = "imei"
 
-	// iotconnect
+	// eUICC registration
 	ColCMP              = "cmp"
 	ColDomainID         = "domain_id"
 	ColEUICCAgreementID = "euicc_agreement_id"
 	ColLocaleID         = "locale_id"
 
-	// asavie
+	// SIM records
 	ColAccount      = "account"
 	ColDescription  = "description"
 	ColInventoryRef = "inventory_ref"
@@ -29,7 +34,7 @@ const (
 	ColSOC          = "soc"
 	ColPurchaseOrd  = "purchase_order"
 
-	// thingspace
+	// device activation and its primary place of use
 	ColAccountName       = "account_name"
 	ColServicePlan       = "service_plan"
 	ColCarrierName       = "carrier_name"

@@ -1,22 +1,12 @@
 package ingest
 
-// Provider names as written in manifests and config.
-const (
-	ProviderIoTConnect = "iotconnect"
-	ProviderAsavie     = "asavie"
-	ProviderThingSpace = "thingspace"
-)
-
-// Providers lists the providers simbulk knows, in a stable order.
-var Providers = []string{ProviderIoTConnect, ProviderAsavie, ProviderThingSpace}
-
 // Row is a checked manifest row: identifiers normalised to what the provider
-// expects (e.g. an Asavie MSISDN CLI written "(+44)7700900123") and provider
-// fields filled from the row or, where the row leaves them empty, from the
-// configured defaults.
+// expects (e.g. an MSISDN CLI bracketed, "(+44)7700900123", for a provider
+// whose CLIForm says so) and provider fields filled from the row or, where
+// the row leaves them empty, from the configured defaults.
 type Row struct {
 	Number   int    // row as the user sees it (header = 1)
-	Provider string // one of Providers
+	Provider string // a registered provider (RegisterManifest)
 	EID      string
 	ICCID    string
 	CLI      string

@@ -52,17 +52,6 @@ type fieldDefault struct {
 	col         int // the same column in fieldCols, or -1 when the header lacks it
 }
 
-// ThingSpace's primary place of use is all or nothing: giving any of its
-// fields requires the ones ThingSpace marks required.
-var (
-	placeOfUseFields = []string{ColTitle, ColFirstName, ColMiddleName, ColLastName, ColSuffix,
-		ColAddressLine1, ColAddressLine2, ColCity, ColState, ColZip, ColZip4, ColCountry}
-	placeOfUseRequired = []string{ColFirstName, ColLastName, ColAddressLine1, ColCity, ColState, ColZip, ColCountry}
-)
-
-// IoT Connect's Connectivity Management Platforms (register eUICC, "cmp").
-var cmpValues = []string{"IOTA_EU", "ARQIA_BR", "THINGSPACE_US"}
-
 func isIdentifier(col string) bool {
 	switch col {
 	case ColEID, ColICCID, ColCLI, ColIMEI:
@@ -86,8 +75,8 @@ func label(col string) string {
 	return col
 }
 
-// normaliseProvider folds a provider name as written ("IoTConnect",
-// "Thing Space") to its canonical spelling.
+// normaliseProvider folds a provider name as written (in any case, with
+// spaces, underscores or hyphens) to its registered spelling.
 func normaliseProvider(s string) string {
 	if _, ok := manifests[s]; ok {
 		return s
@@ -95,7 +84,10 @@ func normaliseProvider(s string) string {
 	return NormaliseHeader(s)
 }
 
-func knownProvider(p string) bool { return slices.Contains(Providers, p) }
+func knownProvider(p string) bool {
+	_, ok := manifests[p]
+	return ok
+}
 
 // NewValidator prepares the checks for a manifest with header h. The
 // problems it returns concern the manifest as a whole (Row 1): a provider
@@ -147,8 +139,8 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 		v.defaults[normaliseProvider(strings.TrimSpace(p))] = m
 	}
-	v.setups = make(map[string]*providerSetup, len(Providers))
-	for _, p := range Providers {
+	v.setups = make(map[string]*providerSetup, len(providerNames))
+	for _, p := range providerNames {
 		v.setups[p] = v.newProviderSetup(p)
 	}
 
@@ -165,11 +157,11 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 	switch {
 	case v.provider == "" && v.iProvider < 0:
 		v.noProviderMsg = fmt.Sprintf("the manifest has no provider column and no --provider was given; add a provider column (%s) or pass --provider (headers found: %s)",
-			strings.Join(Providers, ", "), v.headersFound)
+			strings.Join(providerNames, ", "), v.headersFound)
 		problems = append(problems, Problem{Row: 1, Column: ColProvider, Code: CodeMissingColumn,
 			Severity: SeverityError, Message: v.noProviderMsg})
 	default:
-		v.noProviderMsg = fmt.Sprintf("provider is empty; write one of %s (or pass --provider)", strings.Join(Providers, ", "))
+		v.noProviderMsg = fmt.Sprintf("provider is empty; write one of %s (or pass --provider)", strings.Join(providerNames, ", "))
 	}
 	if v.providerKnown {
 		for _, col := range v.columnsNeeded(v.provider) {
@@ -227,8 +219,8 @@ func (v *Validator) expectRows(rowsSoFar, total int) {
 }
 
 // columnsNeeded lists the columns every row of provider p needs, as far
-// as the header and defaults can tell (ThingSpace's place of use counts when
-// a default starts it).
+// as the header and defaults can tell (a field group counts when a default
+// starts it).
 func (v *Validator) columnsNeeded(p string) []string {
 	m := manifests[p]
 	cols := m.Required
@@ -244,7 +236,7 @@ func (v *Validator) columnsNeeded(p string) []string {
 }
 
 func unknownProviderMessage(p string) string {
-	return fmt.Sprintf("unknown provider %q; simbulk knows %s", p, strings.Join(Providers, ", "))
+	return fmt.Sprintf("unknown provider %q; simbulk knows %s", p, strings.Join(providerNames, ", "))
 }
 
 // rulesFor returns provider p's strictness, checksum errors by default.
@@ -520,10 +512,8 @@ func (c *rowCheck) missing(prov, col, raw, need string) {
 	c.add(col, raw, CodeMissingValue, SeverityError, msg)
 }
 
-const (
-	needEveryRow   = "for every row"
-	needPlaceOfUse = "when a primary place of use (name or address) is given"
-)
+// needEveryRow is when a Required column is needed, for messages.
+const needEveryRow = "for every row"
 
 // ident reads an identifier cell: removes text markers a spreadsheet user
 // may have added and reports spreadsheet damage. ok is false when there is
@@ -610,14 +600,14 @@ func (c *rowCheck) imei(prov string, rules ProviderRules) string {
 // cli checks the CLI as an MSISDN or an IMSI. The header decides which when
 // it says (an MSISDN or IMSI column); under a plain CLI header the value
 // does: a leading + or a bracketed country code is an MSISDN, 14-16 bare
-// digits an IMSI, fewer an MSISDN. An MSISDN goes to Asavie as
-// "(+44)7700900123" and to the others as bare digits.
+// digits an IMSI, fewer an MSISDN. An MSISDN goes bracketed,
+// "(+44)7700900123", to a provider whose CLIForm says so and as bare
+// digits to the others.
 func (c *rowCheck) cli(prov string, form CLIForm, required bool) string {
 	raw, val, ok := c.ident(prov, ColCLI, c.v.iCLI, false, required)
 	if !ok {
 		return val
 	}
-	asavie := form.Bracketed
 	imsiLo, imsiHi := form.imsiRange()
 	kind := c.v.h.CLIKind
 	if kind == "" {
@@ -629,7 +619,7 @@ func (c *rowCheck) cli(prov string, form CLIForm, required bool) string {
 				"CLI must be an MSISDN (at most %d digits) or an IMSI (%d to %d digits); this one has %d digits",
 				msisdnMax, imsiLo, imsiHi, len(val)))
 			return val
-		case allDigits(val) && len(val) >= asavieIMSIMin:
+		case allDigits(val) && len(val) >= bareIMSIMin:
 			kind = "imsi"
 		default:
 			kind = "msisdn"
@@ -643,14 +633,14 @@ func (c *rowCheck) cli(prov string, form CLIForm, required bool) string {
 		c.dup(dupIMSI, val, raw)
 		return val
 	}
-	m, p := parseMSISDN(val, asavie)
+	m, p := parseMSISDN(val, form.Bracketed)
 	if !p.ok() {
 		c.add(ColCLI, raw, p.code, SeverityError, p.msg)
 		return val
 	}
 	c.dup(dupMSISDN, m.digits, raw)
-	if asavie {
-		return m.asavieCLI()
+	if form.Bracketed {
+		return m.bracketed()
 	}
 	return m.digits
 }
@@ -717,124 +707,6 @@ func (c *rowCheck) require(prov, col string, f map[string]string, need string) (
 	c.missing(prov, col, raw, need)
 	return "", false
 }
-
-func checkIoTConnect(c *FieldCheck) {
-	if cmp, ok := c.Require(ColCMP); ok && !slices.Contains(cmpValues, cmp) {
-		if up := strings.ToUpper(cmp); slices.Contains(cmpValues, up) {
-			c.Set(ColCMP, up)
-		} else {
-			c.Bad(ColCMP, CodeBadValue, fmt.Sprintf("cmp must be one of %s", strings.Join(cmpValues, ", ")))
-		}
-	}
-	c.Require(ColEUICCAgreementID)
-	c.Require(ColLocaleID)
-	if d := c.Get(ColDomainID); d != "" && !validDomainID(d) {
-		c.Bad(ColDomainID, CodeBadFormat,
-			"domain_id must be 1 to 7 groups of 8 letters or digits joined by hyphens, e.g. AB12CD34 or AB12CD34-EF56GH78")
-	}
-}
-
-func checkThingSpace(c *FieldCheck) {
-	if name, ok := c.Require(ColAccountName); ok && !validAccountName(name) {
-		c.Bad(ColAccountName, CodeBadFormat,
-			"account_name must be 10 digits, a hyphen and 5 digits, e.g. 0000123456-00001; if leading zeros are missing, format the column as Text")
-	}
-	if z := c.Get(ColMDNZipCode); z != "" && !(len(z) == 5 && allDigits(z)) {
-		c.Bad(ColMDNZipCode, CodeBadFormat,
-			"mdn_zip_code must be a 5-digit ZIP code, e.g. 02134; if a leading zero is missing, format the column as Text")
-	}
-	inUse := false
-	for _, col := range placeOfUseFields {
-		if c.Get(col) != "" {
-			inUse = true
-			break
-		}
-	}
-	if !inUse {
-		return
-	}
-	// The place of use is all or nothing.
-	for _, col := range placeOfUseRequired {
-		val, ok := c.RequireWhen(col, needPlaceOfUse)
-		if !ok {
-			continue
-		}
-		bad := ""
-		switch col {
-		case ColFirstName:
-			if !validName(val, 20) {
-				bad = "first_name must be at most 20 characters: letters A-Z, digits, space, - ! #"
-			}
-		case ColLastName:
-			if !validName(val, 25) {
-				bad = "last_name must be at most 25 characters: letters A-Z, digits, space, - ! #"
-			}
-		case ColState:
-			if len(val) == 2 && isASCIILetter(val[0]) && isASCIILetter(val[1]) {
-				c.Set(col, strings.ToUpper(val))
-			} else {
-				bad = "state must be a two-letter US state code, e.g. TX"
-			}
-		case ColZip:
-			if len(val) != 5 || !allDigits(val) {
-				bad = "zip must be a 5-digit ZIP code, e.g. 02134; if a leading zero is missing, format the column as Text"
-			}
-		case ColCountry:
-			if up := strings.ToUpper(val); up == "US" || up == "USA" {
-				c.Set(col, up)
-			} else {
-				bad = "country must be US or USA: ThingSpace's primary place of use is a US address"
-			}
-		}
-		if bad != "" {
-			c.Bad(col, CodeBadFormat, bad)
-		}
-	}
-	if z := c.Get(ColZip4); z != "" && (len(z) != 4 || !allDigits(z)) {
-		c.Bad(ColZip4, CodeBadFormat, "zip4 must be the 4 digits of a ZIP+4 code")
-	}
-}
-
-// validDomainID matches ^([A-Za-z0-9]{8}-){0,6}[A-Za-z0-9]{8}$.
-func validDomainID(s string) bool {
-	if len(s)%9 != 8 || len(s) > 7*9-1 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if i%9 == 8 {
-			if s[i] != '-' {
-				return false
-			}
-		} else if !isASCIIAlnum(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// validAccountName matches ThingSpace account names, ^\d{10}-\d{5}$.
-func validAccountName(s string) bool {
-	return len(s) == 16 && s[10] == '-' && allDigits(s[:10]) && allDigits(s[11:])
-}
-
-// validName applies ThingSpace's name rule: up to max characters, each a
-// letter or digit, space, hyphen, exclamation mark or pound sign.
-func validName(s string, max int) bool {
-	if len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch b := s[i]; {
-		case isASCIIAlnum(b), b == ' ', b == '-', b == '!', b == '#':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func isASCIILetter(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
-func isASCIIAlnum(b byte) bool  { return isASCIILetter(b) || (b >= '0' && b <= '9') }
 
 // article puts "a" or "an" before a column label as it is read aloud:
 // "an EID", "an ICCID", "an IMEI", "a CLI".

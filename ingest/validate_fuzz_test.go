@@ -90,18 +90,20 @@ func FuzzLuhn(f *testing.F) {
 	})
 }
 
-// asavieCLI is the pattern Asavie documents for SIMCard.CLI.
-var asavieCLI = regexp.MustCompile(`^(?P<msisdn>\(\+*(\d{1,5})\)(\d{5,16}))$|^(?P<imsi>\d{14,16})$`)
+// bracketedCLI is the pattern a provider that takes the bracketed CLI
+// form with IMSIs of 14 to 16 digits documents (Asavie's SIMCard.CLI), as
+// the simcard test provider takes it.
+var bracketedCLI = regexp.MustCompile(`^(?P<msisdn>\(\+*(\d{1,5})\)(\d{5,16}))$|^(?P<imsi>\d{14,16})$`)
 
 // FuzzValidatorCheck feeds arbitrary cells to every provider's rules: Check
 // must never panic, every problem must be well formed, and a row without
 // errors must hold identifiers that pass their own checks.
 func FuzzValidatorCheck(f *testing.F) {
-	f.Add("iotconnect", goodEID, goodICCID, "+447700900123", goodIMEI, "IOTA_EU", "acct", "0000123456-00001", "Jane", uint8(0), uint16(0), uint8(10))
-	f.Add("asavie", "", "8.94412345678901E+19", "(+44)7700900123", "", "", "acct", "", "", uint8(1), uint16(4), uint8(10))
-	f.Add("asavie", "", "8944123456789012345", "234150999999999", "490154203237518.0", "", "acct", "", "", uint8(6), uint16(0x1f), uint8(10))
-	f.Add("thingspace", goodEID, "89441234567890100000", "2815551234", "", "", "", "0000123456-00001", "José", uint8(2), uint16(0), uint8(9))
-	f.Add("ThingSpace", "'"+goodEID, `="`+goodICCID+`"`, "+", "4901542032375180", "x", "", "123-1", "", uint8(7), uint16(0xffff), uint8(3))
+	f.Add("esim", goodEID, goodICCID, "+447700900123", goodIMEI, "IOTA_EU", "acct", "0000123456-00001", "Jane", uint8(0), uint16(0), uint8(10))
+	f.Add("simcard", "", "8.94412345678901E+19", "(+44)7700900123", "", "", "acct", "", "", uint8(1), uint16(4), uint8(10))
+	f.Add("simcard", "", "8944123456789012345", "234150999999999", "490154203237518.0", "", "acct", "", "", uint8(6), uint16(0x1f), uint8(10))
+	f.Add("device", goodEID, "89441234567890100000", "2815551234", "", "", "", "0000123456-00001", "José", uint8(2), uint16(0), uint8(9))
+	f.Add("Device", "'"+goodEID, `="`+goodICCID+`"`, "+", "4901542032375180", "x", "", "123-1", "", uint8(7), uint16(0xffff), uint8(3))
 	f.Add("", "", "", "(", "", "", "", "", "", uint8(0), uint16(0), uint8(0))
 	f.Add("telenor", "\uFFFD", "89", "()", "\x00", "", "", "", "", uint8(3), uint16(2), uint8(12))
 	f.Fuzz(func(t *testing.T, provider, eid, iccid, cli, imei, cmp, account, accountName, firstName string, flags uint8, numeric uint16, fields uint8) {
@@ -114,10 +116,10 @@ func FuzzValidatorCheck(f *testing.F) {
 			rules.Checksum = SeverityWarning
 		}
 		opts := ValidateOptions{Rules: map[string]ProviderRules{
-			ProviderIoTConnect: rules, ProviderAsavie: rules, ProviderThingSpace: rules,
+			"esim": rules, "simcard": rules, "device": rules,
 		}}
 		if flags&16 != 0 {
-			opts.Defaults = map[string]map[string]string{ProviderThingSpace: {"city": "Boston"}, ProviderIoTConnect: {"cmp": cmp}}
+			opts.Defaults = map[string]map[string]string{"device": {"city": "Boston"}, "esim": {"cmp": cmp}}
 		}
 		if flags&32 != 0 {
 			opts.Provider = provider
@@ -145,7 +147,7 @@ func FuzzValidatorCheck(f *testing.F) {
 		if HasErrors(problems) {
 			return
 		}
-		if !slices.Contains(Providers, row.Provider) {
+		if !knownProvider(row.Provider) {
 			t.Fatalf("valid row with provider %q", row.Provider)
 		}
 		warned := func(col string) bool {
@@ -164,11 +166,11 @@ func FuzzValidatorCheck(f *testing.F) {
 				t.Fatalf("valid row with ICCID %q: %v", row.ICCID, problems)
 			}
 		}
-		if row.Provider == ProviderAsavie && !asavieCLI.MatchString(row.CLI) {
-			t.Fatalf("asavie CLI %q does not match Asavie's pattern", row.CLI)
+		if row.Provider == "simcard" && !bracketedCLI.MatchString(row.CLI) {
+			t.Fatalf("simcard CLI %q does not match the bracketed pattern", row.CLI)
 		}
-		if row.Provider == ProviderIoTConnect && !slices.Contains(cmpValues, row.Fields[ColCMP]) {
-			t.Fatalf("iotconnect cmp %q", row.Fields[ColCMP])
+		if row.Provider == "esim" && !slices.Contains(testPlatforms, row.Fields[ColCMP]) {
+			t.Fatalf("esim cmp %q", row.Fields[ColCMP])
 		}
 
 		// The same row again repeats every identifier it indexed.

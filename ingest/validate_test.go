@@ -53,54 +53,13 @@ func find(ps []Problem, code string) (Problem, bool) {
 	return Problem{}, false
 }
 
-func TestValidateIoTConnect(t *testing.T) {
-	names := []string{"Provider", "EID", "CMP", "Domain ID", "eUICC Agreement ID", "Locale ID", "ICCID", "IMEI", "Notes"}
-	tests := []struct {
-		name  string
-		cells []string
-		want  []string
-	}{
-		{"valid", []string{"iotconnect", goodEID, "IOTA_EU", "AB12CD34-EF56GH78", "agr-1", "loc-1", goodICCID, goodIMEI, "x"}, nil},
-		{"valid minimal", []string{"IoTConnect", goodEID, "ARQIA_BR", "", "agr-1", "loc-1", "", "", ""}, nil},
-		{"cmp lower case", []string{"iotconnect", goodEID, "thingspace_us", "", "agr-1", "loc-1", "", "", ""}, nil},
-		{"missing eid", []string{"iotconnect", "", "IOTA_EU", "", "agr-1", "loc-1", "", "", ""}, []string{"eid:missing_value"}},
-		{"all required missing", []string{"iotconnect", "", "", "", "", "", "", "", ""},
-			[]string{"eid:missing_value", "cmp:missing_value", "euicc_agreement_id:missing_value", "locale_id:missing_value"}},
-		{"bad cmp", []string{"iotconnect", goodEID, "IOTA", "", "agr-1", "loc-1", "", "", ""}, []string{"cmp:bad_value"}},
-		{"bad domain", []string{"iotconnect", goodEID, "IOTA_EU", "AB12CD3", "agr-1", "loc-1", "", "", ""}, []string{"domain_id:bad_format"}},
-		{"domain with 8 groups", []string{"iotconnect", goodEID, "IOTA_EU", strings.Repeat("AB12CD34-", 7) + "AB12CD34", "agr-1", "loc-1", "", "", ""}, []string{"domain_id:bad_format"}},
-		{"domain with 7 groups", []string{"iotconnect", goodEID, "IOTA_EU", strings.Repeat("AB12CD34-", 6) + "AB12CD34", "agr-1", "loc-1", "", "", ""}, nil},
-		{"every problem at once", []string{"iotconnect", "8904903212345123451234567890123", "X", "bad", "", "loc-1", "89441234567890123455", "490154203237517", ""},
-			[]string{"eid:bad_format", "iccid:bad_checksum", "imei:bad_checksum", "cmp:bad_value", "euicc_agreement_id:missing_value", "domain_id:bad_format"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			row, ps := checkOne(t, names, ValidateOptions{}, tt.cells...)
-			if got := summary(ps); !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
-				t.Fatalf("problems = %v, want %v\n%v", got, tt.want, ps)
-			}
-			if HasErrors(ps) != (len(tt.want) > 0) {
-				t.Errorf("HasErrors = %v", HasErrors(ps))
-			}
-			if len(tt.want) == 0 {
-				if row.Provider != ProviderIoTConnect || row.EID != goodEID {
-					t.Errorf("row = %+v", row)
-				}
-				if cmp := row.Fields[ColCMP]; cmp != strings.ToUpper(tt.cells[2]) {
-					t.Errorf("cmp = %q", cmp)
-				}
-			}
-		})
-	}
-}
-
 func TestValidateRowBasics(t *testing.T) {
 	names := []string{"provider", "eid", "cmp", "euicc_agreement_id", "locale_id", "iccid", "Extra"}
 	v, hp := NewValidator(NewHeader(names), ValidateOptions{})
 	if len(hp) != 0 {
 		t.Fatalf("header problems %v", hp)
 	}
-	cells := []string{" iotconnect ", " " + goodEID + " ", "IOTA_EU", "agr", "loc", "'" + goodICCID, "keep me"}
+	cells := []string{" esim ", " " + goodEID + " ", "IOTA_EU", "agr", "loc", "'" + goodICCID, "keep me"}
 	row, ps := v.Check(Record{Row: 7, Values: cells, FieldCount: len(cells)})
 	if len(ps) != 0 {
 		t.Fatalf("problems %v", ps)
@@ -114,7 +73,7 @@ func TestValidateRowBasics(t *testing.T) {
 	}
 
 	// Problems carry the row, the canonical column and the raw cell.
-	_, ps = v.Check(record(9, "iotconnect", goodEID2, "IOTA_EU", "agr", "loc", " 89441234567890123455", ""))
+	_, ps = v.Check(record(9, "esim", goodEID2, "IOTA_EU", "agr", "loc", " 89441234567890123455", ""))
 	if len(ps) != 1 || ps[0].Row != 9 || ps[0].Column != ColICCID || ps[0].Value != " 89441234567890123455" ||
 		ps[0].Severity != SeverityError || !strings.Contains(ps[0].Message, "should be 4") {
 		t.Errorf("problem = %+v", ps)
@@ -124,10 +83,10 @@ func TestValidateRowBasics(t *testing.T) {
 func TestValidateDefaults(t *testing.T) {
 	names := []string{"EID", "CMP", "Locale"}
 	opts := ValidateOptions{
-		Provider: "iotconnect",
+		Provider: "esim",
 		Defaults: map[string]map[string]string{
-			"iotconnect": {"cmp": "IOTA_EU", "euiccAgreementId": "agr-default", "locale_id": "loc-default", "eid": "ignored"},
-			"asavie":     {"account": "other"},
+			"esim":    {"cmp": "IOTA_EU", "euiccAgreementId": "agr-default", "locale_id": "loc-default", "eid": "ignored"},
+			"simcard": {"account": "other"},
 		},
 	}
 	v, hp := NewValidator(NewHeader(names), opts)
@@ -148,7 +107,7 @@ func TestValidateDefaults(t *testing.T) {
 		t.Errorf("row = %+v, problems %v", row, ps)
 	}
 	// A default is checked like a cell; the problem shows the default.
-	opts.Defaults["iotconnect"]["cmp"] = "NOPE"
+	opts.Defaults["esim"]["cmp"] = "NOPE"
 	v, _ = NewValidator(NewHeader(names), opts)
 	_, ps = v.Check(record(2, goodEID, "", ""))
 	if got := summary(ps); !slices.Equal(got, []string{"cmp:bad_value"}) || ps[0].Value != "NOPE" {
@@ -163,8 +122,8 @@ func TestValidateDefaults(t *testing.T) {
 
 func TestValidateMissingColumn(t *testing.T) {
 	names := []string{"EID", "SIM Number"}
-	v, hp := NewValidator(NewHeader(names), ValidateOptions{Provider: "iotconnect",
-		Defaults: map[string]map[string]string{"iotconnect": {"locale_id": "loc"}}})
+	v, hp := NewValidator(NewHeader(names), ValidateOptions{Provider: "esim",
+		Defaults: map[string]map[string]string{"esim": {"locale_id": "loc"}}})
 	if got := summary(hp); !slices.Equal(got, []string{"cmp:missing_column", "euicc_agreement_id:missing_column"}) {
 		t.Fatalf("header problems = %v", hp)
 	}
@@ -200,16 +159,16 @@ func TestValidateMissingColumn(t *testing.T) {
 	if len(hp) != 0 {
 		t.Fatalf("header problems = %v", hp)
 	}
-	_, ps = v.Check(record(2, "iotconnect", goodEID, "", ""))
+	_, ps = v.Check(record(2, "esim", goodEID, "", ""))
 	if got := summary(ps); !slices.Equal(got, []string{"cmp:missing_value", "euicc_agreement_id:missing_value", "locale_id:missing_value"}) ||
 		!strings.Contains(ps[0].Message, "headers found: provider, EID, CLI, account") {
 		t.Errorf("problems = %v", ps)
 	}
-	if _, ps = v.Check(record(3, "asavie", "", "+447700900123", "acct")); len(ps) != 0 {
+	if _, ps = v.Check(record(3, "simcard", "", "+447700900123", "acct")); len(ps) != 0 {
 		t.Errorf("problems = %v", ps)
 	}
 	// An absent identifier column is named as such.
-	v, hp = NewValidator(NewHeader([]string{"ICCID", "account"}), ValidateOptions{Provider: "asavie"})
+	v, hp = NewValidator(NewHeader([]string{"ICCID", "account"}), ValidateOptions{Provider: "simcard"})
 	if got := summary(hp); !slices.Equal(got, []string{"cli:missing_column"}) {
 		t.Errorf("header problems = %v", hp)
 	}
@@ -226,7 +185,7 @@ func TestValidateUnknownProvider(t *testing.T) {
 	if got := summary(ps); !slices.Equal(got, []string{"provider:unknown_provider"}) {
 		t.Fatalf("problems = %v", ps)
 	}
-	if !strings.Contains(ps[0].Message, "iotconnect, asavie, thingspace") || ps[0].Value != "telenor" {
+	if !strings.Contains(ps[0].Message, "esim, simcard, device") || ps[0].Value != "telenor" {
 		t.Errorf("problem %+v", ps[0])
 	}
 	// Identifiers are still checked.
@@ -242,7 +201,7 @@ func TestValidateUnknownProvider(t *testing.T) {
 
 	// An unknown --provider is a header problem and fails every row.
 	v, hp := NewValidator(NewHeader(names), ValidateOptions{Provider: "vodafone"})
-	if got := summary(hp); !slices.Equal(got, []string{"provider:unknown_provider"}) || !strings.Contains(hp[0].Message, "asavie") {
+	if got := summary(hp); !slices.Equal(got, []string{"provider:unknown_provider"}) || !strings.Contains(hp[0].Message, "simcard") {
 		t.Fatalf("header problems = %v", hp)
 	}
 	if _, ps = v.Check(record(2, "", goodICCID)); !HasErrors(ps) {
@@ -250,191 +209,26 @@ func TestValidateUnknownProvider(t *testing.T) {
 	}
 
 	// --provider and the provider column must agree.
-	v, _ = NewValidator(NewHeader(names), ValidateOptions{Provider: "Asavie"})
-	_, ps = v.Check(record(2, "iotconnect", goodICCID))
+	v, _ = NewValidator(NewHeader(names), ValidateOptions{Provider: "SIMCard"})
+	_, ps = v.Check(record(2, "esim", goodICCID))
 	if got := summary(ps); !slices.Contains(got, "provider:bad_value") {
 		t.Errorf("problems = %v", got)
 	}
 }
 
-func TestValidateAsavieCLI(t *testing.T) {
-	tests := []struct {
-		name   string
-		header string
-		cli    string
-		want   string // normalised CLI, or the problem code
-	}{
-		{"plain E.164 with plus", "CLI", "+447700900123", "(+44)7700900123"},
-		{"bracket form kept", "CLI", "(+44)7700900123", "(+44)7700900123"},
-		{"bracket form without plus", "CLI", "(44)7700900123", "(+44)7700900123"},
-		{"short bare digits are an MSISDN", "CLI", "447700900123", "(+44)7700900123"},
-		{"NANP", "CLI", "+12025550123", "(+1)2025550123"},
-		{"15 bare digits are an IMSI", "CLI", "234150999999999", "234150999999999"},
-		{"14 bare digits are an IMSI", "CLI", "23415099999999", "23415099999999"},
-		{"16 bare digits are an IMSI", "CLI", "2341509999999999", "2341509999999999"},
-		{"17 bare digits", "CLI", "23415099999999999", CodeBadFormat},
-		{"MSISDN header bare digits", "MSISDN", "447700900123", "(+44)7700900123"},
-		{"MSISDN header 15 digits", "MSISDN", "447700900123456", "(+44)7700900123456"},
-		{"MSISDN header 16 digits", "MSISDN", "4477009001234567", CodeBadFormat},
-		{"IMSI header", "IMSI", "234150999999999", "234150999999999"},
-		{"IMSI header too short", "IMSI", "2341509999999", CodeBadFormat},
-		{"IMSI header with plus", "IMSI", "+234150999999999", CodeBadFormat},
-		{"national format", "CLI", "07700900123", CodeBadFormat},
-		{"unknown country code", "MSISDN", "+2815551234", CodeBadFormat},
-		{"spaces", "CLI", "+44 7700 900123", CodeBadFormat},
-		{"letters", "CLI", "abc", CodeBadFormat},
-		{"scientific", "CLI", "4.47700900123E+11", CodeExcelDamage},
-		{"empty", "CLI", "", CodeMissingValue},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			row, ps := checkOne(t, []string{"Provider", tt.header, "ForeignAccountKey", "SIMNumber"}, ValidateOptions{},
-				"asavie", tt.cli, "acct-1", goodICCID)
-			if strings.Contains(tt.want, "_") {
-				if got := summary(ps); !slices.Equal(got, []string{"cli:" + tt.want}) {
-					t.Fatalf("problems = %v", ps)
-				}
-				return
-			}
-			if len(ps) != 0 {
-				t.Fatalf("problems = %v", ps)
-			}
-			if row.CLI != tt.want || row.ICCID != goodICCID || row.Fields[ColAccount] != "acct-1" {
-				t.Errorf("row = %+v, want CLI %q", row, tt.want)
-			}
-		})
-	}
-	// account is required.
-	_, ps := checkOne(t, []string{"provider", "cli", "account"}, ValidateOptions{}, "asavie", "+447700900123", "")
-	if got := summary(ps); !slices.Equal(got, []string{"account:missing_value"}) {
-		t.Errorf("problems = %v", got)
-	}
-}
-
-func TestValidateOptionalCLI(t *testing.T) {
-	tests := []struct {
-		provider, header, cli, want string
-	}{
-		{"iotconnect", "CLI", "+447700900123", "447700900123"},
-		{"iotconnect", "CLI", "(+44)7700900123", "447700900123"},
-		{"iotconnect", "MSISDN", "46000000001", "46000000001"},
-		{"iotconnect", "IMSI", "230000000000001", "230000000000001"},
-		{"iotconnect", "IMSI", "310260", "310260"},
-		{"iotconnect", "CLI", "230000000000001", "230000000000001"},
-		{"iotconnect", "CLI", "2341509999999999", CodeBadFormat}, // 16: too long for either
-		{"thingspace", "MDN", "2815551234", "2815551234"},        // no country code needed
-		{"thingspace", "CLI", "", ""},
-		{"thingspace", "MSISDN", "+1 281 555 1234", CodeBadFormat},
-	}
-	for _, tt := range tests {
-		t.Run(tt.provider+" "+tt.header+" "+tt.cli, func(t *testing.T) {
-			names := []string{"provider", "eid", tt.header, "cmp", "euicc_agreement_id", "locale_id", "account_name"}
-			row, ps := checkOne(t, names, ValidateOptions{}, tt.provider, goodEID, tt.cli, "IOTA_EU", "a", "l", "0000123456-00001")
-			if strings.Contains(tt.want, "_") {
-				if got := summary(ps); !slices.Equal(got, []string{"cli:" + tt.want}) {
-					t.Fatalf("problems = %v", ps)
-				}
-				return
-			}
-			if len(ps) != 0 || row.CLI != tt.want {
-				t.Errorf("CLI = %q, problems %v; want %q", row.CLI, ps, tt.want)
-			}
-		})
-	}
-}
-
-func TestValidateThingSpace(t *testing.T) {
-	names := []string{"provider", "eid", "iccid", "imei", "account_name", "mdn_zip_code",
-		"title", "first_name", "last_name", "address_line1", "city", "state", "zip", "zip4", "country"}
-	base := func(mod map[string]string) []string {
-		vals := map[string]string{"provider": "thingspace", "eid": goodEID, "account_name": "0000123456-00001"}
-		for k, v := range mod {
-			vals[k] = v
-		}
-		out := make([]string, len(names))
-		for i, n := range names {
-			out[i] = vals[n]
-		}
-		return out
-	}
-	place := map[string]string{"first_name": "Jane", "last_name": "Doe-Smith #2", "address_line1": "1 Main St",
-		"city": "Boston", "state": "ma", "zip": "02134", "country": "usa"}
-	with := func(extra map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range place {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
-	tests := []struct {
-		name string
-		mod  map[string]string
-		want []string
-	}{
-		{"minimal", nil, nil},
-		{"with iccid and imei", map[string]string{"iccid": goodICCID, "imei": goodIMEI, "mdn_zip_code": "02134"}, nil},
-		{"missing eid", map[string]string{"eid": ""}, []string{"eid:missing_value"}},
-		{"missing account", map[string]string{"account_name": ""}, []string{"account_name:missing_value"}},
-		{"bad account", map[string]string{"account_name": "123456-1"}, []string{"account_name:bad_format"}},
-		{"bad mdn zip", map[string]string{"mdn_zip_code": "2134"}, []string{"mdn_zip_code:bad_format"}},
-		{"bad iccid", map[string]string{"iccid": "8944123456789012345"}, []string{"iccid:bad_checksum"}},
-		{"full place of use", place, nil},
-		{"title alone starts the place of use", map[string]string{"title": "Dr"},
-			[]string{"first_name:missing_value", "last_name:missing_value", "address_line1:missing_value",
-				"city:missing_value", "state:missing_value", "zip:missing_value", "country:missing_value"}},
-		{"place of use without city", with(map[string]string{"city": ""}), []string{"city:missing_value"}},
-		{"long first name", with(map[string]string{"first_name": strings.Repeat("a", 21)}), []string{"first_name:bad_format"}},
-		{"20 char first name", with(map[string]string{"first_name": strings.Repeat("a", 20)}), nil},
-		{"long last name", with(map[string]string{"last_name": strings.Repeat("a", 26)}), []string{"last_name:bad_format"}},
-		{"name with accent", with(map[string]string{"first_name": "José"}), []string{"first_name:bad_format"}},
-		{"name with dot", with(map[string]string{"last_name": "St. John"}), []string{"last_name:bad_format"}},
-		{"bad state", with(map[string]string{"state": "Mass"}), []string{"state:bad_format"}},
-		{"bad zip", with(map[string]string{"zip": "2134"}), []string{"zip:bad_format"}},
-		{"bad zip4", with(map[string]string{"zip4": "12"}), []string{"zip4:bad_format"}},
-		{"bad country", with(map[string]string{"country": "Canada"}), []string{"country:bad_format"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			row, ps := checkOne(t, names, ValidateOptions{}, base(tt.mod)...)
-			if got := summary(ps); !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
-				t.Fatalf("problems = %v, want %v\n%v", got, tt.want, ps)
-			}
-			if tt.name == "full place of use" && (row.Fields[ColState] != "MA" || row.Fields[ColCountry] != "USA" || row.Fields[ColZip] != "02134") {
-				t.Errorf("fields = %v", row.Fields)
-			}
-		})
-	}
-
-	// A place of use from the config's defaults applies to every row.
-	opts := ValidateOptions{Provider: "thingspace", Defaults: map[string]map[string]string{
-		"thingspace": {"account_name": "0000123456-00001", "city": "Boston", "state": "MA", "zip": "02134", "country": "US", "address_line1": "1 Main St"},
-	}}
-	v, hp := NewValidator(NewHeader([]string{"eid", "first_name"}), opts)
-	if got := summary(hp); !slices.Equal(got, []string{"last_name:missing_column"}) {
-		t.Errorf("header problems = %v", hp)
-	}
-	_, ps := v.Check(record(2, goodEID, "Jane"))
-	if got := summary(ps); !slices.Equal(got, []string{"last_name:missing_value"}) || !strings.Contains(ps[0].Message, "primary place of use") {
-		t.Errorf("problems = %v", ps)
-	}
-}
-
 func TestValidateChecksumSeverity(t *testing.T) {
 	names := []string{"provider", "eid", "iccid", "imei", "cmp", "euicc_agreement_id", "locale_id"}
-	cells := []string{"iotconnect", "89049032123451234512345678901234", "89441234567890123455", "490154203237517", "IOTA_EU", "a", "l"}
+	cells := []string{"esim", "89049032123451234512345678901234", "89441234567890123455", "490154203237517", "IOTA_EU", "a", "l"}
 
 	_, ps := checkOne(t, names, ValidateOptions{}, cells...)
 	if got := summary(ps); !slices.Equal(got, []string{"eid:bad_checksum", "iccid:bad_checksum", "imei:bad_checksum"}) || !HasErrors(ps) {
 		t.Errorf("default: problems = %v", got)
 	}
-	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"iotconnect": {Checksum: SeverityError}}}, cells...)
+	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"esim": {Checksum: SeverityError}}}, cells...)
 	if !HasErrors(ps) {
 		t.Errorf("error: problems = %v", summary(ps))
 	}
-	row, ps := checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"iotconnect": {Checksum: SeverityWarning}}}, cells...)
+	row, ps := checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"esim": {Checksum: SeverityWarning}}}, cells...)
 	if got := summary(ps); !slices.Equal(got, []string{"eid:bad_checksum:w", "iccid:bad_checksum:w", "imei:bad_checksum:w"}) || HasErrors(ps) {
 		t.Errorf("warning: problems = %v", got)
 	}
@@ -442,23 +236,23 @@ func TestValidateChecksumSeverity(t *testing.T) {
 		t.Errorf("warned values not passed on: %+v", row)
 	}
 	// The config's spelling "warn" is a warning too.
-	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"IoTConnect": {Checksum: "warn"}}}, cells...)
+	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"ESIM": {Checksum: "warn"}}}, cells...)
 	if HasErrors(ps) {
 		t.Errorf(`"warn": problems = %v`, summary(ps))
 	}
 	// The warning applies to the provider it is set for only.
-	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"asavie": {Checksum: SeverityWarning}}}, cells...)
+	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"simcard": {Checksum: SeverityWarning}}}, cells...)
 	if !HasErrors(ps) {
 		t.Errorf("other provider's rule applied: %v", summary(ps))
 	}
 	// Format problems stay errors under a checksum warning.
 	cells[2] = "894412345678901234"
-	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"iotconnect": {Checksum: SeverityWarning}}}, cells...)
+	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"esim": {Checksum: SeverityWarning}}}, cells...)
 	if p, _ := find(ps, CodeBadFormat); p.Column != ColICCID || p.Severity != SeverityError {
 		t.Errorf("problems = %v", ps)
 	}
 	// ... unless the provider accepts ICCIDs without check digit.
-	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"iotconnect": {AllowICCIDWithoutCheckDigit: true}}}, cells...)
+	_, ps = checkOne(t, names, ValidateOptions{Rules: map[string]ProviderRules{"esim": {AllowICCIDWithoutCheckDigit: true}}}, cells...)
 	if _, found := find(ps, CodeBadFormat); found {
 		t.Errorf("problems = %v", ps)
 	}
@@ -497,7 +291,7 @@ func TestValidateExcelDamage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vals := map[string]string{"provider": "iotconnect", "eid": goodEID, "cmp": "IOTA_EU", "euicc_agreement_id": "a", "locale_id": "l"}
+			vals := map[string]string{"provider": "esim", "eid": goodEID, "cmp": "IOTA_EU", "euicc_agreement_id": "a", "locale_id": "l"}
 			vals[tt.col] = tt.value
 			cells := make([]string, len(names))
 			numeric := make([]bool, len(names))
@@ -505,7 +299,7 @@ func TestValidateExcelDamage(t *testing.T) {
 				cells[i] = vals[n]
 				numeric[i] = n == tt.col && tt.numeric
 			}
-			v, _ := NewValidator(NewHeader(names), ValidateOptions{Rules: map[string]ProviderRules{"iotconnect": tt.rules}})
+			v, _ := NewValidator(NewHeader(names), ValidateOptions{Rules: map[string]ProviderRules{"esim": tt.rules}})
 			_, ps := v.Check(Record{Row: 2, Values: cells, Numeric: numeric, FieldCount: len(cells)})
 			if got := summary(ps); !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
 				t.Fatalf("problems = %v, want %v\n%v", got, tt.want, ps)
@@ -522,14 +316,14 @@ func TestValidateExcelDamage(t *testing.T) {
 func TestValidateDuplicates(t *testing.T) {
 	names := []string{"provider", "eid", "iccid", "cli", "cmp", "euicc_agreement_id", "locale_id", "account"}
 	v, _ := NewValidator(NewHeader(names), ValidateOptions{
-		Rules: map[string]ProviderRules{"asavie": {AllowICCIDWithoutCheckDigit: true}},
+		Rules: map[string]ProviderRules{"simcard": {AllowICCIDWithoutCheckDigit: true}},
 	})
 	iot := func(row int, eid, iccid string) []Problem {
-		_, ps := v.Check(record(row, "iotconnect", eid, iccid, "", "IOTA_EU", "a", "l", ""))
+		_, ps := v.Check(record(row, "esim", eid, iccid, "", "IOTA_EU", "a", "l", ""))
 		return ps
 	}
 	asv := func(row int, iccid, cli string) []Problem {
-		_, ps := v.Check(record(row, "asavie", "", iccid, cli, "", "", "", "acct"))
+		_, ps := v.Check(record(row, "simcard", "", iccid, cli, "", "", "", "acct"))
 		return ps
 	}
 	eid3 := "890490321234512345123456789013" + EIDCheckDigits("890490321234512345123456789013")
@@ -581,21 +375,21 @@ func TestValidateFieldCountAndEncoding(t *testing.T) {
 	names := []string{"provider", "cli", "account", "Notes"}
 	v, _ := NewValidator(NewHeader(names), ValidateOptions{})
 
-	_, ps := v.Check(Record{Row: 2, Values: []string{"asavie", "+447700900123", "acct"}, FieldCount: 3})
+	_, ps := v.Check(Record{Row: 2, Values: []string{"simcard", "+447700900123", "acct"}, FieldCount: 3})
 	if got := summary(ps); !slices.Equal(got, []string{":field_count"}) || !strings.Contains(ps[0].Message, "has 3 fields but the header has 4") {
 		t.Errorf("problems = %v", ps)
 	}
-	_, ps = v.Check(Record{Row: 3, Values: []string{"asavie", "+447700900124", "acct", "n", "extra"}, FieldCount: 5})
+	_, ps = v.Check(Record{Row: 3, Values: []string{"simcard", "+447700900124", "acct", "n", "extra"}, FieldCount: 5})
 	if got := summary(ps); !slices.Equal(got, []string{":field_count"}) {
 		t.Errorf("problems = %v", ps)
 	}
 	// Bad bytes in a field sent to the provider are an error, in an extra
 	// column a warning.
-	_, ps = v.Check(Record{Row: 4, Values: []string{"asavie", "+447700900125", "ac\uFFFDct", "n\uFFFD"}, FieldCount: 4, BadEncoding: true})
+	_, ps = v.Check(Record{Row: 4, Values: []string{"simcard", "+447700900125", "ac\uFFFDct", "n\uFFFD"}, FieldCount: 4, BadEncoding: true})
 	if got := summary(ps); !slices.Equal(got, []string{"account:bad_encoding", "Notes:bad_encoding:w"}) {
 		t.Errorf("problems = %v", ps)
 	}
-	_, ps = v.Check(Record{Row: 5, Values: []string{"asavie", "+447700900126", "acct", "n"}, FieldCount: 4, BadEncoding: true})
+	_, ps = v.Check(Record{Row: 5, Values: []string{"simcard", "+447700900126", "acct", "n"}, FieldCount: 4, BadEncoding: true})
 	if got := summary(ps); !slices.Equal(got, []string{":bad_encoding"}) {
 		t.Errorf("problems = %v", ps)
 	}
@@ -644,10 +438,10 @@ func (r *fakeReader) Next() (Record, error) {
 func TestScan(t *testing.T) {
 	newReader := func() *fakeReader {
 		return &fakeReader{h: NewHeader([]string{"provider", "cli", "account"}), recs: []Record{
-			record(2, "asavie", "+447700900123", "acct"),
-			record(3, "asavie", "+447700900123", "acct"), // duplicate
-			record(4, "asavie", "447700900999", ""),      // no account
-			record(6, "asavie", "234150999999999", "acct"),
+			record(2, "simcard", "+447700900123", "acct"),
+			record(3, "simcard", "+447700900123", "acct"), // duplicate
+			record(4, "simcard", "447700900999", ""),      // no account
+			record(6, "simcard", "234150999999999", "acct"),
 		}}
 	}
 	var rows []int
@@ -720,7 +514,7 @@ func TestScan(t *testing.T) {
 
 	// Header problems come back and the rows they affect are invalid.
 	r = newReader()
-	sum, hp, err = Scan(r, ValidateOptions{Provider: "iotconnect"}, nil)
+	sum, hp, err = Scan(r, ValidateOptions{Provider: "esim"}, nil)
 	if err != nil || sum.Invalid != 4 || len(hp) == 0 || hp[0].Code != CodeMissingColumn {
 		t.Errorf("Scan = %+v, %v, %v", sum, hp, err)
 	}
@@ -748,17 +542,17 @@ func TestScanMatchesCheck(t *testing.T) {
 			if i%11 == 0 {
 				eid = eid[:31] // too short, and no duplicate check
 			}
-			recs = append(recs, record(row, "iotconnect", eid, iccid, "", "", "iota_eu", "agr", "en_GB", " d "))
+			recs = append(recs, record(row, "esim", eid, iccid, "", "", "iota_eu", "agr", "en_GB", " d "))
 		case 2:
-			recs = append(recs, record(row, "asavie", "", iccid, fmt.Sprintf("+4477009%05d", n), "acct", "", "", "", ""))
+			recs = append(recs, record(row, "simcard", "", iccid, fmt.Sprintf("+4477009%05d", n), "acct", "", "", "", ""))
 		case 3:
-			recs = append(recs, record(row, "asavie", "", "'"+iccid, fmt.Sprintf("00101%010d", n), "", "", "", "", "x"))
+			recs = append(recs, record(row, "simcard", "", "'"+iccid, fmt.Sprintf("00101%010d", n), "", "", "", "", "x"))
 		default:
 			recs = append(recs, record(row, "", eid, iccid, "", "", "", "", ""))
 		}
 	}
 
-	opts := ValidateOptions{Defaults: map[string]map[string]string{"asavie": {"account": "default", "tariff": "T"}}}
+	opts := ValidateOptions{Defaults: map[string]map[string]string{"simcard": {"account": "default", "tariff": "T"}}}
 	v, _ := NewValidator(h, opts)
 	type result struct {
 		row      Row
@@ -798,7 +592,7 @@ func TestScanMatchesCheck(t *testing.T) {
 	}
 }
 
-// benchManifest renders n iotconnect rows as CSV.
+// benchManifest renders n esim rows as CSV.
 func benchManifest(n int) string {
 	var b strings.Builder
 	b.WriteString("provider,eid,iccid,imei,cmp,euicc_agreement_id,locale_id,description\n")
@@ -806,7 +600,7 @@ func benchManifest(n int) string {
 		p := fmt.Sprintf("8904903212345123451234%08d", i)
 		ic := fmt.Sprintf("894412345678%07d", i)
 		im := fmt.Sprintf("35693803%06d", i)
-		fmt.Fprintf(&b, "iotconnect,%s%s,%s%c,%s%c,IOTA_EU,agr-1,loc-1,device %d\n",
+		fmt.Fprintf(&b, "esim,%s%s,%s%c,%s%c,IOTA_EU,agr-1,loc-1,device %d\n",
 			p, EIDCheckDigits(p), ic, LuhnDigit(ic), im, LuhnDigit(im), i)
 	}
 	return b.String()
@@ -892,7 +686,7 @@ func BenchmarkScanCSV(b *testing.B) {
 	}
 }
 
-// BenchmarkValidatorCheck measures one row: iotconnect with EID, ICCID and
+// BenchmarkValidatorCheck measures one row: esim with EID, ICCID and
 // IMEI, all valid and distinct.
 func BenchmarkValidatorCheck(b *testing.B) {
 	r := csv.NewReader(strings.NewReader(benchManifest(1000)))

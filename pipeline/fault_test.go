@@ -93,9 +93,9 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write(samples.Columns)
-	for i := range perProvider * len(ingest.Providers) {
-		n := i/len(ingest.Providers) + 1
-		d := samples.NewDevice(ingest.Providers[i%len(ingest.Providers)], n)
+	for i := range perProvider * len(samples.Providers) {
+		n := i/len(samples.Providers) + 1
+		d := samples.NewDevice(samples.Providers[i%len(samples.Providers)], n)
 		if mutate != nil {
 			mutate(n, &d)
 		}
@@ -122,7 +122,7 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 		t.Fatal(err)
 	}
 	sum, hp, err := Load(ctx, cp, run, r, ingest.ValidateOptions{})
-	if err != nil || len(hp) > 0 || sum.Invalid != 0 || sum.Rows != perProvider*len(ingest.Providers) {
+	if err != nil || len(hp) > 0 || sum.Invalid != 0 || sum.Rows != perProvider*len(samples.Providers) {
 		t.Fatalf("load: %+v header problems %v err %v", sum, hp, err)
 	}
 	if err := cp.MarkLoaded(ctx, run.ID); err != nil {
@@ -131,7 +131,7 @@ func newRollout(t *testing.T, perProvider int, faults simkit.Faults, k knobs, mu
 
 	ro := &rollout{t: t, cp: cp, run: run, rows: map[string]int{}, preloaded: map[string]int{},
 		simByName: map[string]providers.Simulator{}, clients: map[string]providers.Client{}, lanes: map[string]*Lane{}}
-	for _, p := range ingest.Providers {
+	for _, p := range samples.Providers {
 		ro.rows[p] = perProvider
 	}
 	urls := map[string]string{}

@@ -40,8 +40,9 @@ type Descriptor struct {
 	// which orders may share one (nil: any). block is nil when the
 	// provider is not configured. Nil Requests: one order per request.
 	Requests func(block ConfigBlock) (batch int, key func(Order) string)
-	// Manifest are the provider's manifest rules (ingest.BuiltinManifest
-	// for the providers whose rules ingest has always held).
+	// Manifest are the provider's manifest rules: the columns its rows
+	// need, its CLI form and the checks of its own fields. Register hands
+	// them to ingest, which knows no provider of its own.
 	Manifest ingest.Manifest
 	// NewSimulator builds the provider's simulator.
 	NewSimulator func(SimSettings) Simulator

@@ -13,6 +13,9 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
+	// The shipped providers' manifest rules, which the fixtures' manifests
+	// are validated against.
+	_ "github.com/simbulk/simbulk/providers/all"
 )
 
 // t0 is when every fixture run starts.

@@ -20,7 +20,14 @@ import (
 	"slices"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/thingspace"
 )
+
+// Providers are the providers NewDevice makes devices for, in the order a
+// mixed manifest interleaves them.
+var Providers = []string{iotconnect.Name, asavie.Name, thingspace.Name}
 
 // Device is one synthetic device and the provider fields a manifest row
 // carries for it. The csv tags are the canonical column names, which is
@@ -89,9 +96,9 @@ func NewDevice(provider string, n int) Device {
 	d := Device{Provider: provider}
 	// Identifiers derive from id, not n, so that device n of one provider
 	// shares no identifier with device n of another.
-	id := n*len(ingest.Providers) + slices.Index(ingest.Providers, provider)
+	id := n*len(Providers) + slices.Index(Providers, provider)
 	switch provider {
-	case ingest.ProviderIoTConnect:
+	case iotconnect.Name:
 		// An eSIM registered by EID; IoT Connect assigns ICCID and IMSI.
 		d.EID = EID(id)
 		d.IMEI = IMEI(id)
@@ -101,7 +108,7 @@ func NewDevice(provider string, n int) Device {
 		}
 		d.EUICCAgreementID = "AGR-DEMO-0001"
 		d.LocaleID = pick(n, "en_GB", "nb_NO", "pt_BR")
-	case ingest.ProviderAsavie:
+	case asavie.Name:
 		// A physical SIM keyed by CLI, with its ICCID for the record.
 		d.ICCID = ICCID("894430", 19, id)
 		d.CLI = CLI(n)
@@ -111,7 +118,7 @@ func NewDevice(provider string, n int) Device {
 		d.Tariff = pick(n, "IoT 10MB", "IoT 100MB")
 		d.Bundle = pick(n, "EU Roaming", "", "UK Only")
 		d.Operator = "DemoNet UK"
-	case ingest.ProviderThingSpace:
+	case thingspace.Name:
 		// An eUICC activated by EID and ICCID; Verizon assigns the MDN.
 		d.EID = EID(id)
 		d.ICCID = ICCID("8914800000", 20, id)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers/asavie"
 )
 
 // Devices must be valid and never share an identifier, also past the
@@ -21,7 +22,7 @@ func TestNewDeviceValidAndUnique(t *testing.T) {
 		seen[kind+id] = who
 	}
 	for n := range 3000 {
-		for _, p := range ingest.Providers {
+		for _, p := range Providers {
 			d := NewDevice(p, n)
 			who := fmt.Sprintf("%s #%d", p, n)
 			if d.EID != "" && !ingest.EIDValid(d.EID) {
@@ -42,7 +43,7 @@ func TestNewDeviceValidAndUnique(t *testing.T) {
 }
 
 func TestRecordMatchesColumns(t *testing.T) {
-	if got, want := len(NewDevice(ingest.ProviderAsavie, 1).Record()), len(Columns); got != want {
+	if got, want := len(NewDevice(asavie.Name, 1).Record()), len(Columns); got != want {
 		t.Fatalf("Record has %d fields, Columns %d", got, want)
 	}
 }

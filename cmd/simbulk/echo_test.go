@@ -16,6 +16,7 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/providers"
+	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/providers/simset"
 	"github.com/simbulk/simbulk/samples"
@@ -228,7 +229,7 @@ func TestEchoProvider(t *testing.T) {
 	bad.WriteString("provider,eid,description\n")
 	var eids []string
 	for i := 1; i <= rows; i++ {
-		eid := samples.NewDevice(ingest.ProviderIoTConnect, i).EID
+		eid := samples.NewDevice(iotconnect.Name, i).EID
 		eids = append(eids, eid)
 		fmt.Fprintf(&good, "echo,%s,device %d\n", eid, i)
 	}

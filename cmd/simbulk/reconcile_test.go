@@ -17,7 +17,10 @@ import (
 
 	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
 	"github.com/simbulk/simbulk/providers/simset"
+	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -86,9 +89,9 @@ func TestReconcileFindsExactlyTheInjectedDrift(t *testing.T) {
 	}
 
 	// Devices 1, 2, 3 of the manifest are iotconnect, asavie, thingspace.
-	iot := samples.NewDevice(ingest.ProviderIoTConnect, 1)
-	asv := samples.NewDevice(ingest.ProviderAsavie, 2)
-	ts := samples.NewDevice(ingest.ProviderThingSpace, 3)
+	iot := samples.NewDevice(iotconnect.Name, 1)
+	asv := samples.NewDevice(asavie.Name, 2)
+	ts := samples.NewDevice(thingspace.Name, 3)
 	asvCLI := asavieCLI(t, asv.CLI)
 	injectDrift(t, base, simset.Drift{Provider: "iotconnect", ID: iot.EID, Action: "state", Value: "PAUSED"})
 	injectDrift(t, base, simset.Drift{Provider: "asavie", ID: asvCLI, Action: "alter", Field: "sim_number", Value: "89440000000000000010"})

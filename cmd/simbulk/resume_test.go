@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
@@ -30,7 +29,7 @@ func writeManifest(t *testing.T, dir string, n int) string {
 	w := csv.NewWriter(&b)
 	_ = w.Write(samples.Columns)
 	for i := range n {
-		_ = w.Write(samples.NewDevice(ingest.Providers[i%len(ingest.Providers)], i+1).Record())
+		_ = w.Write(samples.NewDevice(samples.Providers[i%len(samples.Providers)], i+1).Record())
 	}
 	w.Flush()
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {

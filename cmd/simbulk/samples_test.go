@@ -16,6 +16,9 @@ import (
 	"testing"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/thingspace"
 )
 
 const samplesDir = "../../samples"
@@ -48,12 +51,12 @@ func TestValidSamplesAreClean(t *testing.T) {
 	}{
 		{"mixed.csv", "", 30},
 		{"mixed.xlsx", "", 30},
-		{"iotconnect.csv", ingest.ProviderIoTConnect, 10},
-		{"iotconnect.xlsx", ingest.ProviderIoTConnect, 10},
-		{"asavie.csv", ingest.ProviderAsavie, 10},
-		{"asavie.xlsx", ingest.ProviderAsavie, 10},
-		{"thingspace.csv", ingest.ProviderThingSpace, 10},
-		{"thingspace.xlsx", ingest.ProviderThingSpace, 10},
+		{"iotconnect.csv", iotconnect.Name, 10},
+		{"iotconnect.xlsx", iotconnect.Name, 10},
+		{"asavie.csv", asavie.Name, 10},
+		{"asavie.xlsx", asavie.Name, 10},
+		{"thingspace.csv", thingspace.Name, 10},
+		{"thingspace.xlsx", thingspace.Name, 10},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			args := []string{filepath.Join(samplesDir, tc.file)}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -90,7 +89,7 @@ func TestValidateInterrupted(t *testing.T) {
 	w := csv.NewWriter(&b)
 	w.Write(samples.Columns)
 	for n := range 3000 {
-		w.Write(samples.NewDevice(ingest.Providers[n%3], n).Record())
+		w.Write(samples.NewDevice(samples.Providers[n%3], n).Record())
 	}
 	w.Flush()
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {

@@ -1,5 +1,7 @@
 // Package asavie provisions SIMs through the Asavie PassBridge provisioning
-// API and simulates that API for tests and the offline demo.
+// API and simulates that API for tests and the offline demo. Its Manifest
+// holds the manifest rules of an Asavie row: a CLI in the SIMCard.CLI
+// form, under an account.
 //
 // One SIM per request: POST /v1/accounts/{foreignaccountkey}/hardware/sims
 // with a SIMCard body, answered 202 with a StatusUrl that Check polls until
@@ -61,7 +63,8 @@
 //     CodeConflict naming the difference.
 //   - SIM states arrive as numbers (JSON samples) or names (XML samples);
 //     both are read. The MSISDN CLI form "(+44)7700900123" is made by
-//     ingest; this package sends Order.CLI as it stands.
+//     manifest validation, as this package's Manifest asks; the client
+//     sends Order.CLI as it stands.
 //   - Credentials: a token endpoint that refuses the client (400/401/403)
 //     is providers.CodeCredentials, and the shared TokenCache never asks
 //     again in this process. A 401 (HTTP or envelope Code) that persists

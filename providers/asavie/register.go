@@ -3,12 +3,11 @@ package asavie
 import (
 	"context"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/providers"
 )
 
 // Name is the provider as manifests and the config file spell it.
-const Name = ingest.ProviderAsavie
+const Name = "asavie"
 
 // ConfigBlock is providers.asavie in simbulk.yaml.
 type ConfigBlock struct {
@@ -38,7 +37,6 @@ func (b *ConfigBlock) Open(context.Context) (providers.Client, error) {
 
 // Descriptor describes Asavie to the provider registry.
 func Descriptor() providers.Descriptor {
-	manifest, _ := ingest.BuiltinManifest(Name)
 	return providers.Descriptor{
 		Name:      Name,
 		NewConfig: func() providers.ConfigBlock { return new(ConfigBlock) },
@@ -46,7 +44,7 @@ func Descriptor() providers.Descriptor {
 			return &ConfigBlock{BaseURL: base, ClientID: SimClientID, ClientSecret: SimClientSecret, LaneConfig: lane}
 		},
 		CredentialKeys: "providers.asavie.client_id and client_secret",
-		Manifest:       manifest,
+		Manifest:       Manifest(),
 		NewSimulator: func(s providers.SimSettings) providers.Simulator {
 			return NewSimulator(SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay, Forms: s.Forms})
 		},

@@ -1,5 +1,8 @@
 // Package iotconnect provisions eSIMs through Telenor IoT Connect's
 // Subscriptions API v1, and simulates that API for tests and the demo.
+// Its Manifest holds the manifest rules of an IoT Connect row (EID, cmp,
+// agreement, locale, domain_id), so a row the API would refuse is never
+// sent.
 //
 // # Public sources
 //

@@ -3,12 +3,11 @@ package iotconnect
 import (
 	"context"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/providers"
 )
 
 // Name is the provider as manifests and the config file spell it.
-const Name = ingest.ProviderIoTConnect
+const Name = "iotconnect"
 
 // ConfigBlock is providers.iotconnect in simbulk.yaml.
 type ConfigBlock struct {
@@ -39,7 +38,6 @@ func (b *ConfigBlock) Open(context.Context) (providers.Client, error) {
 
 // Descriptor describes IoT Connect to the provider registry.
 func Descriptor() providers.Descriptor {
-	manifest, _ := ingest.BuiltinManifest(Name)
 	return providers.Descriptor{
 		Name:      Name,
 		NewConfig: func() providers.ConfigBlock { return new(ConfigBlock) },
@@ -47,7 +45,7 @@ func Descriptor() providers.Descriptor {
 			return &ConfigBlock{BaseURL: base, TokenURL: base + SimTokenPath, ClientID: SimClientID, ClientSecret: SimClientSecret, LaneConfig: lane}
 		},
 		CredentialKeys: "providers.iotconnect.client_id, client_secret and token_url",
-		Manifest:       manifest,
+		Manifest:       Manifest(),
 		NewSimulator: func(s providers.SimSettings) providers.Simulator {
 			return NewSimulator(SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay, Forms: s.Forms})
 		},

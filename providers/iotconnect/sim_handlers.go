@@ -15,7 +15,6 @@ import (
 var (
 	eidPattern    = regexp.MustCompile(`^[0-9]{32}$`)
 	domainPattern = regexp.MustCompile(`^([A-Za-z0-9]{8}-){0,6}[A-Za-z0-9]{8}$`)
-	cmpValues     = []string{"IOTA_EU", "ARQIA_BR", "THINGSPACE_US"}
 )
 
 // Error codes the simulator answers with. The documents show the envelope

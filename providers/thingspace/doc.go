@@ -1,7 +1,10 @@
 // Package thingspace provisions eUICC devices through Verizon ThingSpace
 // M2M: a client that activates devices in batches and learns completion by
 // callback or by polling, and a simulator of the same API for tests, demos
-// and `simbulk sim serve`.
+// and `simbulk sim serve`. Its Manifest holds the manifest rules of a
+// ThingSpace row (EID, account name, MDN ZIP code, and the primary place
+// of use, all or nothing), so that one bad row never sinks the 99 others
+// of its activate request.
 //
 // # Authentication
 //

@@ -10,7 +10,7 @@ import (
 )
 
 // Name is the provider as manifests and the config file spell it.
-const Name = ingest.ProviderThingSpace
+const Name = "thingspace"
 
 // ConfigBlock is providers.thingspace in simbulk.yaml.
 type ConfigBlock struct {
@@ -76,7 +76,6 @@ func (b *ConfigBlock) Open(context.Context) (providers.Client, error) {
 
 // Descriptor describes ThingSpace to the provider registry.
 func Descriptor() providers.Descriptor {
-	manifest, _ := ingest.BuiltinManifest(Name)
 	return providers.Descriptor{
 		Name:      Name,
 		NewConfig: func() providers.ConfigBlock { return new(ConfigBlock) },
@@ -113,7 +112,7 @@ func Descriptor() providers.Descriptor {
 			}
 			return batch, func(o providers.Order) string { return RequestGroup(o, account) }
 		},
-		Manifest: manifest,
+		Manifest: Manifest(),
 		NewSimulator: func(s providers.SimSettings) providers.Simulator {
 			opts := SimOptions{Faults: s.Faults, AsyncDelay: s.AsyncDelay, Forms: s.Forms}
 			if s.Faults.FaultRate > 0 {

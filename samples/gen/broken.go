@@ -4,6 +4,9 @@ import (
 	"strconv"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -41,7 +44,7 @@ func set(name, value string) func([]string) []string {
 // row with its code.
 func brokenRows() []brokenRow {
 	dev := func(p string, k int) samples.Device { return samples.NewDevice(p, blockBroken+k) }
-	iot, asv, ts := ingest.ProviderIoTConnect, ingest.ProviderAsavie, ingest.ProviderThingSpace
+	iot, asv, ts := iotconnect.Name, asavie.Name, thingspace.Name
 
 	validASV := dev(asv, 1)
 	eid := dev(iot, 6).EID
@@ -98,7 +101,7 @@ func writeBrokenMissingColumnCSV(path string) error {
 	cols := []string{"ICCID", "IMEI", "Account Name", "Service Plan"}
 	records := [][]string{cols}
 	for k := range 3 {
-		d := samples.NewDevice(ingest.ProviderThingSpace, blockBroken+50+k)
+		d := samples.NewDevice(thingspace.Name, blockBroken+50+k)
 		records = append(records, []string{d.ICCID, d.IMEI, d.AccountName, d.ServicePlan})
 	}
 	return writeRecordsCSV(path, records)
@@ -110,7 +113,7 @@ func writeBrokenMissingColumnCSV(path string) error {
 // still exact, so those rows get a warning and stay valid.
 func writeBrokenXLSX(path string) error {
 	dev := func(p string, k int) samples.Device { return samples.NewDevice(p, blockBroken+100+k) }
-	iot, asv, ts := ingest.ProviderIoTConnect, ingest.ProviderAsavie, ingest.ProviderThingSpace
+	iot, asv, ts := iotconnect.Name, asavie.Name, thingspace.Name
 	header := append(append([]string{}, samples.Columns...), "note")
 	row := func(d samples.Device, note string, column string, number any) []any {
 		cells := textCells(append(d.Record(), note))

@@ -20,7 +20,9 @@ import (
 
 	"github.com/gocarina/gocsv"
 
-	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -57,9 +59,9 @@ func generate(dir string) error {
 		{"asavie.csv", writeAsavieCSV},
 		{"thingspace.csv", writeThingSpaceCSV},
 		{"mixed.csv", writeMixedCSV},
-		{"iotconnect.xlsx", func(p string) error { return writeProviderXLSX(p, ingest.ProviderIoTConnect) }},
-		{"asavie.xlsx", func(p string) error { return writeProviderXLSX(p, ingest.ProviderAsavie) }},
-		{"thingspace.xlsx", func(p string) error { return writeProviderXLSX(p, ingest.ProviderThingSpace) }},
+		{"iotconnect.xlsx", func(p string) error { return writeProviderXLSX(p, iotconnect.Name) }},
+		{"asavie.xlsx", func(p string) error { return writeProviderXLSX(p, asavie.Name) }},
+		{"thingspace.xlsx", func(p string) error { return writeProviderXLSX(p, thingspace.Name) }},
 		{"mixed.xlsx", writeMixedXLSX},
 		{"broken.csv", writeBrokenCSV},
 		{"broken-missing-column.csv", writeBrokenMissingColumnCSV},
@@ -123,7 +125,7 @@ func devices(provider string, first, count int) []samples.Device {
 
 func iotconnectRows() []iotconnectRow {
 	var rows []iotconnectRow
-	for _, d := range devices(ingest.ProviderIoTConnect, blockSingle, perProviderRows) {
+	for _, d := range devices(iotconnect.Name, blockSingle, perProviderRows) {
 		rows = append(rows, iotconnectRow{d.EID, d.IMEI, d.CMP, d.DomainID, d.EUICCAgreementID, d.LocaleID})
 	}
 	return rows
@@ -131,7 +133,7 @@ func iotconnectRows() []iotconnectRow {
 
 func asavieRows() []asavieRow {
 	var rows []asavieRow
-	for _, d := range devices(ingest.ProviderAsavie, blockSingle, perProviderRows) {
+	for _, d := range devices(asavie.Name, blockSingle, perProviderRows) {
 		rows = append(rows, asavieRow{d.CLI, d.ICCID, d.Account, d.Description, d.InventoryRef, d.Tariff, d.Bundle, d.Operator})
 	}
 	return rows
@@ -139,7 +141,7 @@ func asavieRows() []asavieRow {
 
 func thingspaceRows() []thingspaceRow {
 	var rows []thingspaceRow
-	for _, d := range devices(ingest.ProviderThingSpace, blockSingle, perProviderRows) {
+	for _, d := range devices(thingspace.Name, blockSingle, perProviderRows) {
 		rows = append(rows, thingspaceRow{d.EID, d.ICCID, d.IMEI, d.AccountName, d.ServicePlan, d.CarrierName,
 			d.MDNZipCode, d.FirstName, d.LastName, d.AddressLine1, d.City, d.State, d.Zip, d.Country})
 	}
@@ -151,7 +153,7 @@ func thingspaceRows() []thingspaceRow {
 func mixedDevices(first, count int) []samples.Device {
 	ds := make([]samples.Device, count)
 	for i := range ds {
-		ds[i] = samples.NewDevice(ingest.Providers[i%len(ingest.Providers)], first+i)
+		ds[i] = samples.NewDevice(samples.Providers[i%len(samples.Providers)], first+i)
 	}
 	return ds
 }

@@ -7,6 +7,9 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/simbulk/simbulk/ingest"
+	"github.com/simbulk/simbulk/providers/asavie"
+	"github.com/simbulk/simbulk/providers/iotconnect"
+	"github.com/simbulk/simbulk/providers/thingspace"
 	"github.com/simbulk/simbulk/samples"
 )
 
@@ -120,10 +123,10 @@ func textCells(record []string) []any {
 
 // providerColumns are the canonical columns a provider's sample uses.
 var providerColumns = map[string][]string{
-	ingest.ProviderIoTConnect: {ingest.ColEID, ingest.ColIMEI, ingest.ColCMP, ingest.ColDomainID, ingest.ColEUICCAgreementID, ingest.ColLocaleID},
-	ingest.ProviderAsavie: {ingest.ColCLI, ingest.ColICCID, ingest.ColAccount, ingest.ColDescription, ingest.ColInventoryRef,
+	iotconnect.Name: {ingest.ColEID, ingest.ColIMEI, ingest.ColCMP, ingest.ColDomainID, ingest.ColEUICCAgreementID, ingest.ColLocaleID},
+	asavie.Name: {ingest.ColCLI, ingest.ColICCID, ingest.ColAccount, ingest.ColDescription, ingest.ColInventoryRef,
 		ingest.ColTariff, ingest.ColBundle, ingest.ColOperator},
-	ingest.ProviderThingSpace: {ingest.ColEID, ingest.ColICCID, ingest.ColIMEI, ingest.ColAccountName, ingest.ColServicePlan,
+	thingspace.Name: {ingest.ColEID, ingest.ColICCID, ingest.ColIMEI, ingest.ColAccountName, ingest.ColServicePlan,
 		ingest.ColCarrierName, ingest.ColMDNZipCode, ingest.ColFirstName, ingest.ColLastName, ingest.ColAddressLine1,
 		ingest.ColCity, ingest.ColState, ingest.ColZip, ingest.ColCountry},
 }

@@ -35,6 +35,9 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/ingest"
+	// The shipped providers' manifest rules, which the validation measured
+	// here applies.
+	_ "github.com/simbulk/simbulk/providers/all"
 	"github.com/simbulk/simbulk/samples"
 	"github.com/simbulk/simbulk/samples/peakmem"
 )
@@ -233,7 +236,7 @@ func writeManifest(path string, n int) (int64, error) {
 		return 0, err
 	}
 	for i := range n {
-		d := samples.NewDevice(ingest.Providers[i%len(ingest.Providers)], i+1)
+		d := samples.NewDevice(samples.Providers[i%len(samples.Providers)], i+1)
 		if err := w.Write(d.Record()); err != nil {
 			f.Close()
 			return 0, err

@@ -96,7 +96,7 @@ func writeManifest(path string, n int) error {
 	w := csv.NewWriter(bw)
 	_ = w.Write(samples.Columns)
 	for i := range n {
-		_ = w.Write(samples.NewDevice(ingest.Providers[i%len(ingest.Providers)], i/len(ingest.Providers)+1).Record())
+		_ = w.Write(samples.NewDevice(samples.Providers[i%len(samples.Providers)], i/len(samples.Providers)+1).Record())
 	}
 	w.Flush()
 	return errors.Join(w.Error(), bw.Flush(), f.Close())
@@ -160,7 +160,7 @@ func memoryChild(manifest, base, db, profileDir string, concurrency int, poll ti
 	}
 	defer stopProfile()
 
-	ls, err := lanes(base, laneSettings{concurrency: concurrency, poll: poll}, ingest.Providers...)
+	ls, err := lanes(base, laneSettings{concurrency: concurrency, poll: poll}, samples.Providers...)
 	if err != nil {
 		return err
 	}

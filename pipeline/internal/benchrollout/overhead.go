@@ -11,10 +11,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
+	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
 )
@@ -32,7 +32,7 @@ type overheadResult struct {
 func benchOverhead(o options) (string, error) {
 	devices := make([]samples.Device, o.overheadRows)
 	for i := range devices {
-		devices[i] = samples.NewDevice(ingest.ProviderAsavie, i+1)
+		devices[i] = samples.NewDevice(asavie.Name, i+1)
 	}
 	// The engine checks accepted rows with a pool of its own beside the
 	// senders, so a lane of concurrency N may have 2N requests in flight.
@@ -154,7 +154,7 @@ func pipelineRun(o options, devices []samples.Device, concurrency int, name stri
 		return overheadResult{}, err
 	}
 	defer stop()
-	ls, err := lanes(base, laneSettings{concurrency: concurrency, poll: o.pollInterval}, ingest.ProviderAsavie)
+	ls, err := lanes(base, laneSettings{concurrency: concurrency, poll: o.pollInterval}, asavie.Name)
 	if err != nil {
 		return overheadResult{}, err
 	}

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
+	"github.com/simbulk/simbulk/providers/asavie"
 	"github.com/simbulk/simbulk/providers/simkit"
 	"github.com/simbulk/simbulk/samples"
 )
@@ -29,7 +29,7 @@ func benchRate(o options) (string, error) {
 		return "", err
 	}
 	if err := addRows(ctx, cp, rows, func(i int) pipeline.RowRecord {
-		return rowOf(run.ID, i+2, samples.NewDevice(ingest.ProviderAsavie, i+1), pipeline.Pending)
+		return rowOf(run.ID, i+2, samples.NewDevice(asavie.Name, i+1), pipeline.Pending)
 	}); err != nil {
 		return "", err
 	}
@@ -40,7 +40,7 @@ func benchRate(o options) (string, error) {
 		return "", err
 	}
 	defer stop()
-	ls, err := lanes(base, laneSettings{concurrency: 16, rate: o.rate, poll: o.pollInterval}, ingest.ProviderAsavie)
+	ls, err := lanes(base, laneSettings{concurrency: 16, rate: o.rate, poll: o.pollInterval}, asavie.Name)
 	if err != nil {
 		return "", err
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/simbulk/simbulk/ingest"
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers/simkit"
@@ -86,7 +85,7 @@ func buildResumeCheckpoint(path string, n, pending int) (string, error) {
 		return "", err
 	}
 	err = addRows(ctx, cp, n, func(i int) pipeline.RowRecord {
-		d := samples.NewDevice(ingest.Providers[i%len(ingest.Providers)], i/len(ingest.Providers)+1)
+		d := samples.NewDevice(samples.Providers[i%len(samples.Providers)], i/len(samples.Providers)+1)
 		s := pipeline.Succeeded
 		if i >= n-pending {
 			s = pipeline.Pending

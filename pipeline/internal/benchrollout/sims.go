@@ -138,7 +138,7 @@ func fieldsOf(d samples.Device) map[string]string {
 // cliOf is the CLI as validation hands it to a provider: the sample
 // MSISDNs in plain E.164 ("+447700900001") in Asavie's form.
 func cliOf(d samples.Device) string {
-	if rest, ok := strings.CutPrefix(d.CLI, "+44"); ok && d.Provider == ingest.ProviderAsavie {
+	if rest, ok := strings.CutPrefix(d.CLI, "+44"); ok && d.Provider == asavie.Name {
 		return "(+44)" + rest
 	}
 	return d.CLI
