@@ -2,10 +2,10 @@ package metrics_test
 
 import (
 	"context"
-	"encoding/csv"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -172,23 +172,26 @@ func simLanes(base string) rollout.LaneFactory {
 	}
 }
 
-// rowsByProvider counts a CSV manifest's rows by its provider column.
+// rowsByProvider counts a manifest's rows by its provider column, read as
+// simbulk reads manifests.
 func rowsByProvider(t *testing.T, path string) map[string]int {
 	t.Helper()
-	f, err := os.Open(path)
+	r, err := ingest.OpenContext(t.Context(), path, ingest.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer r.Close()
 	out := map[string]int{}
-	for _, r := range recs[1:] { // the first column is provider
-		out[r[0]]++
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[rec.Get(r.Header(), ingest.ColProvider)]++
 	}
-	return out
 }
 
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
