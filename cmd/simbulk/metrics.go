@@ -11,7 +11,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/metrics"
-	"github.com/simbulk/simbulk/pipeline/rollout"
 )
 
 // MetricsConfig is the config file's metrics block.
@@ -75,22 +74,4 @@ func metricsAddr(flag string, cfg *Config) string {
 		return flag
 	}
 	return cfg.Metrics.Addr
-}
-
-// observeRollout feeds m (nil: no metrics) from a rollout: every provider
-// request, and the run's rows once it starts.
-func observeRollout(m *metrics.Metrics, opts *rollout.Options) {
-	if m == nil {
-		return
-	}
-	opts.Observe = m.Observe
-	events := opts.Events
-	opts.Events = func(ev rollout.Event) {
-		if s, ok := ev.(rollout.Started); ok {
-			m.WatchRun(s.Run.ID)
-		}
-		if events != nil {
-			events(ev)
-		}
-	}
 }

@@ -204,7 +204,9 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	if o.simulate != "" {
 		opts.LogAttrs = append(opts.LogAttrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
 	}
-	observeRollout(m, &opts)
+	if m != nil {
+		opts = m.Instrument(opts)
+	}
 	var res rollout.Result
 	switch {
 	case runID == "":

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/providers"
 )
 
@@ -85,6 +86,23 @@ func (m *Metrics) Observe(r pipeline.Request) {
 	if r.Retry {
 		m.retries.WithLabelValues(p, op).Inc()
 	}
+}
+
+// Instrument returns opts set to feed m from a rollout: Observe counts
+// every provider request, and the run is watched from its Started event.
+// The Events opts had still get every event, after m has seen it.
+func (m *Metrics) Instrument(opts rollout.Options) rollout.Options {
+	opts.Observe = m.Observe
+	events := opts.Events
+	opts.Events = func(ev rollout.Event) {
+		if s, ok := ev.(rollout.Started); ok {
+			m.WatchRun(s.Run.ID)
+		}
+		if events != nil {
+			events(ev)
+		}
+	}
+	return opts
 }
 
 // WatchRun adds run runID's rows and progress to the metrics until

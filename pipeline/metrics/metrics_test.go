@@ -51,14 +51,12 @@ func TestRolloutMetrics(t *testing.T) {
 	svc := &rollout.Service{Store: cp, Lanes: simLanes(base)}
 	manifest := filepath.Join("..", "..", "samples", "mixed.csv")
 	var runID string
-	res, err := svc.Start(t.Context(), manifest, rollout.Options{
-		Observe: m.Observe,
+	res, err := svc.Start(t.Context(), manifest, m.Instrument(rollout.Options{
 		Events: func(ev rollout.Event) {
 			if s, ok := ev.(rollout.Started); ok {
 				runID = s.Run.ID
-				m.WatchRun(runID)
 			}
-		}})
+		}}))
 	if err != nil {
 		t.Fatal(err)
 	}
