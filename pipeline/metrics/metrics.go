@@ -156,7 +156,6 @@ type watched struct {
 // scrape.
 type runCollector struct {
 	cp         Checkpoint
-	now        func() time.Time
 	readErrors prometheus.Counter
 
 	rows, toProvision, done, rate *prometheus.Desc
@@ -167,8 +166,7 @@ type runCollector struct {
 
 func newRunCollector(cp Checkpoint) *runCollector {
 	return &runCollector{
-		cp:  cp,
-		now: time.Now,
+		cp: cp,
 		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "simbulk_checkpoint_read_errors_total",
 			Help: "Scrapes that could not read a watched run from the checkpoint in time; that run's series are missing from them.",
@@ -201,7 +199,7 @@ func (c *runCollector) watch(runID string) {
 	// the next scrape's is the baseline.
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
-	_, _ = c.read(ctx, runID)
+	_, _, _ = c.read(ctx, runID)
 }
 
 func (c *runCollector) unwatch(runID string) {
@@ -221,16 +219,14 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(c.runs)) {
-		byProvider, err := c.read(ctx, id)
+		byProvider, total, err := c.read(ctx, id)
 		if err != nil {
 			c.readErrors.Inc()
 			continue
 		}
-		total := pipeline.Counts{}
 		for p, counts := range byProvider {
 			for _, s := range pipeline.States {
 				ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(counts[s]), id, p, string(s))
-				total[s] += counts[s]
 			}
 		}
 		w := c.runs[id]
@@ -242,32 +238,31 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	c.readErrors.Collect(ch)
 }
 
-// read reads run id's rows by provider label and state, and moves its
-// rows per second on. The caller holds c.mu.
-func (c *runCollector) read(ctx context.Context, id string) (map[string]pipeline.Counts, error) {
+// read reads run id's rows by provider label and state, and in all, and
+// moves its rows per second on. The caller holds c.mu.
+func (c *runCollector) read(ctx context.Context, id string) (byLabel map[string]pipeline.Counts, total pipeline.Counts, err error) {
 	var byProvider map[string]pipeline.Counts
-	err := c.cp.ViewRun(ctx, id, func(v pipeline.ReportView) error {
+	err = c.cp.ViewRun(ctx, id, func(v pipeline.ReportView) error {
 		var err error
 		byProvider, err = v.CountsByProvider(ctx)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string]pipeline.Counts{}
-	total := pipeline.Counts{}
+	byLabel, total = map[string]pipeline.Counts{}, pipeline.Counts{}
 	for p, counts := range byProvider {
 		label := providerLabel(p)
-		if out[label] == nil {
-			out[label] = pipeline.Counts{}
+		if byLabel[label] == nil {
+			byLabel[label] = pipeline.Counts{}
 		}
 		for s, n := range counts {
-			out[label][s] += n
+			byLabel[label][s] += n
 			total[s] += n
 		}
 	}
 	w := c.runs[id]
-	now, done := c.now(), doneOf(total)
+	now, done := time.Now(), doneOf(total)
 	open := total[pipeline.Pending] + total[pipeline.InFlight] + total[pipeline.Accepted]
 	switch {
 	case w.since.IsZero():
@@ -280,7 +275,7 @@ func (c *runCollector) read(ctx context.Context, id string) (map[string]pipeline
 		}
 	}
 	w.done = done
-	return out, nil
+	return byLabel, total, nil
 }
 
 func doneOf(c pipeline.Counts) int { return c[pipeline.Succeeded] + c[pipeline.Failed] }
