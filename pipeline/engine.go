@@ -98,6 +98,34 @@ type Engine struct {
 	// besides the log line it writes. It may be called from several lanes
 	// at once and must not block.
 	Notify func(Notice)
+	// Observe, when set, is told of every call the engine makes to a
+	// provider client as its answer comes back, for metrics: also the
+	// calls the checkpoint does not record because their answer changed
+	// nothing. It is called from many lanes and workers at once and must
+	// not block.
+	Observe func(Request)
+}
+
+// Request is one call the engine or the reconciler made to a provider
+// client for a row. A Submit carrying several rows (a ThingSpace batch)
+// is one Request per row, each with the batch's latency.
+type Request struct {
+	Provider string
+	// Attempt is the call as the checkpoint records it when its answer
+	// changes the row. A check answered "not yet" and a lookup that finds
+	// nothing (so the row is sent) are observed but not recorded.
+	Attempt Attempt
+	// Retry is set when the answer put the row back to be tried again
+	// for a retryable cause: sent again after a backoff, sent afresh
+	// because the provider lost accepted work, or looked up again.
+	Retry bool
+}
+
+// observe tells fn (Engine.Observe, Reconciler.Observe) of a call.
+func observe(fn func(Request), provider string, a *attempt, retry bool) {
+	if fn != nil {
+		fn(Request{Provider: provider, Attempt: *a.record(), Retry: retry})
+	}
 }
 
 // Notice is something the engine noticed about one provider during a run.

@@ -96,7 +96,10 @@ func (l *laneRunner) check(r RowRecord) transition {
 		var lost bool
 		if out, lost = lookupOutcome(sub, err); lost {
 			// Accepted once, gone now: let the sender try it afresh.
-			return requeueLost(r)
+			t := requeueLost(r)
+			observe(l.e.Observe, l.lane.Name, &attempt{row: r.Row, kind: "check", started: started,
+				latency: l.e.Now().Sub(started), outcome: providers.Outcome{Status: providers.Failed, Err: t.err}}, t.retry)
+			return t
 		}
 	} else {
 		out = l.lane.Client.Check(l.reqCtx, orderOf(r), r.Handle)
@@ -107,5 +110,6 @@ func (l *laneRunner) check(r RowRecord) transition {
 	if t.state != "" {
 		t.attempt = a
 	}
+	observe(l.e.Observe, l.lane.Name, a, t.retry)
 	return t
 }

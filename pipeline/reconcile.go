@@ -59,8 +59,13 @@ type Reconciler struct {
 	Logger     *slog.Logger
 	// MaxTries bounds lookups of one row that fail for a retryable cause.
 	MaxTries int
-	// Now is the clock of its rate limiters' pauses (nil: time.Now).
+	// Now is the clock of its rate limiters' pauses and of its lookups'
+	// latencies (nil: time.Now).
 	Now func() time.Time
+	// Observe is Engine.Observe for the reconciliation's lookups. A lookup
+	// that failed for a retryable cause is a Retry, though the checkpoint
+	// ends the row as an error once it has had MaxTries of them.
+	Observe func(Request)
 }
 
 // Reconcile checks every provisioned row of run, resuming an unfinished
@@ -202,9 +207,13 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 	if err := lim.Wait(ctx); err != nil {
 		return verdict{Verdict: Verdict{Row: row.Row}}
 	}
+	started := r.Now()
 	sub, err := lane.Client.Lookup(ctx, orderOf(row))
+	a := &attempt{row: row.Row, kind: "lookup", started: started, latency: r.Now().Sub(started), outcome: providers.Outcome{Status: providers.Succeeded}}
 	if err != nil {
 		pe := providers.AsError(err)
+		a.outcome = providers.Outcome{Status: providers.Failed, Err: pe}
+		observe(r.Observe, lane.Name, a, pe.Retryable && pe.Code != providers.CodeCredentials)
 		switch {
 		case pe.Code == providers.CodeCredentials:
 			return verdict{Verdict: Verdict{Row: row.Row}, refused: pe}
@@ -220,6 +229,7 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 		}
 		return verdict{Verdict: Verdict{Row: row.Row, Status: ReconcileError, Note: pe.Error()}}
 	}
+	observe(r.Observe, lane.Name, a, false)
 	lim.OK()
 	f := Compare(row, sub)
 	if len(f) == 0 {

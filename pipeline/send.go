@@ -198,6 +198,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		r.Attempts++
 		t := l.afterSubmit(r, out)
 		t.attempt = &attempt{row: r.Row, kind: "submit", started: started, latency: latency, outcome: out}
+		observe(l.e.Observe, l.lane.Name, t.attempt, t.retry)
 		ts = append(ts, t)
 	}
 	return l.record(ts)
@@ -224,6 +225,7 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool) {
 	env.stopping = stopping
 	t, resend = decideLookup(r, sub, pe, env)
 	if resend {
+		observe(l.e.Observe, l.lane.Name, a, false)
 		return t, true
 	}
 	if pe == nil && t.state == Failed {
@@ -231,6 +233,7 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool) {
 		a.outcome = providers.Outcome{Status: providers.Failed, Err: t.err}
 	}
 	t.attempt = a
+	observe(l.e.Observe, l.lane.Name, a, t.retry)
 	return l.decided(t), false
 }
 

@@ -34,6 +34,9 @@ type transition struct {
 	addAttempt bool
 	// failure: the row failed for good and counts against --max-failures.
 	failure bool
+	// retry: the row is back to be tried again for a retryable cause
+	// (Request.Retry).
+	retry   bool
 	attempt *attempt
 }
 
@@ -57,7 +60,7 @@ func markAccepted(r RowRecord, handle string, result map[string]string) transiti
 // (which spends none): send again at next, after a lookup if the request
 // may have taken effect.
 func retryLater(r RowRecord, pe *providers.Error, next time.Time) transition {
-	return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: next}
+	return transition{row: r.Row, state: Pending, err: pe, mustLookup: pe.MaybeApplied, nextTry: next, retry: true}
 }
 
 // waitForCredentials: the provider refused simbulk's credentials, not the
@@ -94,7 +97,7 @@ func holdForLookup(r RowRecord, pe *providers.Error) transition {
 // attempt, so a provider whose answers cannot be read cannot keep a row
 // looping.
 func awaitLookup(r RowRecord, pe *providers.Error, next time.Time) transition {
-	return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: next, addAttempt: true}
+	return transition{row: r.Row, state: Pending, mustLookup: true, err: pe, nextTry: next, addAttempt: true, retry: true}
 }
 
 // failLookup: the lookup of a row in doubt failed for good, or for all its
@@ -128,7 +131,7 @@ func failUnreadable(r RowRecord, pe *providers.Error) transition {
 // requeueLost: accepted once, unknown to the provider now: the sender
 // tries it afresh, after a lookup.
 func requeueLost(r RowRecord) transition {
-	return transition{row: r.Row, state: Pending, mustLookup: true,
+	return transition{row: r.Row, state: Pending, mustLookup: true, retry: true,
 		err: &providers.Error{Code: providers.CodeNotFound, Message: "accepted request no longer known to the provider", Retryable: true}}
 }
 
@@ -181,11 +184,17 @@ func (t transition) record() Transition {
 	if t.err != nil {
 		out.ErrorCode, out.ErrorMessage, out.Retryable = t.err.Code, t.err.Message, t.err.Retryable
 	}
-	if a := t.attempt; a != nil {
-		out.Attempt = &Attempt{Row: a.row, Kind: a.kind, Started: a.started, Latency: a.latency, Outcome: a.outcome.Status}
-		if a.outcome.Err != nil {
-			out.Attempt.HTTPStatus, out.Attempt.ErrorCode = a.outcome.Err.HTTPStatus, a.outcome.Err.Code
-		}
+	if t.attempt != nil {
+		out.Attempt = t.attempt.record()
+	}
+	return out
+}
+
+// record is the attempt as the checkpoint stores it.
+func (a *attempt) record() *Attempt {
+	out := &Attempt{Row: a.row, Kind: a.kind, Started: a.started, Latency: a.latency, Outcome: a.outcome.Status}
+	if a.outcome.Err != nil {
+		out.HTTPStatus, out.ErrorCode = a.outcome.Err.HTTPStatus, a.outcome.Err.Code
 	}
 	return out
 }

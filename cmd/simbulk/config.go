@@ -27,6 +27,7 @@ type Config struct {
 	Providers ProvidersConfig `yaml:"providers"`
 	// Console configures simbulk serve.
 	Console ConsoleConfig `yaml:"console"`
+	Metrics MetricsConfig `yaml:"metrics"`
 
 	// unset maps the path of each value that names an environment
 	// variable that is not set (providers.asavie.client_secret) to the
@@ -152,6 +153,11 @@ func expandNode(n *yaml.Node, at string, unset map[string]string) {
 
 // check validates what can be checked without knowing the manifest.
 func (c *Config) check() error {
+	if c.Metrics.Addr != "" {
+		if _, err := metricsListenAddr(c.Metrics.Addr); err != nil {
+			return fmt.Errorf("metrics.addr: %w", err)
+		}
+	}
 	names := providers.Names()
 	for _, name := range names {
 		if b := c.Providers[name]; b != nil {

@@ -78,6 +78,7 @@ Exit status: 0 in sync, 1 fatal, 2 usage, 3 drift found, 130 interrupted.`,
 	f.IntVar(&o.concurrency, "concurrency", 0, "lookups at once per provider (overrides the config)")
 	f.BoolVar(&asJSON, "json", false, `print {"checked","in_sync","drift":[...]} on stdout`)
 	f.DurationVar(&lockWait, "lock-wait", 10*time.Second, "how long to wait for another reconcile on the same checkpoint")
+	addMetricsFlag(cmd, &o.metricsAddr)
 	return cmd
 }
 
@@ -110,7 +111,16 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 		}
 		runID = run.ID
 	}
-	res, err := svc.Reconcile(ctx, runID, rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", o.db}})
+	m, stopMetrics, err := a.serveMetrics(metricsAddr(o.metricsAddr, cfg), cp)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	ropts := rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", o.db}}
+	if m != nil {
+		ropts.Observe = m.Observe
+	}
+	res, err := svc.Reconcile(ctx, runID, ropts)
 	var refused *pipeline.CredentialsError
 	switch {
 	case errors.Is(err, rollout.ErrInterrupted):

@@ -173,6 +173,12 @@ func (a *app) logger() *slog.Logger {
 	return a.log
 }
 
+// addMetricsFlag gives a command that talks to providers its
+// --metrics-addr flag (run, resume, retry-failed, reconcile).
+func addMetricsFlag(cmd *cobra.Command, addr *string) {
+	cmd.Flags().StringVar(addr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics while the command runs (a port alone listens on localhost; default: the config's metrics.addr, else none)")
+}
+
 // addDBFlag gives a command that touches the checkpoint its --db flag
 // (run, resume, status, retry-failed, report, reconcile). Only those opt
 // in, so help for the others does not suggest they keep state.

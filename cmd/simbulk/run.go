@@ -33,6 +33,7 @@ type rolloutOptions struct {
 	simForms    string
 	lockWait    time.Duration
 	maxOutage   time.Duration
+	metricsAddr string
 	// redrive (retry-failed) puts failed rows back to pending first, all
 	// of them with redriveAll, under the same lock as the rollout.
 	redrive, redriveAll bool
@@ -49,6 +50,7 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
 	f.DurationVar(&o.maxOutage, "max-outage", 30*time.Minute, "stop (exit 1, resumable) when a provider has failed every request for this long; its rows wait meanwhile")
 	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same checkpoint (default: give up at once)")
+	addMetricsFlag(cmd, &o.metricsAddr)
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
 	f.StringVar(&o.simForms, "sim-forms", "documented", "with --simulate: the simulators' wire `FORMS`, documented or alternate (see sim serve --help)")
@@ -182,6 +184,11 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return err
 	}
 	defer cp.Close()
+	m, stopMetrics, err := a.serveMetrics(metricsAddr(o.metricsAddr, cfg), cp)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	svc := a.service(cp, cfg, o.concurrency)
 	// One simbulk at a time drives a checkpoint: a second `run` of the
 	// same manifest (started in another terminal, or by cron, while the
@@ -196,6 +203,9 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		Events: render.event, ProgressEvery: render.every, LogAttrs: []any{"checkpoint", o.db}}
 	if o.simulate != "" {
 		opts.LogAttrs = append(opts.LogAttrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
+	}
+	if m != nil {
+		opts = m.Instrument(opts)
 	}
 	var res rollout.Result
 	switch {

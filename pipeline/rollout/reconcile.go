@@ -19,6 +19,9 @@ type ReconcileOptions struct {
 	ReportsDir   string
 	// LogAttrs are added to the "reconciliation starting" log line.
 	LogAttrs []any
+	// Observe is the reconciler's (see pipeline.Reconciler): told of every
+	// lookup, from many workers at once; it must not block.
+	Observe func(pipeline.Request)
 }
 
 // ReconcileResult is a finished reconciliation.
@@ -56,7 +59,7 @@ func (s *Service) Reconcile(ctx context.Context, runID string, opts ReconcileOpt
 
 	started := s.now()
 	s.logger().Info("reconciliation starting", append([]any{"run", run.ID, "providers", strings.Join(used, ",")}, opts.LogAttrs...)...)
-	rec := &pipeline.Reconciler{Checkpoint: s.Store, Lanes: lanes, Logger: s.logger(), Now: s.Now}
+	rec := &pipeline.Reconciler{Checkpoint: s.Store, Lanes: lanes, Logger: s.logger(), Now: s.Now, Observe: opts.Observe}
 	res, err := rec.Reconcile(ctx, run)
 	out := ReconcileResult{Run: run, Reconciliation: res}
 	if err != nil {

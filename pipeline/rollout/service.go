@@ -84,6 +84,9 @@ type Options struct {
 	ProgressEvery time.Duration
 	// LogAttrs are added to the "rollout starting" log line.
 	LogAttrs []any
+	// Observe is the engine's (see pipeline.Engine): told of every
+	// provider request, from many workers at once; it must not block.
+	Observe func(pipeline.Request)
 }
 
 // Result is how a rollout ended.
@@ -300,7 +303,7 @@ func (s *Service) drive(ctx context.Context, run pipeline.Run, path string, opts
 	defer closeLanes()
 
 	engine := &pipeline.Engine{Checkpoint: s.Store, Lanes: lanes, MaxFailures: opts.MaxFailures, Logger: s.logger(),
-		Grace: opts.Grace, MaxOutage: opts.MaxOutage, Now: s.Now,
+		Grace: opts.Grace, MaxOutage: opts.MaxOutage, Now: s.Now, Observe: opts.Observe,
 		Notify: func(n pipeline.Notice) { ev.emit(ProviderNotice{RunID: run.ID, Notice: n}) }}
 	attrs := append([]any{"run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ",")}, opts.LogAttrs...)
 	s.logger().Info("rollout starting", attrs...)
