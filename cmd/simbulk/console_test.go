@@ -580,6 +580,24 @@ func TestConsoleRolloutEndToEnd(t *testing.T) {
 		t.Errorf("a report name outside the list: %d", code)
 	}
 
+	// /metrics tells the same story: rows by provider and state, and the
+	// provider requests the console's rollout made.
+	mresp, err := http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposition, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, p := range []string{"iotconnect", "asavie", "thingspace"} {
+		series := fmt.Sprintf(`simbulk_rows{provider=%q,run=%q,state="succeeded"} 10`, p, runID)
+		if !strings.Contains(string(exposition), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+	if !regexp.MustCompile(`simbulk_provider_requests_total\{operation="submit",provider="asavie",status_class="2xx"\} [1-9]`).Match(exposition) {
+		t.Errorf("/metrics counts no asavie submits:\n%s", exposition)
+	}
+
 	// The runs list (page and API) shows it with who started it.
 	var list []struct {
 		statusJSON

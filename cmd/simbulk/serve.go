@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/simbulk/simbulk/cmd/simbulk/console"
+	"github.com/simbulk/simbulk/pipeline/metrics"
 	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
@@ -271,6 +272,7 @@ func (a *app) consoleServer(cfg *Config, o serveOptions, copts console.Options) 
 	svc.Lock = func(context.Context) (func(), error) { return lockCheckpoint(o.db, 0) }
 	copts.Service, copts.ReportsDir, copts.DataDir, copts.Logger = svc, o.out, o.data, a.logger()
 	copts.Busy = func() bool { return checkpointBusy(o.db) }
+	copts.Metrics = metrics.New(cp)
 	if srv, err = console.New(copts); err != nil {
 		cp.Close()
 		return nil, nil, err

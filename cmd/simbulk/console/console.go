@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/metrics"
 	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/reports"
 )
@@ -49,11 +50,10 @@ type Options struct {
 	UploadLimit int64
 	// Secure marks cookies Secure: the console is served over TLS.
 	Secure bool
-	// Metrics, when set, is served at /metrics.
-	Metrics http.Handler
-	// Rollout adjusts the options of every rollout the console starts
-	// (metrics hooks, failure threshold); nil: none.
-	Rollout func(*rollout.Options)
+	// Metrics, when set, is served at /metrics and told of every request
+	// the console's rollouts and reconciliations make, and of the runs it
+	// sees running (whoever drives them).
+	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -140,7 +140,7 @@ func (s *Server) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	if s.o.Metrics != nil {
-		m.Handle("GET /metrics", s.o.Metrics)
+		m.Handle("GET /metrics", s.o.Metrics.Handler())
 	}
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.login)

@@ -127,6 +127,11 @@ func (s *Server) runView(ctx context.Context, id string) (RunView, error) {
 		}
 	}
 	s.whoDrives(&v)
+	if v.State == pipeline.RunRunning && s.o.Metrics != nil {
+		// A run the command line drives gets its series too, once a
+		// person looks at it here.
+		s.o.Metrics.WatchRun(v.RunID)
+	}
 	return v, nil
 }
 
@@ -227,8 +232,8 @@ func (s *Server) rolloutOptions(opened func(string)) rollout.Options {
 			}
 		},
 		LogAttrs: []any{"from", "console"}}
-	if s.o.Rollout != nil {
-		s.o.Rollout(&o)
+	if s.o.Metrics != nil {
+		o = s.o.Metrics.Instrument(o)
 	}
 	return o
 }
@@ -300,8 +305,11 @@ func (s *Server) act(ctx context.Context, user, id, action string, all bool) (st
 	case "reconcile":
 		_, err = s.jobs.start("reconcile", id, user, func(ctx context.Context, opened func(string)) (string, error) {
 			opened(id)
-			res, err := s.o.Service.Reconcile(ctx, id, rollout.ReconcileOptions{WriteReports: true, ReportsDir: s.o.ReportsDir,
-				LogAttrs: []any{"from", "console"}})
+			ro := rollout.ReconcileOptions{WriteReports: true, ReportsDir: s.o.ReportsDir, LogAttrs: []any{"from", "console"}}
+			if s.o.Metrics != nil {
+				ro.Observe = s.o.Metrics.Observe
+			}
+			res, err := s.o.Service.Reconcile(ctx, id, ro)
 			if err != nil {
 				return "", err
 			}
