@@ -27,7 +27,7 @@ help:
 	@echo "make build    build $(BIN)"
 	@echo "make test     every test, under the race detector"
 	@echo "make demo     validate the samples, then provision samples/mixed.csv against the simulators"
-	@echo "make bench    validation vs a bare CSV read; rollout overhead, rate, resume cost, memory"
+	@echo "make bench    validation vs a bare CSV read; rollout overhead, rate, resume cost, memory; console upload"
 	@echo "make fuzz     run every Fuzz target for FUZZTIME (default $(FUZZTIME)) each"
 	@echo "make lint     gofmt and go vet"
 	@echo "make samples  regenerate samples/ (go generate ./samples)"
@@ -70,6 +70,9 @@ demo: build
 	@echo; echo "\$$ simbulk status --db $(DEMO_DIR)/simbulk.db"
 	@$(BIN) status --db $(DEMO_DIR)/simbulk.db
 	@echo; echo "Checkpoint: $(DEMO_DIR)/simbulk.db   Reports: $(DEMO_DIR)/runs/<run-id>/"
+	@echo; echo "The web console, over the same checkpoint and simulators:"
+	@echo "  $(BIN) serve --simulate --db $(DEMO_DIR)/simbulk.db --out $(DEMO_DIR)/runs --data $(DEMO_DIR)/console"
+	@echo "then open http://127.0.0.1:8080 and log in as demo with the one-time password it prints."
 
 # Validation against a bare CSV read, then the rollout engine: overhead
 # against a bare errgroup loop, rate-limit adherence, resume cost and peak
@@ -81,6 +84,8 @@ bench:
 	$(GO) run ./ingest/internal/benchmanifest -rows $(BENCH_ROWS)
 	$(GO) run ./pipeline/internal/benchrollout $(ROLLOUT_BENCH)
 	SIMBULK_BIG=1 $(GO) test -run '^TestBigRunMemory$$' -count=1 -v ./reports/
+	$(MAKE) build
+	$(GO) run ./cmd/simbulk/console/internal/benchupload -simbulk $(BIN) -rows $(BENCH_ROWS)
 
 # Fuzz targets are discovered, so new ones are run without editing this.
 fuzz:

@@ -47,8 +47,9 @@ const defaultConsoleAddr = "127.0.0.1:8080"
 
 type serveOptions struct {
 	rolloutOptions
-	addr string
-	data string
+	addr           string
+	data           string
+	uploadLimitMiB int64
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -92,6 +93,7 @@ line, resumable.`,
 	f.StringVar(&o.out, "out", reports.DefaultDir, "`DIR` for the reports; each run gets DIR/<run-id>/")
 	f.StringVar(&o.addr, "addr", "", "listen `ADDRESS` (default "+defaultConsoleAddr+", or console.addr)")
 	f.StringVar(&o.data, "data", "simbulk-console", "`DIR` for uploads and the action log (created owner-only)")
+	f.Int64Var(&o.uploadLimitMiB, "upload-limit-mib", 0, "largest upload in `MiB` (default console.upload_limit_mib, else 100)")
 	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
@@ -200,6 +202,12 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	copts, demoPassword, err := a.consoleOptions(cfg, o.simulate != "")
 	if err != nil {
 		return err
+	}
+	if o.uploadLimitMiB < 0 {
+		return usageError(fmt.Errorf("--upload-limit-mib %d: want a positive size", o.uploadLimitMiB))
+	}
+	if o.uploadLimitMiB > 0 {
+		copts.UploadLimit = o.uploadLimitMiB << 20
 	}
 	addr := cmp.Or(o.addr, cfg.Console.Addr, defaultConsoleAddr)
 	srv, closeConsole, err := a.consoleServer(cfg, o, copts)

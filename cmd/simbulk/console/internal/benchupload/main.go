@@ -123,12 +123,12 @@ type server struct {
 }
 
 var (
-	listening = regexp.MustCompile(`console listening url=(\S+)`)
+	listening = regexp.MustCompile(`console listening" url=(\S+)`)
 	demoLogin = regexp.MustCompile(`log in as demo with the one-time password (\S+)`)
 )
 
 func startServer(bin, dir string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--simulate", "--addr", "127.0.0.1:0",
+	cmd := exec.Command(bin, "serve", "--simulate", "--addr", "127.0.0.1:0", "--upload-limit-mib", "1024",
 		"--db", filepath.Join(dir, "simbulk.db"), "--data", filepath.Join(dir, "console"), "--out", filepath.Join(dir, "runs"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -139,7 +139,7 @@ func startServer(bin, dir string) (*server, error) {
 	}
 	s := &server{cmd: cmd}
 	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && (s.url == "" || s.password == "") {
+	for (s.url == "" || s.password == "") && sc.Scan() {
 		if m := listening.FindStringSubmatch(sc.Text()); m != nil {
 			s.url = m[1]
 		}
