@@ -4,11 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -804,4 +814,144 @@ func TestHashPassword(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "hash-password"}, strings.NewReader("short\n"), &stdout, &stderr); code != exitUsage {
 		t.Errorf("a short password: exit %d", code)
 	}
+}
+
+// A workbook with several sheets is checked on its first; the page offers
+// the others, and checking another reads that one.
+func TestConsoleOffersTheOtherSheets(t *testing.T) {
+	h := newConsoleHarness(t)
+	s := h.newSession(t)
+	s.mustLogin()
+	wb := excelize.NewFile()
+	defer wb.Close()
+	if err := wb.SetSheetName("Sheet1", "Notes"); err != nil {
+		t.Fatal(err)
+	}
+	_ = wb.SetSheetRow("Notes", "A1", &[]any{"provider", "eid", "account_name"})
+	_ = wb.SetSheetRow("Notes", "A2", &[]any{"thingspace", "not an eid", "acct"})
+	if _, err := wb.NewSheet("March batch"); err != nil {
+		t.Fatal(err)
+	}
+	_ = wb.SetSheetRow("March batch", "A1", &[]any{"provider", "eid", "account_name"})
+	for i := range 3 {
+		_ = wb.SetSheetRow("March batch", fmt.Sprintf("A%d", i+2), &[]any{"thingspace", testEID(i), "0000123456-00001"})
+	}
+	var buf bytes.Buffer
+	if err := wb.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := s.upload("batches.xlsx", buf.Bytes(), nil, true)
+	page := resp.Header.Get("Location")
+	id := strings.TrimPrefix(page, "/uploads/")
+	var up console.Upload
+	h.apiGet(t, "/api/uploads/"+id, &up)
+	if up.Sheet != "Notes" || strings.Join(up.Sheets, "|") != "Notes|March batch" || up.Invalid != 1 {
+		t.Fatalf("first check: sheet %q of %v, %d invalid", up.Sheet, up.Sheets, up.Invalid)
+	}
+	if _, body := s.get(page); !strings.Contains(body, `id="sheet-choice"`) || !strings.Contains(body, "March batch") {
+		t.Error("the page does not offer the other sheet")
+	}
+	resp, _ = s.post(page+"/revalidate", url.Values{"csrf": {s.csrf}, "sheet": {"March batch"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revalidate: %s", resp.Status)
+	}
+	h.apiGet(t, "/api/uploads/"+id, &up)
+	if up.Sheet != "March batch" || up.Rows != 3 || up.Valid != 3 || up.Invalid != 0 {
+		var page struct{ Problems []ingest.Problem }
+		h.apiGet(t, "/api/uploads/"+id+"/problems", &page)
+		t.Errorf("second sheet: %q, %d rows, %d valid, %d invalid: %v", up.Sheet, up.Rows, up.Valid, up.Invalid, page.Problems)
+	}
+}
+
+// simbulk serve itself: it refuses to start without users, serves over
+// TLS with Secure cookies from the config's certificate, and stops with
+// exit 0 when its context ends (SIGTERM in main).
+func TestServeOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, dir)
+	hash, _ := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	noUsers := filepath.Join(dir, "nousers.yaml")
+	if err := os.WriteFile(noUsers, []byte("providers: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--config", noUsers, "--db", filepath.Join(dir, "x.db"), "--data", filepath.Join(dir, "c")},
+		nil, &stdout, &stderr); code != exitFatal || !strings.Contains(stderr.String(), "no console users") {
+		t.Errorf("without users: exit %d, %s", code, &stderr)
+	}
+	cfg := filepath.Join(dir, "simbulk.yaml")
+	conf := fmt.Sprintf("providers: {}\nconsole:\n  users:\n    - name: %s\n      password_hash: %q\n  tls:\n    cert: %s\n    key: %s\n", testUser, hash, cert, key)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := newSyncBuffer()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", cfg, "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "simbulk.db"),
+			"--data", filepath.Join(dir, "console")}, nil, io.Discard, logs)
+	}()
+	var base string
+	for base == "" {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d:\n%s", code, logs)
+		default:
+		}
+		if m := regexp.MustCompile(`url=(https://\S+)`).FindStringSubmatch(logs.String()); m != nil {
+			base = m[1]
+		}
+		runtime.Gosched()
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // our own self-signed cert
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /login over TLS: %s", resp.Status)
+	}
+	for _, ck := range resp.Cookies() {
+		if !ck.Secure || !ck.HttpOnly {
+			t.Errorf("cookie %s over TLS: Secure %v HttpOnly %v", ck.Name, ck.Secure, ck.HttpOnly)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(dir, "console"))
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory mode %v (%v), want 0700", fi.Mode().Perm(), err)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("serve stopped with exit %d, want 0:\n%s", code, logs)
+	}
+}
+
+// selfSignedCert writes a certificate and key for 127.0.0.1.
+func selfSignedCert(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "simbulk test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "console.crt"), filepath.Join(dir, "console.key")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
 }
