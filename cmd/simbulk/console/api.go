@@ -145,7 +145,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	var last []byte
 	quiet := time.Now()
 	for {
-		v, err := s.runView(ctx, run.ID)
+		v, err := s.streamView(ctx, run.ID)
 		if err != nil {
 			if ctx.Err() != nil {
 				return

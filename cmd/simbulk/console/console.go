@@ -70,6 +70,7 @@ type Server struct {
 	audit   *auditLog
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
+	cache   viewCache
 }
 
 // New builds a console over the service's checkpoint, creating the data

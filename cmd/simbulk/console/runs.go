@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
@@ -133,6 +134,48 @@ func (s *Server) runView(ctx context.Context, id string) (RunView, error) {
 		s.o.Metrics.WatchRun(v.RunID)
 	}
 	return v, nil
+}
+
+// viewCache shares one reading of a run among the event streams that
+// follow it: each reading aggregates the run's rows, which for a
+// million-row run is worth doing once a second, not once per viewer.
+type viewCache struct {
+	mu    sync.Mutex
+	views map[string]cachedView
+}
+
+type cachedView struct {
+	v  RunView
+	at time.Time
+}
+
+// streamView is runView for event streams, at most eventEvery old.
+func (s *Server) streamView(ctx context.Context, id string) (RunView, error) {
+	s.cache.mu.Lock()
+	c, ok := s.cache.views[id]
+	s.cache.mu.Unlock()
+	if ok && s.o.Now().Sub(c.at) < eventEvery-50*time.Millisecond {
+		return c.v, nil
+	}
+	v, err := s.runView(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	s.cache.mu.Lock()
+	if s.cache.views == nil || len(s.cache.views) > 1000 {
+		s.cache.views = map[string]cachedView{}
+	}
+	s.cache.views[id] = cachedView{v: v, at: s.o.Now()}
+	s.cache.mu.Unlock()
+	return v, nil
+}
+
+// forget drops run id's shared reading: after an action, the next event
+// must show what the action did.
+func (c *viewCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.views, id)
+	c.mu.Unlock()
 }
 
 // whoDrives fills in who works on the run and which actions make sense.
@@ -320,6 +363,7 @@ func (s *Server) act(ctx context.Context, user, id, action string, all bool) (st
 	default:
 		return "", fmt.Errorf("%w: unknown action %q (stop, resume, retry-failed, reconcile)", errNotFound, action)
 	}
+	s.cache.forget(id)
 	detail := msg
 	if err != nil {
 		detail = "refused: " + err.Error()
