@@ -217,11 +217,19 @@ func readSample(t *testing.T, name string) []byte {
 	return b
 }
 
-// apiGet reads an API answer with HTTP Basic credentials, as a script
-// would.
+// apiGet and apiPost call the API with HTTP Basic credentials, as a
+// script would, decode its answer into v and return the status.
 func (h *consoleHarness) apiGet(t *testing.T, path string, v any) int {
+	return h.apiCall(t, http.MethodGet, path, v)
+}
+
+func (h *consoleHarness) apiPost(t *testing.T, path string, v any) int {
+	return h.apiCall(t, http.MethodPost, path, v)
+}
+
+func (h *consoleHarness) apiCall(t *testing.T, method, path string, v any) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, h.url+path, nil)
+	req, _ := http.NewRequest(method, h.url+path, nil)
 	req.SetBasicAuth(testUser, testPassword)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -230,23 +238,8 @@ func (h *consoleHarness) apiGet(t *testing.T, path string, v any) int {
 	defer resp.Body.Close()
 	if v != nil {
 		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatalf("GET %s: %s: %v", path, resp.Status, err)
+			t.Fatalf("%s %s: %s: %v", method, path, resp.Status, err)
 		}
-	}
-	return resp.StatusCode
-}
-
-func (h *consoleHarness) apiPost(t *testing.T, path string, v any) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, h.url+path, nil)
-	req.SetBasicAuth(testUser, testPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if v != nil {
-		_ = json.NewDecoder(resp.Body).Decode(v)
 	}
 	return resp.StatusCode
 }

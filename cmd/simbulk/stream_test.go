@@ -3,10 +3,12 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,6 +104,10 @@ func sigtermEndsWithin2s(t *testing.T, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A signal before the handler is installed kills the process (exit
+	// -1) instead of testing it; on a loaded machine start-up alone can
+	// take longer than any fixed wait.
+	waitForSigtermHandler(t, cmd.Process.Pid)
 	time.Sleep(300 * time.Millisecond)
 	signalled := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -227,4 +233,26 @@ func TestStatusOnReadOnlyCheckpoint(t *testing.T) {
 	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
 		t.Errorf("reading the checkpoint changed it")
 	}
+}
+
+// waitForSigtermHandler waits until process pid catches SIGTERM, as its
+// /proc status says (SigCgt, a hex mask with bit 15-1 for SIGTERM).
+func waitForSigtermHandler(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Skipf("cannot read the process status: %v", err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0 {
+					return
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("simbulk never installed its SIGTERM handler")
 }
