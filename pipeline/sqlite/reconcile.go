@@ -36,7 +36,7 @@ func (c *Store) OpenReconciliation(ctx context.Context, runID string) (id string
 		return "", false, fmt.Errorf("find reconciliation: %w", err)
 	}
 	now := c.now()
-	id = "rc-" + newRunID(now)
+	id = "rc-" + pipeline.NewRunID(now)
 	err = c.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec("INSERT INTO reconciliations (id, run_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
 			id, runID, pipeline.RunRunning, now.UnixMilli(), now.UnixMilli()); err != nil {

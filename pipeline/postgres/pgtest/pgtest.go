@@ -1,0 +1,269 @@
+// Package pgtest gives tests a real PostgreSQL server: a throwaway cluster
+// that initdb creates in a temporary directory, started on a free port with
+// its unix socket beside its data, and removed when the tests end. Each
+// test gets a database of its own on it, so tests neither see nor wait for
+// each other's rows.
+//
+// The server binaries are Debian's (/usr/lib/postgresql/VERSION/bin, the
+// newest first) or whatever initdb and postgres are on PATH. PostgreSQL
+// refuses to run as root, so under root the cluster belongs to nobody.
+// When no server can be found the tests skip, except under CI=true, where
+// they must run and fail instead.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is a running throwaway PostgreSQL server.
+type Cluster struct {
+	dir  string // owns data/ and the socket
+	port int
+	cmd  *exec.Cmd
+	// exited is closed when the server process has ended.
+	exited chan struct{}
+	dbs    atomic.Int64
+}
+
+// shared is the test binary's cluster, started by the first test that asks
+// and stopped by Main: one initdb per package rather than per test.
+var shared struct {
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
+// Main runs the package's tests and then stops the cluster they shared.
+// Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.c != nil {
+		shared.c.Stop()
+	}
+	os.Exit(code)
+}
+
+// DB returns the connection string of a new, empty database on the
+// package's shared cluster, starting the cluster on first use. Without a
+// PostgreSQL server the test skips, or fails under CI=true.
+func DB(t testing.TB) string {
+	t.Helper()
+	shared.once.Do(func() { shared.c, shared.err = Start() })
+	if shared.err != nil {
+		Unavailable(t, shared.err)
+	}
+	return shared.c.NewDB(t)
+}
+
+// Unavailable ends a test that needs PostgreSQL and cannot have it: a skip
+// on a workstation, a failure under CI=true, where every test must run.
+func Unavailable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("PostgreSQL is required under CI=true: %v", err)
+	}
+	t.Skipf("PostgreSQL tests skipped: %v (apt-get install postgresql, or make postgresql)", err)
+}
+
+// ErrNoServer means no PostgreSQL server binaries were found.
+var ErrNoServer = errors.New("no PostgreSQL server binaries (initdb, postgres) in /usr/lib/postgresql/*/bin or on PATH")
+
+// binDir finds the directory holding initdb and postgres: Debian's
+// newest version, else PATH.
+func binDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+	}
+	initdb, err := exec.LookPath("initdb")
+	if err != nil {
+		return "", ErrNoServer
+	}
+	d := filepath.Dir(initdb)
+	if !isExec(filepath.Join(d, "postgres")) {
+		return "", ErrNoServer
+	}
+	return d, nil
+}
+
+// version is the major version in a Debian bin directory's path.
+func version(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+func isExec(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// Start creates and starts a cluster. Stop removes it.
+func Start() (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "simbulk-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, exited: make(chan struct{})}
+	cred, err := serverUser(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	if c.port, err = freePort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	// Durability is not what these tests check; fsync off keeps a
+	// throwaway cluster quick on a shared machine.
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(c.port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+	// Pdeathsig: a test binary killed by a timeout takes its server with it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	c.cmd.Dir = dir
+	log, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if cred != nil {
+		_ = log.Chown(int(cred.Uid), int(cred.Gid))
+	}
+	c.cmd.Stdout, c.cmd.Stderr = log, log
+	if err := c.cmd.Start(); err != nil {
+		log.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	go func() { _ = c.cmd.Wait(); log.Close(); close(c.exited) }()
+	if err := c.waitReady(30 * time.Second); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// serverUser is who the server runs as: this user, or nobody when this
+// is root (PostgreSQL refuses root), who is then given dir.
+func serverUser(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and no user nobody to run PostgreSQL as: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (c *Cluster) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		conn, err := pgx.Connect(context.Background(), c.ConnString("postgres"))
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		select {
+		case <-c.exited:
+			log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+			return fmt.Errorf("postgres exited at start: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres not ready after %s: %w", limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ConnString is a connection string to database db over the cluster's
+// unix socket.
+func (c *Cluster) ConnString(db string) string {
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", c.dir, c.port, db)
+}
+
+// NewDB creates an empty database and returns its connection string. It
+// is dropped when the test ends.
+func (c *Cluster) NewDB(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), c.dbs.Add(1))
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, c.ConnString("postgres"))
+	if err != nil {
+		t.Fatalf("connect to the test cluster: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := pgx.Connect(ctx, c.ConnString("postgres"))
+		if err != nil {
+			return // the cluster is gone; its directory goes with it
+		}
+		defer admin.Close(ctx)
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return c.ConnString(name)
+}
+
+// Stop shuts the server down (fast shutdown: connections are cut) and
+// removes its directory.
+func (c *Cluster) Stop() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.exited:
+		case <-time.After(20 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
+	}
+	os.RemoveAll(c.dir)
+}
+
