@@ -266,4 +266,3 @@ func (c *Cluster) Stop() {
 	}
 	os.RemoveAll(c.dir)
 }
-
