@@ -14,7 +14,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -85,22 +84,24 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 	if err := checkConcurrency(o.concurrency); err != nil {
 		return err
 	}
-	// Open first: a mistyped --db fails here without leaving a lock file.
-	cp, err := sqlite.OpenExisting(o.db)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	unlock, err := lockCheckpoint(o.db, lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	cfg, stopSims, err := a.rolloutConfig(o)
 	if err != nil {
 		return err
 	}
 	defer stopSims()
+	// Open before locking: a mistyped --db fails here without leaving a
+	// lock file.
+	db := checkpointAt(o.db, cfg)
+	cp, err := openCheckpoint(ctx, db, openExisting)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	unlock, err := lockCheckpoint(ctx, cp, db, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	svc := a.service(cp, cfg, o.concurrency)
 	if runID == "" {
@@ -110,7 +111,7 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 		}
 		runID = run.ID
 	}
-	res, err := svc.Reconcile(ctx, runID, rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", o.db}})
+	res, err := svc.Reconcile(ctx, runID, rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", checkpointName(db)}})
 	var refused *pipeline.CredentialsError
 	switch {
 	case errors.Is(err, rollout.ErrInterrupted):

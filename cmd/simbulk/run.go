@@ -13,7 +13,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/reports"
 )
@@ -173,11 +172,12 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return a.plan(ctx, path, manifestName, cfg, o)
 	}
 
-	open := sqlite.Open
+	mode := openOrCreate
 	if path == "" {
-		open = sqlite.OpenExisting // resuming: the run must be there
+		mode = openExisting // resuming: the run must be there
 	}
-	cp, err := open(o.db)
+	db := checkpointAt(o.db, cfg)
+	cp, err := openCheckpoint(ctx, db, mode)
 	if err != nil {
 		return err
 	}
@@ -186,14 +186,14 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	// One simbulk at a time drives a checkpoint: a second `run` of the
 	// same manifest (started in another terminal, or by cron, while the
 	// first still works) would claim the same rows and send them again.
-	svc.Lock = func(context.Context) (func(), error) { return lockCheckpoint(o.db, o.lockWait) }
+	svc.Lock = func(ctx context.Context) (func(), error) { return lockCheckpoint(ctx, cp, db, o.lockWait) }
 
 	render := a.progressRenderer()
 	// Grace: a signal must end the command within 2 s. Requests cut off
 	// after it stay in_flight and are looked up on resume, never resent.
 	opts := rollout.Options{Name: manifestName, Provider: o.provider, Sheet: o.sheet, MaxFailures: threshold,
 		MaxOutage: o.maxOutage, Grace: time.Second, WriteReports: true, ReportsDir: o.out,
-		Events: render.event, ProgressEvery: render.every, LogAttrs: []any{"checkpoint", o.db}}
+		Events: render.event, ProgressEvery: render.every, LogAttrs: []any{"checkpoint", checkpointName(db)}}
 	if o.simulate != "" {
 		opts.LogAttrs = append(opts.LogAttrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
 	}

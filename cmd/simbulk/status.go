@@ -15,7 +15,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 // statusJSON is the documented `status --json` shape.
@@ -30,7 +29,7 @@ type statusJSON struct {
 }
 
 func (a *app) statusCommand() *cobra.Command {
-	var db string
+	var where checkpointFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status [RUN_ID]",
@@ -40,12 +39,12 @@ func (a *app) statusCommand() *cobra.Command {
   simbulk status 20261124 --json | jq .counts`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := sqlite.OpenReadOnly(db)
+			ctx := cmd.Context()
+			cp, _, err := where.openForReading(ctx)
 			if err != nil {
 				return err
 			}
 			defer cp.Close()
-			ctx := cmd.Context()
 			if len(args) == 0 {
 				return a.listRuns(ctx, cp, asJSON)
 			}
@@ -60,7 +59,7 @@ func (a *app) statusCommand() *cobra.Command {
 			return nil
 		},
 	}
-	addDBFlag(cmd, &db)
+	addCheckpointFlags(cmd, &where)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: one run's {run_id, manifest, state, counts}, or an array of them")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -69,6 +70,20 @@ func DB(t testing.TB) string {
 		Unavailable(t, shared.err)
 	}
 	return shared.c.NewDB(t)
+}
+
+// New starts a cluster of the test's own, stopped when the test ends: for
+// tests that stop or restart the server, or whose package's TestMain
+// cannot call Main. Without a PostgreSQL server the test skips, or fails
+// under CI=true.
+func New(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := Start()
+	if err != nil {
+		Unavailable(t, err)
+	}
+	t.Cleanup(c.Stop)
+	return c
 }
 
 // Unavailable ends a test that needs PostgreSQL and cannot have it: a skip
@@ -221,10 +236,11 @@ func (c *Cluster) waitReady(limit time.Duration) error {
 	}
 }
 
-// ConnString is a connection string to database db over the cluster's
-// unix socket.
+// ConnString is a postgres:// URL of database db over the cluster's unix
+// socket: the form simbulk's --db takes.
 func (c *Cluster) ConnString(db string) string {
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", c.dir, c.port, db)
+	q := url.Values{"host": {c.dir}, "port": {strconv.Itoa(c.port)}, "sslmode": {"disable"}}
+	return "postgres://postgres@/" + db + "?" + q.Encode()
 }
 
 // NewDB creates an empty database and returns its connection string. It

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/postgres/pgtest"
+)
+
+// TestPostgresCheckpoint: --db postgres://… puts the checkpoint in
+// PostgreSQL, SIMBULK_DB and the config's checkpoint: name it too, and
+// the connection string's password shows nowhere.
+func TestPostgresCheckpoint(t *testing.T) {
+	c := pgtest.New(t)
+	db := strings.Replace(c.NewDB(t), "postgres@", "postgres:s3cret-pw@", 1) // trust auth: the password is never asked for
+	dir := t.TempDir()
+	manifest := writeManifest(t, dir, 40)
+	simbulk := func(env []string, args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command("simbulk", args...)
+		cmd.Env = append(cmd.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		code := exitCode(cmd.Run())
+		if strings.Contains(out.String(), "s3cret") {
+			t.Errorf("simbulk %s showed the password:\n%s", args[0], out.String())
+		}
+		return out.String(), code
+	}
+
+	out, code := simbulk(nil, "run", manifest, "--simulate", "--db", db, "--out", filepath.Join(dir, "runs"), "--log-format", "json")
+	if code != 0 {
+		t.Fatalf("run exited %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, `"checkpoint":"postgres://postgres:xxxxx@`) {
+		t.Errorf("the log does not name the checkpoint, password redacted:\n%s", out)
+	}
+	var runs []statusJSON
+	out, code = simbulk([]string{"SIMBULK_DB=" + db}, "status", "--json")
+	if err := json.Unmarshal([]byte(out), &runs); code != 0 || err != nil || len(runs) != 1 {
+		t.Fatalf("status with SIMBULK_DB: exit %d, %v:\n%s", code, err, out)
+	}
+	if r := runs[0]; r.State != pipeline.RunCompleted || r.Counts[pipeline.Succeeded] != 40 {
+		t.Errorf("run in PostgreSQL: %+v, want completed with 40 succeeded", r)
+	}
+	// Running the same manifest again finds its run in the same database,
+	// now named by the config.
+	t.Setenv("TEST_CHECKPOINT", db)
+	cfg := filepath.Join(dir, "simbulk.yaml")
+	if err := os.WriteFile(cfg, []byte("checkpoint: ${TEST_CHECKPOINT}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = simbulk(nil, "report", runs[0].RunID, "--config", cfg, "--out", filepath.Join(dir, "again"), "--format", "json")
+	if code != 0 || !strings.Contains(out, "summary.json") {
+		t.Errorf("report with checkpoint: in the config: exit %d:\n%s", code, out)
+	}
+	out, code = simbulk(nil, "checkpoint", "backup", filepath.Join(dir, "copy.db"), "--db", db)
+	if code == 0 || !strings.Contains(out, "pg_dump") {
+		t.Errorf("backup of a PostgreSQL checkpoint: exit %d:\n%s", code, out)
+	}
+}
