@@ -98,7 +98,23 @@ type Engine struct {
 	// besides the log line it writes. It may be called from several lanes
 	// at once and must not block.
 	Notify func(Notice)
+	// Worker is this process as the run's worker (zero: NewWorker()).
+	Worker Worker
+	// LeaseTTL is how long the rows this worker holds stay its own
+	// without a renewal: how long another worker waits before taking over
+	// the rows of one that died. It must be well above a request's
+	// timeout, since a request leaves with one lease ahead of it. Zero
+	// means DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Sole says this process holds the checkpoint's exclusive lock (a
+	// SQLite file): any other worker recorded on the run is gone, and its
+	// rows are taken over at once rather than when its lease expires.
+	Sole bool
 }
+
+// DefaultLeaseTTL is Engine.LeaseTTL when left zero: twice the longest
+// default request timeout (providers.DefaultTimeout).
+const DefaultLeaseTTL = time.Minute
 
 // Notice is something the engine noticed about one provider during a run.
 type Notice struct {
@@ -200,12 +216,25 @@ func (e *Engine) withDefaults() *Engine {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Worker.ID == "" {
+		c.Worker = NewWorker()
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
 	return &c
 }
 
 func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 	if err := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, RunRunning); err != nil {
 		return RunInterrupted, err
+	}
+	w, err := e.Checkpoint.Join(ctx, run.ID, e.Worker, e.LeaseTTL, e.Sole)
+	if err != nil {
+		return RunInterrupted, err
+	}
+	if others, err := e.Checkpoint.Workers(ctx, run.ID); err == nil && len(others) > 1 {
+		e.Logger.Info("joining the workers already on this run", "worker", w.ID, "workers", len(others))
 	}
 	if n, err := e.Checkpoint.ReclaimInFlight(ctx, run.ID); err != nil {
 		return RunInterrupted, err
@@ -238,8 +267,9 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 		}
 	}()
 
-	r := &runner{e: e, run: run, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
+	r := &runner{e: e, run: run, worker: w.ID, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
 	r.failures.Store(int64(failed))
+	stopRenewing := r.renewLease(w.Expires)
 	var g errgroup.Group
 	for _, given := range e.Lanes {
 		lane := *given
@@ -251,11 +281,17 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 	}
 	err = g.Wait()
 	cancelReqs()
+	stopRenewing()
+	if lerr := e.Checkpoint.Leave(context.WithoutCancel(ctx), run.ID, w.ID); lerr != nil && err == nil {
+		err = lerr
+	}
 
 	state := RunCompleted
 	switch {
 	case err != nil:
 		state = RunInterrupted
+	case errors.Is(context.Cause(stopCtx), ErrLeaseLost):
+		state, err = RunInterrupted, context.Cause(stopCtx)
 	case errors.Is(context.Cause(stopCtx), ErrProviderDown):
 		state, err = RunInterrupted, context.Cause(stopCtx)
 	case errors.Is(context.Cause(stopCtx), ErrThreshold):
@@ -271,10 +307,21 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 			state = RunInterrupted
 		}
 	}
+	if state == RunInterrupted && e.othersAtWork(context.WithoutCancel(ctx), run.ID) {
+		// The run goes on without this worker: it is not interrupted.
+		return state, err
+	}
 	if serr := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, state); serr != nil && err == nil {
 		err = serr
 	}
 	return state, err
+}
+
+// othersAtWork reports whether other workers are still working on the
+// run (this one has left it).
+func (e *Engine) othersAtWork(ctx context.Context, runID string) bool {
+	ws, err := e.Checkpoint.Workers(ctx, runID)
+	return err == nil && len(ws) > 0
 }
 
 // failureBudget returns the run's failure threshold (0: none) and how many
@@ -300,6 +347,7 @@ func (e *Engine) failureBudget(ctx context.Context, runID string) (limit, failed
 type runner struct {
 	e         *Engine
 	run       Run
+	worker    string          // this worker's id
 	stopCtx   context.Context // done: take no new work
 	reqCtx    context.Context // done: abandon requests in flight
 	stop      context.CancelCauseFunc
@@ -329,7 +377,7 @@ type laneRunner struct {
 	mu   sync.Mutex
 	busy map[int]bool // rows handed to a worker and not yet recorded
 	// released are rows whose worker has recorded them but that stay busy
-	// until the next Due query starts: a query already running reads a
+	// until the next Claim starts: a query already running reads a
 	// snapshot from before that commit and may still return them pending.
 	released []int
 }
@@ -379,4 +427,44 @@ func (l *laneRunner) refused(pe *providers.Error) bool {
 // orderOf builds the provider's view of a row.
 func orderOf(r RowRecord) providers.Order {
 	return providers.Order{Key: fmt.Sprintf("%s/%d", r.RunID, r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
+}
+
+// renewLease renews the worker's lease every third of LeaseTTL until the
+// returned stop is called. A renewal that finds the lease expired, or no
+// renewal for as long as the lease lasts (the checkpoint unreachable),
+// stops the run with ErrLeaseLost: other workers may hold its rows by
+// now, so it must send none of them.
+func (r *runner) renewLease(expires time.Time) (stop func()) {
+	ctx, cancel := context.WithCancel(r.stopCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.e.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			w, err := r.e.Checkpoint.Renew(ctx, r.run.ID, r.worker)
+			switch {
+			case err == nil:
+				expires = w.Expires
+			case errors.Is(err, ErrLeaseLost):
+				r.stop(fmt.Errorf("%w: this worker's rows may be another's now; it stops and the others carry on", ErrLeaseLost))
+				return
+			case ctx.Err() == nil:
+				r.e.Logger.Warn("could not renew this worker's lease; retrying", "error", err.Error(), "expires", expires)
+				if !r.e.Now().Before(expires) {
+					r.stop(fmt.Errorf("%w: not renewed before it expired (%v)", ErrLeaseLost, err))
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

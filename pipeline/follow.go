@@ -79,7 +79,7 @@ func (l *laneRunner) sweep(ctx context.Context) (int, error) {
 }
 
 func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecord, error) {
-	return l.e.Checkpoint.AcceptedRows(ctx, l.run.ID, l.lane.Name, after, limit)
+	return l.e.Checkpoint.ClaimAccepted(ctx, l.run.ID, l.lane.Name, l.worker, after, limit)
 }
 
 // check takes one look at an accepted row. A zero transition means no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -11,8 +12,11 @@ import (
 	"github.com/simbulk/simbulk/providers"
 )
 
-// send hands due pending rows to workers, a batch at a time, until the
-// lane has nothing left to send or the run is stopped.
+// send claims due pending rows and hands them to the lane's senders, a
+// batch at a time, until the lane has nothing left to send or the run is
+// stopped. The rows are leased to this worker (Claim), so other workers
+// on the run send others; a batch is cut from one claim, so all its rows
+// are this worker's.
 func (l *laneRunner) send() error {
 	g := new(errgroup.Group)
 	g.SetLimit(l.lane.Concurrency)
@@ -21,7 +25,7 @@ func (l *laneRunner) send() error {
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
 		l.settle()
-		rows, err := l.e.Checkpoint.Due(ctx, l.run.ID, l.lane.Name, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+		rows, err := l.e.Checkpoint.Claim(ctx, l.run.ID, l.lane.Name, l.worker, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -123,7 +127,7 @@ func (l *laneRunner) release(rows []RowRecord) {
 	l.mu.Unlock()
 }
 
-// settle frees the released rows; called just before a Due query, whose
+// settle frees the released rows; called just before a Claim, whose
 // snapshot then includes their committed state.
 func (l *laneRunner) settle() {
 	l.mu.Lock()
@@ -178,13 +182,22 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		return nil // stopping: the rows stay pending, untouched
 	}
 	rowNums := make([]int, len(send))
-	orders := make([]providers.Order, len(send))
 	for i, r := range send {
 		rowNums[i] = r.Row
-		orders[i] = orderOf(r)
 	}
-	if err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, rowNums); err != nil {
+	marked, err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, l.worker, rowNums)
+	if err != nil {
 		return fmt.Errorf("record intent: %w", err)
+	}
+	// Only the rows still this worker's are sent: another worker has the
+	// rest (it took them over while this one's lease had lapsed).
+	send = slices.DeleteFunc(send, func(r RowRecord) bool { return !slices.Contains(marked, r.Row) })
+	if len(send) == 0 {
+		return nil
+	}
+	orders := make([]providers.Order, len(send))
+	for i, r := range send {
+		orders[i] = orderOf(r)
 	}
 	started := l.e.Now()
 	outs := l.lane.Client.Submit(l.reqCtx, orders)
@@ -298,7 +311,7 @@ func (l *laneRunner) ok() {
 }
 
 func (l *laneRunner) record(ts []transition) error {
-	if err := l.e.Checkpoint.Apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.e.Now(), records(ts)); err != nil {
+	if err := l.e.Checkpoint.Apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.worker, l.e.Now(), records(ts)); err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	return nil

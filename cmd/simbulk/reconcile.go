@@ -97,12 +97,6 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 		return err
 	}
 	defer cp.Close()
-	unlock, err := lockCheckpoint(ctx, cp, db, lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
 	svc := a.service(cp, cfg, o.concurrency)
 	if runID == "" {
 		run, err := svc.RunOfManifest(ctx, manifest)
@@ -110,7 +104,17 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 			return err
 		}
 		runID = run.ID
+	} else if run, err := cp.Run(ctx, runID); err == nil {
+		runID = run.ID // the lock is the run's: name it by its full id
 	}
+	// Two reconciliations of one run at once would look every row up
+	// twice and race to record them.
+	unlock, err := lockCheckpoint(ctx, cp, db, "reconcile "+runID, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	res, err := svc.Reconcile(ctx, runID, rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", checkpointName(db)}})
 	var refused *pipeline.CredentialsError
 	switch {

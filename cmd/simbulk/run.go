@@ -32,6 +32,7 @@ type rolloutOptions struct {
 	simForms    string
 	lockWait    time.Duration
 	maxOutage   time.Duration
+	lease       time.Duration
 	// redrive (retry-failed) puts failed rows back to pending first, all
 	// of them with redriveAll, under the same lock as the rollout.
 	redrive, redriveAll bool
@@ -47,7 +48,8 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
 	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
 	f.DurationVar(&o.maxOutage, "max-outage", 30*time.Minute, "stop (exit 1, resumable) when a provider has failed every request for this long; its rows wait meanwhile")
-	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same checkpoint (default: give up at once)")
+	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same SQLite checkpoint (default: give up at once)")
+	f.DurationVar(&o.lease, "lease", pipeline.DefaultLeaseTTL, "PostgreSQL: how long a worker's rows stay its own without renewal; the rows of a worker that dies wait this long for another")
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
 	f.StringVar(&o.simForms, "sim-forms", "documented", "with --simulate: the simulators' wire `FORMS`, documented or alternate (see sim serve --help)")
@@ -183,10 +185,19 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 	}
 	defer cp.Close()
 	svc := a.service(cp, cfg, o.concurrency)
-	// One simbulk at a time drives a checkpoint: a second `run` of the
-	// same manifest (started in another terminal, or by cron, while the
-	// first still works) would claim the same rows and send them again.
-	svc.Lock = func(ctx context.Context) (func(), error) { return lockCheckpoint(ctx, cp, db, o.lockWait) }
+	svc.LeaseTTL = o.lease
+	svc.Shared = shared(cp)
+	// On a SQLite file one simbulk at a time drives the checkpoint: a
+	// second `run` of the same manifest (started in another terminal, or
+	// by cron, while the first still works) would send its rows again.
+	// On PostgreSQL the lock covers only finding and loading the run; a
+	// second process then joins it, its rows shared through leases, and
+	// waits for the first's load rather than giving up.
+	wait := o.lockWait
+	if svc.Shared {
+		wait = -1
+	}
+	svc.Lock = func(ctx context.Context) (func(), error) { return lockCheckpoint(ctx, cp, db, "setup", wait) }
 
 	render := a.progressRenderer()
 	// Grace: a signal must end the command within 2 s. Requests cut off

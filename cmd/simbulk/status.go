@@ -26,6 +26,9 @@ type statusJSON struct {
 	// checkpoint, or when loading was cut short (nothing was sent then).
 	Loaded bool            `json:"loaded"`
 	Counts pipeline.Counts `json:"counts"`
+	// Workers are the processes working on the run now (one run's status
+	// only; several at once on a PostgreSQL checkpoint).
+	Workers []pipeline.Worker `json:"workers,omitempty"`
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -52,10 +55,15 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			workers, err := cp.Workers(ctx, run.ID)
+			if err != nil {
+				return err
+			}
 			if asJSON {
-				return writeJSON(a.stdout, statusJSON{RunID: run.ID, Manifest: run.Manifest, State: run.State, Loaded: run.Loaded, Counts: counts})
+				return writeJSON(a.stdout, statusJSON{RunID: run.ID, Manifest: run.Manifest, State: run.State, Loaded: run.Loaded, Counts: counts, Workers: workers})
 			}
 			printCounts(a.stdout, run, run.State, counts)
+			printWorkers(a.stdout, workers)
 			return nil
 		},
 	}
@@ -117,6 +125,18 @@ func printCounts(w io.Writer, run pipeline.Run, state pipeline.RunState, c pipel
 	}
 	if line := refusedCallbacks(run.Counters); line != "" {
 		fmt.Fprintf(w, "Callbacks:  %s\n", line)
+	}
+}
+
+// printWorkers lists the processes working on a run now.
+func printWorkers(w io.Writer, workers []pipeline.Worker) {
+	for i, wk := range workers {
+		label := ""
+		if i == 0 {
+			label = "Workers:"
+		}
+		fmt.Fprintf(w, "%-11s %s (host %s, pid %d, since %s, lease until %s)\n", label, wk.ID, wk.Host, wk.PID,
+			wk.Joined.Local().Format(time.DateTime), wk.Expires.Local().Format(time.TimeOnly))
 	}
 }
 

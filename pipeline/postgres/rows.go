@@ -219,22 +219,6 @@ func (s *Store) queryRows(ctx context.Context, what, query string, args ...any) 
 	return out, nil
 }
 
-// Due returns up to limit pending rows of provider whose next attempt time
-// is not after now, with row numbers above after, in row order.
-func (s *Store) Due(ctx context.Context, runID, provider string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
-	return s.queryRows(ctx, "read due rows", "SELECT "+rowColumns+` FROM rows
-		WHERE run_id = $1 AND provider = $2 AND state = $3 AND (next_attempt_at IS NULL OR next_attempt_at <= $4) AND row > $5
-		ORDER BY row LIMIT $6`, runID, provider, pipeline.Pending, now, after, limit)
-}
-
-// AcceptedRows returns up to limit accepted rows of provider with row
-// numbers above after, in row order.
-func (s *Store) AcceptedRows(ctx context.Context, runID, provider string, after, limit int) ([]pipeline.RowRecord, error) {
-	return s.queryRows(ctx, "read accepted rows", "SELECT "+rowColumns+` FROM rows
-		WHERE run_id = $1 AND provider = $2 AND state = $3 AND row > $4 ORDER BY row LIMIT $5`,
-		runID, provider, pipeline.Accepted, after, limit)
-}
-
 // CountOpen counts provider's rows pending, in flight or accepted.
 func (s *Store) CountOpen(ctx context.Context, runID, provider string) (int, error) {
 	var n int

@@ -1,0 +1,175 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/simbulk/simbulk/pipeline"
+)
+
+// Leases are measured by the database's clock, now(), never a host's:
+// hosts' clocks disagree, and a lease that one host thinks expired while
+// its holder thinks it live would let two workers send the same row.
+
+// notHeld is the condition, on rows r, that no live worker holds the row;
+// $1 is the run id.
+const notHeld = "(r.lease_owner IS NULL OR r.lease_owner NOT IN (SELECT id FROM workers WHERE run_id = $1 AND expires_at > now()))"
+
+const workerColumns = "id, host, pid, joined_at, expires_at"
+
+func scanWorker(row pgx.Row) (pipeline.Worker, error) {
+	var w pipeline.Worker
+	err := row.Scan(&w.ID, &w.Host, &w.PID, &w.Joined, &w.Expires)
+	return w, err
+}
+
+func collectWorker(row pgx.CollectableRow) (pipeline.Worker, error) { return scanWorker(row) }
+
+// Join records w as working on the run with a lease of ttl. sole ends
+// every other worker's lease (see pipeline.EngineStore).
+func (s *Store) Join(ctx context.Context, runID string, w pipeline.Worker, ttl time.Duration, sole bool) (pipeline.Worker, error) {
+	var out pipeline.Worker
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		if sole {
+			if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE run_id = $1 AND id <> $2", runID, w.ID); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = scanWorker(tx.QueryRow(ctx, `INSERT INTO workers (run_id, id, host, pid, joined_at, expires_at, ttl)
+			VALUES ($1, $2, $3, $4, now(), now() + $5::bigint * interval '1 millisecond', $5::bigint * interval '1 millisecond')
+			ON CONFLICT (run_id, id) DO UPDATE SET expires_at = excluded.expires_at, ttl = excluded.ttl
+			RETURNING `+workerColumns, runID, w.ID, w.Host, w.PID, ttl.Milliseconds()))
+		return err
+	})
+	if err != nil {
+		return w, wrapWrite("join run "+runID, err)
+	}
+	return out, nil
+}
+
+// renew extends a live worker's lease by its ttl, in tx; ErrLeaseLost if
+// it had expired.
+func renew(ctx context.Context, tx pgx.Tx, runID, worker string) (pipeline.Worker, error) {
+	w, err := scanWorker(tx.QueryRow(ctx, `UPDATE workers SET expires_at = now() + ttl
+		WHERE run_id = $1 AND id = $2 AND expires_at > now() RETURNING `+workerColumns, runID, worker))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return w, pipeline.ErrLeaseLost
+	}
+	return w, err
+}
+
+// Renew extends the worker's lease by its ttl from now.
+func (s *Store) Renew(ctx context.Context, runID, worker string) (pipeline.Worker, error) {
+	var w pipeline.Worker
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		w, err = renew(ctx, tx, runID, worker)
+		return err
+	})
+	return w, wrapWrite("renew lease", err)
+}
+
+// Leave ends the worker's lease and frees its rows.
+func (s *Store) Leave(ctx context.Context, runID, worker string) error {
+	return wrapWrite("leave run", s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE run_id = $1 AND id = $2", runID, worker); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE rows SET lease_owner = NULL WHERE run_id = $1 AND lease_owner = $2", runID, worker)
+		return err
+	}))
+}
+
+// Workers lists the run's live workers, oldest first.
+func (s *Store) Workers(ctx context.Context, runID string) ([]pipeline.Worker, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+workerColumns+" FROM workers WHERE run_id = $1 AND expires_at > now() ORDER BY joined_at, id", runID)
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, collectWorker)
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	return out, nil
+}
+
+// reclaimInFlight puts the rows of the run (of one provider, unless
+// provider is "") that gone workers left in flight back to pending, to be
+// looked up first, in tx. SKIP LOCKED: a row another transaction is
+// changing is no gone worker's.
+func reclaimInFlight(ctx context.Context, tx pgx.Tx, runID, provider string) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE rows SET state = $2, must_lookup = true, next_attempt_at = NULL, lease_owner = NULL
+		WHERE (run_id, row) IN (SELECT r.run_id, r.row FROM rows r
+			WHERE r.run_id = $1 AND r.state = $3 AND ($4 = '' OR r.provider = $4) AND `+notHeld+` FOR UPDATE SKIP LOCKED)`,
+		runID, pipeline.Pending, pipeline.InFlight, provider)
+	return tag.RowsAffected(), err
+}
+
+// ReclaimInFlight puts rows left in flight by workers that are gone back
+// to pending, still marked must_lookup: nothing is sent again before the
+// provider is asked whether it already has them.
+func (s *Store) ReclaimInFlight(ctx context.Context, runID string) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		n, err = reclaimInFlight(ctx, tx, runID, "")
+		return err
+	})
+	return n, wrapWrite("reclaim rows in flight", err)
+}
+
+// Claim leases up to limit due pending rows of provider, with row numbers
+// above after, to worker. FOR
+// UPDATE SKIP LOCKED: workers claiming at the same moment take different
+// rows instead of waiting for each other.
+func (s *Store) Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
+	return s.claim(ctx, "claim due rows", func(tx pgx.Tx) (pgx.Rows, error) {
+		if _, err := reclaimInFlight(ctx, tx, runID, provider); err != nil {
+			return nil, err
+		}
+		return tx.Query(ctx, `UPDATE rows SET lease_owner = $6 WHERE (run_id, row) IN (
+			SELECT r.run_id, r.row FROM rows r
+			WHERE r.run_id = $1 AND r.provider = $2 AND r.state = $3 AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $4)
+			  AND r.row > $7 AND (r.lease_owner = $6 OR `+notHeld+`)
+			ORDER BY r.row LIMIT $5 FOR UPDATE SKIP LOCKED)
+			RETURNING `+rowColumns, runID, provider, pipeline.Pending, now, limit, worker, after)
+	})
+}
+
+// ClaimAccepted leases up to limit accepted rows of provider, with row
+// numbers above after, to worker: those it holds already and those no
+// other live worker does.
+func (s *Store) ClaimAccepted(ctx context.Context, runID, provider, worker string, after, limit int) ([]pipeline.RowRecord, error) {
+	return s.claim(ctx, "claim accepted rows", func(tx pgx.Tx) (pgx.Rows, error) {
+		return tx.Query(ctx, `UPDATE rows SET lease_owner = $6 WHERE (run_id, row) IN (
+			SELECT r.run_id, r.row FROM rows r
+			WHERE r.run_id = $1 AND r.provider = $2 AND r.state = $3 AND r.row > $4 AND (r.lease_owner = $6 OR `+notHeld+`)
+			ORDER BY r.row LIMIT $5 FOR UPDATE SKIP LOCKED)
+			RETURNING `+rowColumns, runID, provider, pipeline.Accepted, after, limit, worker)
+	})
+}
+
+// claim runs a claiming statement in a transaction and returns its rows
+// in row order (RETURNING keeps no order).
+func (s *Store) claim(ctx context.Context, what string, query func(tx pgx.Tx) (pgx.Rows, error)) ([]pipeline.RowRecord, error) {
+	var out []pipeline.RowRecord
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		rows, err := query(tx)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, collectRow)
+		return err
+	})
+	if err != nil {
+		return nil, wrapWrite(what, err)
+	}
+	slices.SortFunc(out, func(a, b pipeline.RowRecord) int { return a.Row - b.Row })
+	return out, nil
+}
