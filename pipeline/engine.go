@@ -269,19 +269,27 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 
 	r := &runner{e: e, run: run, worker: w.ID, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
 	r.failures.Store(int64(failed))
-	stopRenewing := r.renewLease(w.Expires)
-	var g errgroup.Group
+	var lanes []*laneRunner
 	for _, given := range e.Lanes {
 		lane := *given
 		lane.defaults()
 		laneCtx, stopLane := context.WithCancelCause(stopCtx)
 		defer stopLane(nil)
-		ln := &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane}
+		lanes = append(lanes, &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane})
+	}
+	if r.keepUp(ctx, lanes) > 1 {
+		// Joining others: give them a look at the new count of workers,
+		// and so their smaller shares of each rate, before sending.
+		sleep(stopCtx, keepUpEvery)
+	}
+	stopKeepingUp := r.keepingUp(w.Expires, lanes)
+	var g errgroup.Group
+	for _, ln := range lanes {
 		g.Go(ln.drive)
 	}
 	err = g.Wait()
 	cancelReqs()
-	stopRenewing()
+	stopKeepingUp()
 	if lerr := e.Checkpoint.Leave(context.WithoutCancel(ctx), run.ID, w.ID); lerr != nil && err == nil {
 		err = lerr
 	}
@@ -429,28 +437,61 @@ func orderOf(r RowRecord) providers.Order {
 	return providers.Order{Key: fmt.Sprintf("%s/%d", r.RunID, r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
 }
 
-// renewLease renews the worker's lease every third of LeaseTTL until the
-// returned stop is called. A renewal that finds the lease expired, or no
-// renewal for as long as the lease lasts (the checkpoint unreachable),
-// stops the run with ErrLeaseLost: other workers may hold its rows by
-// now, so it must send none of them.
-func (r *runner) renewLease(expires time.Time) (stop func()) {
+// keepUpEvery is how often a worker looks at the other workers of its run
+// (to take its share of each provider's rate) and at the pauses they
+// recorded.
+const keepUpEvery = time.Second
+
+// keepUp takes one look at the run's other workers: each lane's rate is
+// shared among the live workers, and pauses recorded by any of them hold
+// here too. It returns how many workers there are (0 when it could not
+// look; the next look will).
+func (r *runner) keepUp(ctx context.Context, lanes []*laneRunner) int {
+	ws, err := r.e.Checkpoint.Workers(ctx, r.run.ID)
+	if err != nil {
+		return 0
+	}
+	pauses, err := r.e.Checkpoint.ProviderPauses(ctx, r.run.ID)
+	if err != nil {
+		return 0
+	}
+	for _, ln := range lanes {
+		ln.limiter.Share(len(ws))
+		if d := pauses[ln.lane.Name]; d > 0 {
+			ln.limiter.PauseFor(d)
+		}
+	}
+	return len(ws)
+}
+
+// keepingUp renews the worker's lease every third of LeaseTTL, and looks
+// at the others (keepUp) every keepUpEvery, until the returned stop is
+// called. A renewal that finds the lease expired, or no renewal for as
+// long as the lease lasts (the checkpoint unreachable), stops the run
+// with ErrLeaseLost: other workers may hold its rows by now, so it must
+// send none of them.
+func (r *runner) keepingUp(expires time.Time, lanes []*laneRunner) (stop func()) {
 	ctx, cancel := context.WithCancel(r.stopCtx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(r.e.LeaseTTL / 3)
+		t := time.NewTicker(min(keepUpEvery, r.e.LeaseTTL/3))
 		defer t.Stop()
+		renewed := r.e.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			r.keepUp(ctx, lanes)
+			if r.e.Now().Sub(renewed) < r.e.LeaseTTL/3 {
+				continue
+			}
 			w, err := r.e.Checkpoint.Renew(ctx, r.run.ID, r.worker)
 			switch {
 			case err == nil:
-				expires = w.Expires
+				expires, renewed = w.Expires, r.e.Now()
 			case errors.Is(err, ErrLeaseLost):
 				r.stop(fmt.Errorf("%w: this worker's rows may be another's now; it stops and the others carry on", ErrLeaseLost))
 				return

@@ -23,7 +23,7 @@ import (
 // failure doubles the pause, up to outageMaxPause. Rows wait meanwhile
 // without spending attempts.
 type adaptiveLimiter struct {
-	target float64 // configured rate; 0 = unlimited
+	rate   float64 // the lane's configured rate, for the whole run; 0 = unlimited
 	lim    *rate.Limiter
 	now    func() time.Time // the clock of pauses and outages (nil: time.Now)
 
@@ -32,6 +32,7 @@ type adaptiveLimiter struct {
 	outageMaxPause   time.Duration
 
 	mu          sync.Mutex
+	target      float64 // this worker's share of rate (see Share)
 	pausedUntil time.Time
 	troubles    int           // server-side failures since the last answer
 	outage      bool          // circuit open
@@ -49,7 +50,7 @@ const (
 )
 
 func newAdaptiveLimiter(perSecond float64) *adaptiveLimiter {
-	a := &adaptiveLimiter{target: perSecond, outageFailures: defaultOutageFailures,
+	a := &adaptiveLimiter{rate: perSecond, target: perSecond, outageFailures: defaultOutageFailures,
 		outageFirstPause: defaultOutagePause, outageMaxPause: defaultOutageMaxPause, probeDone: make(chan struct{})}
 	if perSecond > 0 {
 		// Burst 1: the configured rate is a promise to the provider, and a
@@ -188,10 +189,39 @@ func (a *adaptiveLimiter) TooMany(retryAfter time.Duration) {
 	}
 }
 
+// Share makes this worker's rate its share of the lane's when workers
+// work on the run at once: a provider's rate holds for the whole run,
+// however many processes send to it.
+func (a *adaptiveLimiter) Share(workers int) {
+	if a.rate <= 0 || workers < 1 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.target = a.rate / float64(workers)
+	if float64(a.lim.Limit()) > a.target {
+		a.lim.SetLimit(rate.Limit(a.target))
+	}
+}
+
+// PauseFor pauses the lane for d from now, unless it is paused longer
+// already: a pause another worker was told of (a 429's Retry-After, an
+// outage), which holds for every worker of the run.
+func (a *adaptiveLimiter) PauseFor(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if until := a.clock().Add(d); until.After(a.pausedUntil) {
+		a.pausedUntil = until
+		a.wakeWaiters()
+	}
+}
+
 // OK lets the lane speed up again after a request that was not refused.
 // It returns true when the answer ended an outage.
 func (a *adaptiveLimiter) OK() bool {
 	recovered := a.answered()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.target <= 0 {
 		return recovered
 	}

@@ -287,8 +287,10 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 	switch {
 	case pe.HTTPStatus == 429 || pe.Code == providers.CodeRateLimited:
 		l.limiter.TooMany(pe.RetryAfter)
+		l.sharePause(pe.RetryAfter)
 	case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):
 		if pause := l.limiter.Trouble(); pause > 0 {
+			l.sharePause(pause)
 			l.e.Logger.Warn("provider failing every request; pausing its rows rather than spend their attempts",
 				"provider", l.lane.Name, "pause", pause.String(), "last_error", pe.Code, "http_status", pe.HTTPStatus)
 			l.e.notify(Notice{Provider: l.lane.Name, Kind: NoticeProviderDown, Pause: pause, Message: string(pe.Code)})
@@ -299,6 +301,18 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 		}
 	default:
 		l.ok()
+	}
+}
+
+// sharePause records a pause of the lane's provider so that the run's
+// other workers honour it too (they look every keepUpEvery). A pause this
+// worker could not record still holds here.
+func (l *laneRunner) sharePause(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if err := l.e.Checkpoint.PauseProvider(context.WithoutCancel(l.reqCtx), l.run.ID, l.lane.Name, d); err != nil {
+		l.e.Logger.Warn("could not share a pause of the provider with the other workers", "provider", l.lane.Name, "error", err.Error())
 	}
 }
 

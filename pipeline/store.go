@@ -135,6 +135,13 @@ type EngineStore interface {
 	ClaimAccepted(ctx context.Context, runID, provider, worker string, after, limit int) ([]RowRecord, error)
 	// CountOpen counts provider's rows pending, in flight or accepted.
 	CountOpen(ctx context.Context, runID, provider string) (int, error)
+	// PauseProvider records that the run's requests to provider wait d
+	// from now (a 429's Retry-After, an outage), unless a longer pause is
+	// recorded: every worker of the run honours it.
+	PauseProvider(ctx context.Context, runID, provider string, d time.Duration) error
+	// ProviderPauses returns, by provider, how much longer the run's
+	// recorded pauses last: those still in force only.
+	ProviderPauses(ctx context.Context, runID string) (map[string]time.Duration, error)
 	// MarkInFlight commits the worker's intent to send these rows: in
 	// flight, one more attempt, MustLookup. Only pending rows the worker
 	// holds (or nobody does) are marked; it returns those, once the

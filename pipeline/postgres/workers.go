@@ -173,3 +173,29 @@ func (s *Store) claim(ctx context.Context, what string, query func(tx pgx.Tx) (p
 	slices.SortFunc(out, func(a, b pipeline.RowRecord) int { return a.Row - b.Row })
 	return out, nil
 }
+
+// PauseProvider records a pause of the run's requests to provider, unless
+// a longer one is recorded. The pause ends by the database's clock, so
+// hosts whose clocks disagree still pause alike.
+func (s *Store) PauseProvider(ctx context.Context, runID, provider string, d time.Duration) error {
+	return s.exec(ctx, "record provider pause", `INSERT INTO provider_pauses (run_id, provider, until)
+		VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')
+		ON CONFLICT (run_id, provider) DO UPDATE SET until = greatest(provider_pauses.until, excluded.until)`, runID, provider, d.Milliseconds())
+}
+
+// ProviderPauses returns how much longer the run's pauses in force last.
+func (s *Store) ProviderPauses(ctx context.Context, runID string) (map[string]time.Duration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT provider, (extract(epoch FROM until - now()) * 1000)::bigint FROM provider_pauses
+		WHERE run_id = $1 AND until > now()`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("read provider pauses: %w", err)
+	}
+	out := map[string]time.Duration{}
+	var p string
+	var ms int64
+	_, err = pgx.ForEachRow(rows, []any{&p, &ms}, func() error { out[p] = time.Duration(ms) * time.Millisecond; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("read provider pauses: %w", err)
+	}
+	return out, nil
+}

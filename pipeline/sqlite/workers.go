@@ -199,3 +199,34 @@ func (c *Store) claim(ctx context.Context, what, worker string, query func(tx *s
 	}
 	return out, nil
 }
+
+// PauseProvider records a pause of the run's requests to provider, unless
+// a longer one is recorded.
+func (c *Store) PauseProvider(ctx context.Context, runID, provider string, d time.Duration) error {
+	until := c.now().Add(d).UnixMilli()
+	return c.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO provider_pauses (run_id, provider, until) VALUES (?, ?, ?)
+			ON CONFLICT (run_id, provider) DO UPDATE SET until = max(until, excluded.until)`, runID, provider, until)
+		return err
+	})
+}
+
+// ProviderPauses returns how much longer the run's pauses in force last.
+func (c *Store) ProviderPauses(ctx context.Context, runID string) (map[string]time.Duration, error) {
+	now := c.now().UnixMilli()
+	rows, err := c.read.QueryContext(ctx, "SELECT provider, until - ? FROM provider_pauses WHERE run_id = ? AND until > ?", now, runID, now)
+	if err != nil {
+		return nil, fmt.Errorf("read provider pauses: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Duration{}
+	for rows.Next() {
+		var p string
+		var ms int64
+		if err := rows.Scan(&p, &ms); err != nil {
+			return nil, fmt.Errorf("read provider pauses: %w", err)
+		}
+		out[p] = time.Duration(ms) * time.Millisecond
+	}
+	return out, rows.Err()
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, s Stores) {
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"ProviderPauses", testProviderPauses},
 		{"Redrive", testRedrive},
 		{"CountsAndProviders", testCountsAndProviders},
 		{"Reconciliation", testReconciliation},
@@ -944,5 +945,27 @@ func testConcurrentClaims(t *testing.T, st Stores) {
 	}
 	if len(seen) != 100 {
 		t.Errorf("%d rows claimed, want 100", len(seen))
+	}
+}
+
+// testProviderPauses: a pause recorded by one worker is seen by all, the
+// longest one holds, and a pause that has passed is gone.
+func testProviderPauses(t *testing.T, st Stores) {
+	s := st.New(t)
+	run := newRun(t, s, "fp", 2)
+	must(t, s.PauseProvider(ctx, run.ID, "p1", time.Minute))
+	must(t, s.PauseProvider(ctx, run.ID, "p1", time.Second)) // shorter: the minute holds
+	must(t, s.PauseProvider(ctx, run.ID, "p2", 200*time.Millisecond))
+	p, err := s.ProviderPauses(ctx, run.ID)
+	must(t, err)
+	if p["p1"] < 50*time.Second || p["p1"] > time.Minute || p["p2"] <= 0 || p["p2"] > 200*time.Millisecond {
+		t.Errorf("ProviderPauses = %v, want p1 about a minute, p2 under 200ms", p)
+	}
+	if other, _ := s.ProviderPauses(ctx, "another-run"); len(other) != 0 {
+		t.Errorf("pauses of another run: %v", other)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if p, _ := s.ProviderPauses(ctx, run.ID); len(p) != 1 || p["p1"] == 0 {
+		t.Errorf("ProviderPauses after p2's passed = %v, want p1 only", p)
 	}
 }

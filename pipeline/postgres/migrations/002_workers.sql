@@ -12,3 +12,12 @@ CREATE TABLE workers (
     PRIMARY KEY (run_id, id)
 );
 ALTER TABLE rows ADD COLUMN lease_owner text;
+
+-- Pauses of a provider's requests that every worker of the run honours:
+-- a 429's Retry-After, an outage's pause.
+CREATE TABLE provider_pauses (
+    run_id   text NOT NULL REFERENCES runs (id),
+    provider text NOT NULL,
+    until    timestamptz NOT NULL,
+    PRIMARY KEY (run_id, provider)
+);

@@ -15,3 +15,12 @@ CREATE TABLE workers (
     PRIMARY KEY (run_id, id)
 ) WITHOUT ROWID;
 ALTER TABLE rows ADD COLUMN lease_owner TEXT;
+
+-- Pauses of a provider's requests that every worker of the run honours:
+-- a 429's Retry-After, an outage's pause.
+CREATE TABLE provider_pauses (
+    run_id   TEXT NOT NULL REFERENCES runs (id),
+    provider TEXT NOT NULL,
+    until    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, provider)
+) WITHOUT ROWID;
