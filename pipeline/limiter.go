@@ -23,9 +23,9 @@ import (
 // failure doubles the pause, up to outageMaxPause. Rows wait meanwhile
 // without spending attempts.
 type adaptiveLimiter struct {
-	rate   float64 // the lane's configured rate, for the whole run; 0 = unlimited
-	lim    *rate.Limiter
-	now    func() time.Time // the clock of pauses and outages (nil: time.Now)
+	rate float64 // the lane's configured rate, for the whole run; 0 = unlimited
+	lim  *rate.Limiter
+	now  func() time.Time // the clock of pauses and outages (nil: time.Now)
 
 	outageFailures   int
 	outageFirstPause time.Duration
