@@ -278,9 +278,10 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 		lanes = append(lanes, &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane})
 	}
 	if r.keepUp(ctx, lanes) > 1 {
-		// Joining others: give them a look at the new count of workers,
-		// and so their smaller shares of each rate, before sending.
-		sleep(stopCtx, keepUpEvery)
+		// Joining others: give them time for a look at the new count of
+		// workers, and so their smaller shares of each rate, before
+		// sending (two periods: a look may come late).
+		sleep(stopCtx, 2*keepUpEvery)
 	}
 	stopKeepingUp := r.keepingUp(w.Expires, lanes)
 	var g errgroup.Group

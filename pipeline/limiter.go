@@ -31,6 +31,11 @@ type adaptiveLimiter struct {
 	outageFirstPause time.Duration
 	outageMaxPause   time.Duration
 
+	// paceMu serialises requests leaving (see take); lastSent is when
+	// the last one left.
+	paceMu   sync.Mutex
+	lastSent time.Time
+
 	mu          sync.Mutex
 	target      float64 // this worker's share of rate (see Share)
 	pausedUntil time.Time
@@ -84,12 +89,12 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 			// after the longest pause another caller probes.)
 			a.probeSince = now
 			a.mu.Unlock()
-			return a.lim.Wait(ctx)
+			return a.take(ctx)
 		}
 		a.mu.Unlock()
 		d := until.Sub(now)
 		if !probeTime && d <= 0 {
-			return a.lim.Wait(ctx)
+			return a.take(ctx)
 		}
 		var timer *time.Timer
 		var wake <-chan time.Time // nil while waiting for the probe alone
@@ -109,6 +114,35 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// take waits for the rate limiter's turn, then spaces the request from
+// the lane's previous one by the current interval, measured when it
+// leaves. The limiter alone hands out turns by when they were reserved:
+// a process stalled for a moment (a busy host, a collection) would then
+// release every turn that came due meanwhile at once, a burst the
+// provider counts against its limit.
+func (a *adaptiveLimiter) take(ctx context.Context) error {
+	if err := a.lim.Wait(ctx); err != nil {
+		return err
+	}
+	limit := a.lim.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return nil
+	}
+	a.paceMu.Lock()
+	defer a.paceMu.Unlock()
+	if d := a.lastSent.Add(time.Duration(float64(time.Second) / float64(limit))).Sub(a.clock()); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	a.lastSent = a.clock()
+	return nil
 }
 
 // Trouble records a request that failed on the provider's side (5xx,
