@@ -269,6 +269,7 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 
 	r := &runner{e: e, run: run, worker: w.ID, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
 	r.failures.Store(int64(failed))
+	r.leaseEnds.Store(e.Now().Add(e.LeaseTTL).UnixNano())
 	var lanes []*laneRunner
 	for _, given := range e.Lanes {
 		lane := *given
@@ -354,9 +355,13 @@ func (e *Engine) failureBudget(ctx context.Context, runID string) (limit, failed
 
 // runner is the state of one Engine.Run shared by its lanes.
 type runner struct {
-	e         *Engine
-	run       Run
-	worker    string          // this worker's id
+	e      *Engine
+	run    Run
+	worker string // this worker's id
+	// leaseEnds is when this worker's lease ends (unix nanoseconds, the
+	// engine's clock) unless renewed: how long it may keep results the
+	// checkpoint cannot take.
+	leaseEnds atomic.Int64
 	stopCtx   context.Context // done: take no new work
 	reqCtx    context.Context // done: abandon requests in flight
 	stop      context.CancelCauseFunc
@@ -489,10 +494,14 @@ func (r *runner) keepingUp(expires time.Time, lanes []*laneRunner) (stop func())
 			if r.e.Now().Sub(renewed) < r.e.LeaseTTL/3 {
 				continue
 			}
+			asked := r.e.Now()
 			w, err := r.e.Checkpoint.Renew(ctx, r.run.ID, r.worker)
 			switch {
 			case err == nil:
-				expires, renewed = w.Expires, r.e.Now()
+				// Counted from before asking: the checkpoint's clock
+				// started the new lease no earlier.
+				expires, renewed = w.Expires, asked
+				r.leaseEnds.Store(asked.Add(r.e.LeaseTTL).UnixNano())
 			case errors.Is(err, ErrLeaseLost):
 				r.stop(fmt.Errorf("%w: this worker's rows may be another's now; it stops and the others carry on", ErrLeaseLost))
 				return
@@ -508,5 +517,27 @@ func (r *runner) keepingUp(expires time.Time, lanes []*laneRunner) (stop func())
 	return func() {
 		cancel()
 		<-done
+	}
+}
+
+// retry runs a checkpoint operation until it succeeds, ctx ends, or this
+// worker's lease ends: a checkpoint out of reach for a moment (a
+// PostgreSQL restart, a dropped connection) delays the rollout instead of
+// ending it, and the worker keeps what it has to record meanwhile. Once
+// the lease has ended, other workers may hold its rows and learn their
+// outcome themselves (rows in flight are looked up), so it gives up.
+func (r *runner) retry(ctx context.Context, what string, op func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
+			return err
+		}
+		if !r.e.Now().Add(wait).Before(time.Unix(0, r.leaseEnds.Load())) {
+			return fmt.Errorf("%w (gave up: this worker's lease has ended)", err)
+		}
+		r.e.Logger.Warn("checkpoint out of reach; retrying while this worker's lease lasts", "doing", what, "error", err.Error())
+		sleep(ctx, wait)
+		wait = min(2*wait, 2*time.Second)
 	}
 }

@@ -25,7 +25,11 @@ func (l *laneRunner) send() error {
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
 		l.settle()
-		rows, err := l.e.Checkpoint.Claim(ctx, l.run.ID, l.lane.Name, l.worker, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+		var rows []RowRecord
+		err := l.retry(ctx, "claim rows", func() (err error) {
+			rows, err = l.e.Checkpoint.Claim(ctx, l.run.ID, l.lane.Name, l.worker, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -147,7 +151,11 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 	if busy > 0 {
 		return false, nil
 	}
-	n, err := l.e.Checkpoint.CountOpen(ctx, l.run.ID, l.lane.Name)
+	var n int
+	err := l.retry(ctx, "count open rows", func() (err error) {
+		n, err = l.e.Checkpoint.CountOpen(ctx, l.run.ID, l.lane.Name)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("count open rows: %w", err)
 	}
@@ -186,8 +194,19 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		rowNums[i] = r.Row
 	}
 	marked, err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, l.worker, rowNums)
-	if err != nil {
+	if errors.Is(err, ErrLeaseLost) {
 		return fmt.Errorf("record intent: %w", err)
+	}
+	if err != nil {
+		// Whether the intent was committed is unknown (the connection
+		// may have dropped with the commit on its way): nothing is sent,
+		// and the rows wait for a lookup, which tells.
+		l.e.Logger.Warn("could not record the intent to send; the rows wait for a lookup", "provider", l.lane.Name, "rows", len(send), "error", err.Error())
+		held := make([]transition, len(send))
+		for i, r := range send {
+			held[i] = holdForLookup(r, nil)
+		}
+		return l.record(held)
 	}
 	// Only the rows still this worker's are sent: another worker has the
 	// rest (it took them over while this one's lease had lapsed).
@@ -325,7 +344,11 @@ func (l *laneRunner) ok() {
 }
 
 func (l *laneRunner) record(ts []transition) error {
-	if err := l.e.Checkpoint.Apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.worker, l.e.Now(), records(ts)); err != nil {
+	ctx := context.WithoutCancel(l.reqCtx)
+	err := l.retry(ctx, "record outcomes", func() error {
+		return l.e.Checkpoint.Apply(ctx, l.run.ID, l.worker, l.e.Now(), records(ts))
+	})
+	if err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/simbulk/simbulk/pipeline"
+	"github.com/simbulk/simbulk/pipeline/postgres"
 	"github.com/simbulk/simbulk/pipeline/postgres/pgtest"
 )
 
@@ -63,5 +65,51 @@ func TestPostgresCheckpoint(t *testing.T) {
 	out, code = simbulk(nil, "checkpoint", "backup", filepath.Join(dir, "copy.db"), "--db", db)
 	if code == 0 || !strings.Contains(out, "pg_dump") {
 		t.Errorf("backup of a PostgreSQL checkpoint: exit %d:\n%s", code, out)
+	}
+}
+
+// TestReconcileRefusedTwice: a reconciliation of a run already being
+// reconciled (from another host's cron, say) is refused on PostgreSQL;
+// one of another run is not.
+func TestReconcileRefusedTwice(t *testing.T) {
+	c := pgtest.New(t)
+	db := c.NewDB(t)
+	dir := t.TempDir()
+	manifest := writeManifest(t, dir, 6)
+	run := exec.Command("simbulk", "run", manifest, "--simulate", "--db", db, "--out", filepath.Join(dir, "runs"))
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	runID := runStatus(t, db)[0].RunID
+	ctx := context.Background()
+	cp, err := postgres.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	unlock, err := cp.Lock(ctx, "reconcile "+runID, 0) // the other reconciliation
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconcile := func() (int, string) {
+		cmd := exec.Command("simbulk", "reconcile", "--run", runID[:12], "--simulate", "--db", db, "--lock-wait", "300ms", "--out", filepath.Join(dir, "runs"))
+		out, err := cmd.CombinedOutput()
+		return exitCode(err), string(out)
+	}
+	if code, out := reconcile(); code != exitFatal || !strings.Contains(out, "another simbulk is working on") {
+		t.Errorf("second reconcile of a run: exit %d:\n%s\nwant 1 and a message about the other", code, out)
+	}
+	unlock()
+	if _, out := reconcile(); strings.Contains(out, "another simbulk") {
+		t.Errorf("reconcile refused once the other finished:\n%s", out)
+	}
+	// A rollout's setup lock is not a reconciliation's.
+	unlock, err = cp.Lock(ctx, "setup", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, out := reconcile(); strings.Contains(out, "another simbulk") {
+		t.Errorf("reconcile refused while a rollout set up:\n%s", out)
 	}
 }

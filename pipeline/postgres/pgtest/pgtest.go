@@ -35,6 +35,8 @@ import (
 // Cluster is a running throwaway PostgreSQL server.
 type Cluster struct {
 	dir  string // owns data/ and the socket
+	bin  string
+	cred *syscall.Credential // who the server runs as (nil: this user)
 	port int
 	cmd  *exec.Cmd
 	// exited is closed when the server process has ended.
@@ -141,15 +143,13 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, exited: make(chan struct{})}
-	cred, err := serverUser(dir)
-	if err != nil {
+	c := &Cluster{dir: dir, bin: bin}
+	if c.cred, err = serverUser(dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
@@ -159,33 +159,54 @@ func Start() (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	// Durability is not what these tests check; fsync off keeps a
-	// throwaway cluster quick on a shared machine.
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(c.port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
-	// Pdeathsig: a test binary killed by a timeout takes its server with it.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	c.cmd.Dir = dir
-	log, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if cred != nil {
-		_ = log.Chown(int(cred.Uid), int(cred.Gid))
-	}
-	c.cmd.Stdout, c.cmd.Stderr = log, log
-	if err := c.cmd.Start(); err != nil {
-		log.Close()
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start postgres: %w", err)
-	}
-	go func() { _ = c.cmd.Wait(); log.Close(); close(c.exited) }()
-	if err := c.waitReady(30 * time.Second); err != nil {
+	if err := c.Up(); err != nil {
 		c.Stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// Up starts the server (again, after Down) and waits until it answers.
+func (c *Cluster) Up() error {
+	// Durability is not what these tests check; fsync off keeps a
+	// throwaway cluster quick on a shared machine.
+	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"), "-p", strconv.Itoa(c.port), "-k", c.dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+	// Pdeathsig: a test binary killed by a timeout takes its server with it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGKILL}
+	c.cmd.Dir = c.dir
+	log, err := os.OpenFile(filepath.Join(c.dir, "server.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if c.cred != nil {
+		_ = log.Chown(int(c.cred.Uid), int(c.cred.Gid))
+	}
+	c.cmd.Stdout, c.cmd.Stderr = log, log
+	if err := c.cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	c.exited = exited
+	go func() { _ = c.cmd.Wait(); log.Close(); close(exited) }()
+	return c.waitReady(30 * time.Second)
+}
+
+// Down shuts the server down (fast shutdown: every connection is cut),
+// keeping its data for Up.
+func (c *Cluster) Down() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	c.cmd = nil
 }
 
 // serverUser is who the server runs as: this user, or nobody when this
@@ -268,17 +289,8 @@ func (c *Cluster) NewDB(t testing.TB) string {
 	return c.ConnString(name)
 }
 
-// Stop shuts the server down (fast shutdown: connections are cut) and
-// removes its directory.
+// Stop shuts the server down and removes its directory.
 func (c *Cluster) Stop() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-c.exited:
-		case <-time.After(20 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
-	}
+	c.Down()
 	os.RemoveAll(c.dir)
 }
