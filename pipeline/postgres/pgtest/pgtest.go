@@ -264,20 +264,31 @@ func (c *Cluster) ConnString(db string) string {
 	return "postgres://postgres@/" + db + "?" + q.Encode()
 }
 
+// CreateDB creates an empty database and returns its name and
+// connection string.
+func (c *Cluster) CreateDB() (name, connString string, err error) {
+	name = fmt.Sprintf("t%d_%d", os.Getpid(), c.dbs.Add(1))
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, c.ConnString("postgres"))
+	if err != nil {
+		return "", "", fmt.Errorf("connect to the test cluster: %w", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", "", fmt.Errorf("create test database: %w", err)
+	}
+	return name, c.ConnString(name), nil
+}
+
 // NewDB creates an empty database and returns its connection string. It
 // is dropped when the test ends.
 func (c *Cluster) NewDB(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), c.dbs.Add(1))
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, c.ConnString("postgres"))
+	name, dsn, err := c.CreateDB()
 	if err != nil {
-		t.Fatalf("connect to the test cluster: %v", err)
+		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
+	ctx := context.Background()
 	t.Cleanup(func() {
 		admin, err := pgx.Connect(ctx, c.ConnString("postgres"))
 		if err != nil {
@@ -286,7 +297,7 @@ func (c *Cluster) NewDB(t testing.TB) string {
 		defer admin.Close(ctx)
 		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
-	return c.ConnString(name)
+	return dsn
 }
 
 // Stop shuts the server down and removes its directory.
