@@ -132,16 +132,22 @@ func (a *adaptiveLimiter) take(ctx context.Context) error {
 	}
 	a.paceMu.Lock()
 	defer a.paceMu.Unlock()
-	if d := a.lastSent.Add(time.Duration(float64(time.Second) / float64(limit))).Sub(a.clock()); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	now := a.clock()
+	next := a.lastSent.Add(time.Duration(float64(time.Second) / float64(limit)))
+	if !next.After(now) {
+		a.lastSent = now
+		return nil
 	}
-	a.lastSent = a.clock()
+	t := time.NewTimer(next.Sub(now))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	// The turn as scheduled, not as the timer woke: a timer's lateness
+	// must not pile up into a slower rate.
+	a.lastSent = next
 	return nil
 }
 
