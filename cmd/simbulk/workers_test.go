@@ -38,6 +38,20 @@ func startWorker(t *testing.T, name, dir, manifest, cfg, db string, extra ...str
 	return w
 }
 
+// finish waits up to limit for the worker to exit, which it must do with
+// status 0.
+func (w *worker) finish(t *testing.T, limit time.Duration) {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Errorf("%s: %v\n%s", w.name, err, w.out.String())
+		}
+	case <-time.After(limit):
+		t.Fatalf("%s did not finish in %v:\n%s", w.name, limit, w.out.String())
+	}
+}
+
 // rateConfig is writeConfig's config with every provider's rate set.
 func rateConfig(t *testing.T, dir, base string, rate int) string {
 	t.Helper()
@@ -107,14 +121,7 @@ func TestSeveralWorkersKilled(t *testing.T) {
 	}
 	ws = append(ws, startWorker(t, "w4", dir, manifest, cfg, db, lease...))
 	for _, w := range ws[2:] {
-		select {
-		case err := <-w.done:
-			if err != nil {
-				t.Errorf("%s: %v\n%s", w.name, err, w.out.String())
-			}
-		case <-time.After(5 * time.Minute):
-			t.Fatalf("%s did not finish in 5 minutes:\n%s", w.name, w.out.String())
-		}
+		w.finish(t, 5*time.Minute)
 	}
 	took := time.Since(started)
 	peaks := map[string]int{}
@@ -198,14 +205,7 @@ func TestCheckpointConnectionLost(t *testing.T) {
 	}
 	t.Log("PostgreSQL started again")
 	for _, w := range ws {
-		select {
-		case err := <-w.done:
-			if err != nil {
-				t.Errorf("%s: %v\n%s", w.name, err, w.out.String())
-			}
-		case <-time.After(3 * time.Minute):
-			t.Fatalf("%s did not finish in 3 minutes:\n%s", w.name, w.out.String())
-		}
+		w.finish(t, 3*time.Minute)
 	}
 	logs := ws[0].out.String() + ws[1].out.String()
 	if !strings.Contains(logs, "checkpoint out of reach") {

@@ -97,20 +97,7 @@ func (s *Store) Reconciliation(ctx context.Context, id string) (pipeline.Reconci
 	}
 	var status pipeline.ReconcileStatus
 	var n int
-	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
-		switch status {
-		case pipeline.ReconcileInSync:
-			res.InSync += n
-			res.Checked += n
-		case pipeline.ReconcileDrift:
-			res.Checked += n
-		case pipeline.ReconcileNotProvisioned:
-			res.NotProvisioned += n
-		case pipeline.ReconcileError, pipeline.ReconcilePending:
-			res.Unchecked += n
-		}
-		return nil
-	})
+	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error { res.Count(status, n); return nil })
 	if err != nil {
 		return res, fmt.Errorf("read reconciliation: %w", err)
 	}

@@ -172,7 +172,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version > len(names) {
-		return fmt.Errorf("checkpoint schema version %d is newer than this simbulk knows (%d): upgrade simbulk", version, len(names))
+		return checkVersion(version)
 	}
 	for i := version; i < len(names); i++ {
 		body, err := migrations.ReadFile(path.Join("migrations", names[i]))

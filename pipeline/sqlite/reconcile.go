@@ -101,17 +101,7 @@ func (c *Store) Reconciliation(ctx context.Context, id string) (pipeline.Reconci
 			rows.Close()
 			return res, err
 		}
-		switch pipeline.ReconcileStatus(status) {
-		case pipeline.ReconcileInSync:
-			res.InSync += n
-			res.Checked += n
-		case pipeline.ReconcileDrift:
-			res.Checked += n
-		case pipeline.ReconcileNotProvisioned:
-			res.NotProvisioned += n
-		case pipeline.ReconcileError, pipeline.ReconcilePending:
-			res.Unchecked += n
-		}
+		res.Count(pipeline.ReconcileStatus(status), n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
