@@ -184,20 +184,7 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return err
 	}
 	defer cp.Close()
-	svc := a.service(cp, cfg, o.concurrency)
-	svc.LeaseTTL = o.lease
-	svc.Shared = shared(cp)
-	// On a SQLite file one simbulk at a time drives the checkpoint: a
-	// second `run` of the same manifest (started in another terminal, or
-	// by cron, while the first still works) would send its rows again.
-	// On PostgreSQL the lock covers only finding and loading the run; a
-	// second process then joins it, its rows shared through leases, and
-	// waits for the first's load rather than giving up.
-	wait := o.lockWait
-	if svc.Shared {
-		wait = -1
-	}
-	svc.Lock = func(ctx context.Context) (func(), error) { return lockCheckpoint(ctx, cp, db, "setup", wait) }
+	svc := a.rolloutService(cp, db, cfg, o.concurrency, o.lockWait, o.lease)
 
 	render := a.progressRenderer()
 	// Grace: a signal must end the command within 2 s. Requests cut off
@@ -239,6 +226,25 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		fmt.Fprintf(a.stdout, "Run %s of this manifest is already complete; use retry-failed %s to send its failed rows again.\n", res.Run.ID, res.Run.ID)
 	}
 	return a.finish(ctx, res)
+}
+
+// rolloutService is the service that drives rollouts on checkpoint cp (at
+// db), locked as its kind of checkpoint needs. On a SQLite file one
+// simbulk at a time drives the checkpoint: a second `run` of the same
+// manifest (started in another terminal, or by cron, while the first
+// still works) would send its rows again; it waits lockWait, then gives
+// up. On PostgreSQL the lock covers only finding and loading a run: a
+// second process waits for the first's load, then joins the run as
+// another worker, its rows shared through leases of lease.
+func (a *app) rolloutService(cp pipeline.Store, db string, cfg *Config, concurrency int, lockWait, lease time.Duration) *rollout.Service {
+	svc := a.service(cp, cfg, concurrency)
+	svc.LeaseTTL = lease
+	svc.Shared = shared(cp)
+	if svc.Shared {
+		lockWait = -1
+	}
+	svc.Lock = func(ctx context.Context) (func(), error) { return lockCheckpoint(ctx, cp, db, "setup", lockWait) }
+	return svc
 }
 
 // service is the rollout service on checkpoint cp with lanes from cfg.

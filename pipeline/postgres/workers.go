@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -125,42 +124,50 @@ func (s *Store) ReclaimInFlight(ctx context.Context, runID string) (int64, error
 }
 
 // Claim leases up to limit due pending rows of provider, with row numbers
-// above after, to worker. FOR
-// UPDATE SKIP LOCKED: workers claiming at the same moment take different
-// rows instead of waiting for each other.
+// above after, to worker.
 func (s *Store) Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
-	return s.claim(ctx, "claim due rows", func(tx pgx.Tx) (pgx.Rows, error) {
-		if _, err := reclaimInFlight(ctx, tx, runID, provider); err != nil {
-			return nil, err
-		}
-		return tx.Query(ctx, `UPDATE rows SET lease_owner = $6 WHERE (run_id, row) IN (
-			SELECT r.run_id, r.row FROM rows r
-			WHERE r.run_id = $1 AND r.provider = $2 AND r.state = $3 AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $4)
-			  AND r.row > $7 AND (r.lease_owner = $6 OR `+notHeld+`)
-			ORDER BY r.row LIMIT $5 FOR UPDATE SKIP LOCKED)
-			RETURNING `+rowColumns, runID, provider, pipeline.Pending, now, limit, worker, after)
-	})
+	return s.claim(ctx, "claim due rows", func(tx pgx.Tx) error {
+		_, err := reclaimInFlight(ctx, tx, runID, provider)
+		return err
+	}, "r.state = $6 AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $7)",
+		runID, provider, worker, after, limit, pipeline.Pending, now)
 }
 
 // ClaimAccepted leases up to limit accepted rows of provider, with row
 // numbers above after, to worker: those it holds already and those no
 // other live worker does.
 func (s *Store) ClaimAccepted(ctx context.Context, runID, provider, worker string, after, limit int) ([]pipeline.RowRecord, error) {
-	return s.claim(ctx, "claim accepted rows", func(tx pgx.Tx) (pgx.Rows, error) {
-		return tx.Query(ctx, `UPDATE rows SET lease_owner = $6 WHERE (run_id, row) IN (
-			SELECT r.run_id, r.row FROM rows r
-			WHERE r.run_id = $1 AND r.provider = $2 AND r.state = $3 AND r.row > $4 AND (r.lease_owner = $6 OR `+notHeld+`)
-			ORDER BY r.row LIMIT $5 FOR UPDATE SKIP LOCKED)
-			RETURNING `+rowColumns, runID, provider, pipeline.Accepted, after, limit, worker)
-	})
+	return s.claim(ctx, "claim accepted rows", nil, "r.state = $6", runID, provider, worker, after, limit, pipeline.Accepted)
 }
 
-// claim runs a claiming statement in a transaction and returns its rows
-// in row order (RETURNING keeps no order).
-func (s *Store) claim(ctx context.Context, what string, query func(tx pgx.Tx) (pgx.Rows, error)) ([]pipeline.RowRecord, error) {
+// claim returns up to limit rows of provider with row numbers above after
+// that match cond (on rows r, from parameter $6 on), in row order: those
+// the worker holds already, read as they are, and free ones, which it
+// takes. Rows already its own are not written again (a follower claims
+// the same accepted rows every sweep), and FOR UPDATE SKIP LOCKED lets
+// workers that claim at the same moment take different rows instead of
+// waiting for each other. first, if set, runs before, in the same
+// transaction.
+func (s *Store) claim(ctx context.Context, what string, first func(tx pgx.Tx) error, cond string, args ...any) ([]pipeline.RowRecord, error) {
+	base := "r.run_id = $1 AND r.provider = $2 AND r.row > $4 AND " + cond
+	query := `WITH mine AS (
+			SELECT r.row FROM rows r WHERE ` + base + ` AND r.lease_owner = $3 ORDER BY r.row LIMIT $5
+		), taken AS (
+			UPDATE rows SET lease_owner = $3 WHERE (run_id, row) IN (
+				SELECT r.run_id, r.row FROM rows r WHERE ` + base + ` AND ` + notHeld + `
+				ORDER BY r.row LIMIT $5 FOR UPDATE SKIP LOCKED)
+			RETURNING row
+		)
+		SELECT ` + rowColumns + ` FROM rows WHERE run_id = $1 AND row IN (SELECT row FROM mine UNION ALL SELECT row FROM taken)
+		ORDER BY row LIMIT $5`
 	var out []pipeline.RowRecord
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		rows, err := query(tx)
+		if first != nil {
+			if err := first(tx); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -170,7 +177,6 @@ func (s *Store) claim(ctx context.Context, what string, query func(tx pgx.Tx) (p
 	if err != nil {
 		return nil, wrapWrite(what, err)
 	}
-	slices.SortFunc(out, func(a, b pipeline.RowRecord) int { return a.Row - b.Row })
 	return out, nil
 }
 

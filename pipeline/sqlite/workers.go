@@ -182,13 +182,15 @@ func (c *Store) claim(ctx context.Context, what, worker string, query func(tx *s
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		st, err := tx.Prepare("UPDATE rows SET lease_owner = ? WHERE run_id = ? AND row = ?")
+		// Rows already the worker's are not written again: a follower
+		// claims the same accepted rows every sweep.
+		st, err := tx.Prepare("UPDATE rows SET lease_owner = ? WHERE run_id = ? AND row = ? AND lease_owner IS NOT ?")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, r := range out {
-			if _, err := st.Exec(worker, r.RunID, r.Row); err != nil {
+			if _, err := st.Exec(worker, r.RunID, r.Row, worker); err != nil {
 				return err
 			}
 		}
