@@ -69,7 +69,8 @@ func (l *Lane) defaults() {
 
 // Engine drives a run's rows to final states.
 type Engine struct {
-	// Checkpoint records the run's rows (pipeline/sqlite: sqlite.Open).
+	// Checkpoint records the run's rows (pipeline/sqlite or
+	// pipeline/postgres).
 	Checkpoint EngineStore
 	Lanes      map[string]*Lane
 	// MaxFailures stops the run early (RunAborted) once this many rows have

@@ -11,7 +11,8 @@ import (
 // the part it uses (the engine EngineStore, the reconciler ReconcileStore,
 // Load LoadStore); Store is all of them, what a checkpoint implementation
 // provides and what pipeline/storetest checks. The SQLite implementation
-// is pipeline/sqlite; no SQL lives in this package.
+// is pipeline/sqlite, the PostgreSQL one pipeline/postgres; no SQL lives
+// in this package.
 
 // Store is a checkpoint: every run and every row's state, durable at each
 // write's return. Implementations must pass pipeline/storetest.

@@ -1,8 +1,9 @@
 // Package storetest is the contract of pipeline.Store as tests: every
 // checkpoint implementation runs Run from its own tests and must pass it
-// (pipeline/sqlite does, in store_test.go). It checks what the engine, the
-// loader, the reconciler, the commands and the reports rely on, in the
-// store's own terms, without knowing how an implementation keeps it.
+// (pipeline/sqlite and pipeline/postgres do, in store_test.go). It checks
+// what the engine, the loader, the reconciler, the commands and the
+// reports rely on, leases among workers included, in the store's own
+// terms, without knowing how an implementation keeps it.
 package storetest
 
 import (
