@@ -14,9 +14,16 @@
 // EngineStore, the reconciler through ReconcileStore, Load through
 // LoadStore, the reports through ReportView; Store is all of them. The
 // row changes the engine decides are plain values (Transition, Attempt,
-// Verdict) that a store persists. pipeline/sqlite is the SQLite
-// implementation, and the only place simbulk's SQL lives;
-// pipeline/storetest is the contract every implementation must pass.
+// Verdict) that a store persists. pipeline/sqlite (a file, one process
+// at a time) and pipeline/postgres (a database that processes on several
+// hosts share) are the implementations, and the only places simbulk's SQL
+// lives; pipeline/storetest is the contract every implementation must
+// pass.
+//
+// Several processes may drive one run at once: each is a Worker that
+// claims rows, which are then leased to it while it renews its lease, and
+// shares each provider's rate and pauses with the others (workers.go,
+// keepUp in engine.go).
 //
 // pipeline/rollout puts these together as a service callers use in
 // process: find or create the run of a manifest, load it, drive it,

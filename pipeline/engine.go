@@ -69,7 +69,8 @@ func (l *Lane) defaults() {
 
 // Engine drives a run's rows to final states.
 type Engine struct {
-	// Checkpoint records the run's rows (pipeline/sqlite: sqlite.Open).
+	// Checkpoint records the run's rows (pipeline/sqlite or
+	// pipeline/postgres).
 	Checkpoint EngineStore
 	Lanes      map[string]*Lane
 	// MaxFailures stops the run early (RunAborted) once this many rows have
@@ -98,6 +99,18 @@ type Engine struct {
 	// besides the log line it writes. It may be called from several lanes
 	// at once and must not block.
 	Notify func(Notice)
+	// Worker is this process as the run's worker (zero: NewWorker()).
+	Worker Worker
+	// LeaseTTL is how long the rows this worker holds stay its own
+	// without a renewal: how long another worker waits before taking over
+	// the rows of one that died. It must be well above a request's
+	// timeout, since a request leaves with one lease ahead of it. Zero
+	// means DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Sole says this process holds the checkpoint's exclusive lock (a
+	// SQLite file): any other worker recorded on the run is gone, and its
+	// rows are taken over at once rather than when its lease expires.
+	Sole bool
 	// Observe, when set, is told of every call the engine makes to a
 	// provider client as its answer comes back, for metrics: also the
 	// calls the checkpoint does not record because their answer changed
@@ -127,6 +140,10 @@ func observe(fn func(Request), provider string, a *attempt, retry bool) {
 		fn(Request{Provider: provider, Attempt: *a.record(), Retry: retry})
 	}
 }
+
+// DefaultLeaseTTL is Engine.LeaseTTL when left zero: twice the longest
+// default request timeout (providers.DefaultTimeout).
+const DefaultLeaseTTL = time.Minute
 
 // Notice is something the engine noticed about one provider during a run.
 type Notice struct {
@@ -228,12 +245,25 @@ func (e *Engine) withDefaults() *Engine {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Worker.ID == "" {
+		c.Worker = NewWorker()
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
 	return &c
 }
 
 func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 	if err := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, RunRunning); err != nil {
 		return RunInterrupted, err
+	}
+	w, err := e.Checkpoint.Join(ctx, run.ID, e.Worker, e.LeaseTTL, e.Sole)
+	if err != nil {
+		return RunInterrupted, err
+	}
+	if others, err := e.Checkpoint.Workers(ctx, run.ID); err == nil && len(others) > 1 {
+		e.Logger.Info("joining the workers already on this run", "worker", w.ID, "workers", len(others))
 	}
 	if n, err := e.Checkpoint.ReclaimInFlight(ctx, run.ID); err != nil {
 		return RunInterrupted, err
@@ -266,24 +296,41 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 		}
 	}()
 
-	r := &runner{e: e, run: run, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
+	r := &runner{e: e, run: run, worker: w.ID, stopCtx: stopCtx, reqCtx: reqCtx, failLimit: limit, stop: stop}
 	r.failures.Store(int64(failed))
-	var g errgroup.Group
+	r.leaseEnds.Store(e.Now().Add(e.LeaseTTL).UnixNano())
+	var lanes []*laneRunner
 	for _, given := range e.Lanes {
 		lane := *given
 		lane.defaults()
 		laneCtx, stopLane := context.WithCancelCause(stopCtx)
 		defer stopLane(nil)
-		ln := &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane}
+		lanes = append(lanes, &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane})
+	}
+	if r.keepUp(ctx, lanes) > 1 {
+		// Joining others: give them time for a look at the new count of
+		// workers, and so their smaller shares of each rate, before
+		// sending (two periods: a look may come late).
+		sleep(stopCtx, 2*keepUpEvery)
+	}
+	stopKeepingUp := r.keepingUp(w.Expires, lanes)
+	var g errgroup.Group
+	for _, ln := range lanes {
 		g.Go(ln.drive)
 	}
 	err = g.Wait()
 	cancelReqs()
+	stopKeepingUp()
+	if lerr := e.Checkpoint.Leave(context.WithoutCancel(ctx), run.ID, w.ID); lerr != nil && err == nil {
+		err = lerr
+	}
 
 	state := RunCompleted
 	switch {
 	case err != nil:
 		state = RunInterrupted
+	case errors.Is(context.Cause(stopCtx), ErrLeaseLost):
+		state, err = RunInterrupted, context.Cause(stopCtx)
 	case errors.Is(context.Cause(stopCtx), ErrProviderDown):
 		state, err = RunInterrupted, context.Cause(stopCtx)
 	case errors.Is(context.Cause(stopCtx), ErrThreshold):
@@ -299,10 +346,21 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 			state = RunInterrupted
 		}
 	}
+	if state == RunInterrupted && e.othersAtWork(context.WithoutCancel(ctx), run.ID) {
+		// The run goes on without this worker: it is not interrupted.
+		return state, err
+	}
 	if serr := e.Checkpoint.SetRunState(context.WithoutCancel(ctx), run.ID, state); serr != nil && err == nil {
 		err = serr
 	}
 	return state, err
+}
+
+// othersAtWork reports whether other workers are still working on the
+// run (this one has left it).
+func (e *Engine) othersAtWork(ctx context.Context, runID string) bool {
+	ws, err := e.Checkpoint.Workers(ctx, runID)
+	return err == nil && len(ws) > 0
 }
 
 // failureBudget returns the run's failure threshold (0: none) and how many
@@ -326,8 +384,13 @@ func (e *Engine) failureBudget(ctx context.Context, runID string) (limit, failed
 
 // runner is the state of one Engine.Run shared by its lanes.
 type runner struct {
-	e         *Engine
-	run       Run
+	e      *Engine
+	run    Run
+	worker string // this worker's id
+	// leaseEnds is when this worker's lease ends (unix nanoseconds, the
+	// engine's clock) unless renewed: how long it may keep results the
+	// checkpoint cannot take.
+	leaseEnds atomic.Int64
 	stopCtx   context.Context // done: take no new work
 	reqCtx    context.Context // done: abandon requests in flight
 	stop      context.CancelCauseFunc
@@ -357,7 +420,7 @@ type laneRunner struct {
 	mu   sync.Mutex
 	busy map[int]bool // rows handed to a worker and not yet recorded
 	// released are rows whose worker has recorded them but that stay busy
-	// until the next Due query starts: a query already running reads a
+	// until the next Claim starts: a query already running reads a
 	// snapshot from before that commit and may still return them pending.
 	released []int
 }
@@ -407,4 +470,103 @@ func (l *laneRunner) refused(pe *providers.Error) bool {
 // orderOf builds the provider's view of a row.
 func orderOf(r RowRecord) providers.Order {
 	return providers.Order{Key: fmt.Sprintf("%s/%d", r.RunID, r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
+}
+
+// keepUpEvery is how often a worker looks at the other workers of its run
+// (to take its share of each provider's rate) and at the pauses they
+// recorded.
+const keepUpEvery = time.Second
+
+// keepUp takes one look at the run's other workers: each lane's rate is
+// shared among the live workers, and pauses recorded by any of them hold
+// here too. It returns how many workers there are (0 when it could not
+// look; the next look will).
+func (r *runner) keepUp(ctx context.Context, lanes []*laneRunner) int {
+	ws, err := r.e.Checkpoint.Workers(ctx, r.run.ID)
+	if err != nil {
+		return 0
+	}
+	pauses, err := r.e.Checkpoint.ProviderPauses(ctx, r.run.ID)
+	if err != nil {
+		return 0
+	}
+	for _, ln := range lanes {
+		ln.limiter.Share(len(ws))
+		if d := pauses[ln.lane.Name]; d > 0 {
+			ln.limiter.PauseFor(d)
+		}
+	}
+	return len(ws)
+}
+
+// keepingUp renews the worker's lease every third of LeaseTTL, and looks
+// at the others (keepUp) every keepUpEvery, until the returned stop is
+// called. A renewal that finds the lease expired, or no renewal for as
+// long as the lease lasts (the checkpoint unreachable), stops the run
+// with ErrLeaseLost: other workers may hold its rows by now, so it must
+// send none of them.
+func (r *runner) keepingUp(expires time.Time, lanes []*laneRunner) (stop func()) {
+	ctx, cancel := context.WithCancel(r.stopCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(min(keepUpEvery, r.e.LeaseTTL/3))
+		defer t.Stop()
+		renewed := r.e.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			r.keepUp(ctx, lanes)
+			if r.e.Now().Sub(renewed) < r.e.LeaseTTL/3 {
+				continue
+			}
+			asked := r.e.Now()
+			w, err := r.e.Checkpoint.Renew(ctx, r.run.ID, r.worker)
+			switch {
+			case err == nil:
+				// Counted from before asking: the checkpoint's clock
+				// started the new lease no earlier.
+				expires, renewed = w.Expires, asked
+				r.leaseEnds.Store(asked.Add(r.e.LeaseTTL).UnixNano())
+			case errors.Is(err, ErrLeaseLost):
+				r.stop(fmt.Errorf("%w: this worker's rows may be another's now; it stops and the others carry on", ErrLeaseLost))
+				return
+			case ctx.Err() == nil:
+				r.e.Logger.Warn("could not renew this worker's lease; retrying", "error", err.Error(), "expires", expires)
+				if !r.e.Now().Before(expires) {
+					r.stop(fmt.Errorf("%w: not renewed before it expired (%v)", ErrLeaseLost, err))
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// retry runs a checkpoint operation until it succeeds, ctx ends, or this
+// worker's lease ends: a checkpoint out of reach for a moment (a
+// PostgreSQL restart, a dropped connection) delays the rollout instead of
+// ending it, and the worker keeps what it has to record meanwhile. Once
+// the lease has ended, other workers may hold its rows and learn their
+// outcome themselves (rows in flight are looked up), so it gives up.
+func (r *runner) retry(ctx context.Context, what string, op func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
+			return err
+		}
+		if !r.e.Now().Add(wait).Before(time.Unix(0, r.leaseEnds.Load())) {
+			return fmt.Errorf("%w (gave up: this worker's lease has ended)", err)
+		}
+		r.e.Logger.Warn("checkpoint out of reach; retrying while this worker's lease lasts", "doing", what, "error", err.Error())
+		sleep(ctx, wait)
+		wait = min(2*wait, 2*time.Second)
+	}
 }

@@ -190,7 +190,11 @@ func testEditedManifestLooksUpRowsInDoubt(t *testing.T) {
 	}
 	defer cp.Close()
 	first := seedRun(t, cp, 3) // E000 E001 E002 at rows 2-4
-	if err := cp.MarkInFlight(ctx, first.ID, []int{2}); err != nil {
+	w, err := cp.Join(ctx, first.ID, NewWorker(), time.Minute, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.MarkInFlight(ctx, first.ID, w.ID, []int{2}); err != nil {
 		t.Fatal(err)
 	}
 	second, err := cp.CreateRun(ctx, "fp-edited", "m.csv", []string{"provider", "eid"})

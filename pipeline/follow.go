@@ -78,8 +78,12 @@ func (l *laneRunner) sweep(ctx context.Context) (int, error) {
 	return checked, nil
 }
 
-func (l *laneRunner) accepted(ctx context.Context, after, limit int) ([]RowRecord, error) {
-	return l.e.Checkpoint.AcceptedRows(ctx, l.run.ID, l.lane.Name, after, limit)
+func (l *laneRunner) accepted(ctx context.Context, after, limit int) (rows []RowRecord, err error) {
+	err = l.retry(ctx, "claim accepted rows", func() (err error) {
+		rows, err = l.e.Checkpoint.ClaimAccepted(ctx, l.run.ID, l.lane.Name, l.worker, after, limit)
+		return err
+	})
+	return rows, err
 }
 
 // check takes one look at an accepted row. A zero transition means no

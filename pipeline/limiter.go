@@ -23,15 +23,21 @@ import (
 // failure doubles the pause, up to outageMaxPause. Rows wait meanwhile
 // without spending attempts.
 type adaptiveLimiter struct {
-	target float64 // configured rate; 0 = unlimited
-	lim    *rate.Limiter
-	now    func() time.Time // the clock of pauses and outages (nil: time.Now)
+	rate float64 // the lane's configured rate, for the whole run; 0 = unlimited
+	lim  *rate.Limiter
+	now  func() time.Time // the clock of pauses and outages (nil: time.Now)
 
 	outageFailures   int
 	outageFirstPause time.Duration
 	outageMaxPause   time.Duration
 
+	// paceMu serialises requests leaving (see take); lastSent is when
+	// the last one left.
+	paceMu   sync.Mutex
+	lastSent time.Time
+
 	mu          sync.Mutex
+	target      float64 // this worker's share of rate (see Share)
 	pausedUntil time.Time
 	troubles    int           // server-side failures since the last answer
 	outage      bool          // circuit open
@@ -49,7 +55,7 @@ const (
 )
 
 func newAdaptiveLimiter(perSecond float64) *adaptiveLimiter {
-	a := &adaptiveLimiter{target: perSecond, outageFailures: defaultOutageFailures,
+	a := &adaptiveLimiter{rate: perSecond, target: perSecond, outageFailures: defaultOutageFailures,
 		outageFirstPause: defaultOutagePause, outageMaxPause: defaultOutageMaxPause, probeDone: make(chan struct{})}
 	if perSecond > 0 {
 		// Burst 1: the configured rate is a promise to the provider, and a
@@ -83,12 +89,12 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 			// after the longest pause another caller probes.)
 			a.probeSince = now
 			a.mu.Unlock()
-			return a.lim.Wait(ctx)
+			return a.take(ctx)
 		}
 		a.mu.Unlock()
 		d := until.Sub(now)
 		if !probeTime && d <= 0 {
-			return a.lim.Wait(ctx)
+			return a.take(ctx)
 		}
 		var timer *time.Timer
 		var wake <-chan time.Time // nil while waiting for the probe alone
@@ -108,6 +114,41 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// take waits for the rate limiter's turn, then spaces the request from
+// the lane's previous one by the current interval, measured when it
+// leaves. The limiter alone hands out turns by when they were reserved:
+// a process stalled for a moment (a busy host, a collection) would then
+// release every turn that came due meanwhile at once, a burst the
+// provider counts against its limit.
+func (a *adaptiveLimiter) take(ctx context.Context) error {
+	if err := a.lim.Wait(ctx); err != nil {
+		return err
+	}
+	limit := a.lim.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return nil
+	}
+	a.paceMu.Lock()
+	defer a.paceMu.Unlock()
+	now := a.clock()
+	next := a.lastSent.Add(time.Duration(float64(time.Second) / float64(limit)))
+	if !next.After(now) {
+		a.lastSent = now
+		return nil
+	}
+	t := time.NewTimer(next.Sub(now))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	// The turn as scheduled, not as the timer woke: a timer's lateness
+	// must not pile up into a slower rate.
+	a.lastSent = next
+	return nil
 }
 
 // Trouble records a request that failed on the provider's side (5xx,
@@ -188,10 +229,39 @@ func (a *adaptiveLimiter) TooMany(retryAfter time.Duration) {
 	}
 }
 
+// Share makes this worker's rate its share of the lane's when workers
+// work on the run at once: a provider's rate holds for the whole run,
+// however many processes send to it.
+func (a *adaptiveLimiter) Share(workers int) {
+	if a.rate <= 0 || workers < 1 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.target = a.rate / float64(workers)
+	if float64(a.lim.Limit()) > a.target {
+		a.lim.SetLimit(rate.Limit(a.target))
+	}
+}
+
+// PauseFor pauses the lane for d from now, unless it is paused longer
+// already: a pause another worker was told of (a 429's Retry-After, an
+// outage), which holds for every worker of the run.
+func (a *adaptiveLimiter) PauseFor(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if until := a.clock().Add(d); until.After(a.pausedUntil) {
+		a.pausedUntil = until
+		a.wakeWaiters()
+	}
+}
+
 // OK lets the lane speed up again after a request that was not refused.
 // It returns true when the answer ended an outage.
 func (a *adaptiveLimiter) OK() bool {
 	recovered := a.answered()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.target <= 0 {
 		return recovered
 	}

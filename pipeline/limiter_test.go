@@ -189,3 +189,37 @@ func testProviderDownStopsTheRun(t *testing.T) {
 	}
 	t.Logf("%v", err)
 }
+
+// TestLimiterShare: with other workers on the run, a lane sends at its
+// share of the rate, and climbs back after a 429 to that share only; a
+// pause another worker recorded holds here.
+func TestLimiterShare(t *testing.T) { synctest.Test(t, testLimiterShare) }
+
+func testLimiterShare(t *testing.T) {
+	a := newAdaptiveLimiter(90)
+	a.Share(3)
+	if got := a.Limit(); got != 30 {
+		t.Fatalf("a third of 90/s: %v", got)
+	}
+	a.TooMany(0)
+	for range 200 {
+		a.OK()
+	}
+	if got := a.Limit(); got != 30 {
+		t.Errorf("climbed back to %v/s, want the share, 30", got)
+	}
+	a.Share(1) // the others left: climb back towards the whole rate
+	for range 200 {
+		a.OK()
+	}
+	if got := a.Limit(); got != 90 {
+		t.Errorf("alone again: %v/s, want 90", got)
+	}
+	a.PauseFor(time.Second)
+	if waitReturns(a, 900*time.Millisecond) {
+		t.Error("sent during another worker's pause")
+	}
+	if !waitReturns(a, 200*time.Millisecond) {
+		t.Error("still paused after the pause")
+	}
+}

@@ -49,6 +49,22 @@ type Reconciliation struct {
 	StartedAt, FinishedAt time.Time
 }
 
+// Count adds n rows of the given status to the totals: what a store
+// reads back from the rows a reconciliation recorded.
+func (r *Reconciliation) Count(status ReconcileStatus, n int) {
+	switch status {
+	case ReconcileInSync:
+		r.InSync += n
+		r.Checked += n
+	case ReconcileDrift:
+		r.Checked += n
+	case ReconcileNotProvisioned:
+		r.NotProvisioned += n
+	case ReconcileError, ReconcilePending:
+		r.Unchecked += n
+	}
+}
+
 // Reconciler compares a run's provisioned rows with what the providers
 // hold, through the same lanes (clients, concurrency, rate limits) a
 // rollout uses.

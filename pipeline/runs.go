@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -89,4 +90,14 @@ var ErrNoRun = errors.New("no such run")
 type RunOptions struct {
 	Provider string `json:"provider,omitempty"`
 	Sheet    string `json:"sheet,omitempty"`
+}
+
+// NewRunID makes a run id that sorts by creation time and reads well in a
+// directory name: 20261124-112356-3f9a2c. Every store names its runs (and,
+// prefixed rc-, its reconciliations) this way, so ids look alike whichever
+// database holds them.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -11,8 +12,11 @@ import (
 	"github.com/simbulk/simbulk/providers"
 )
 
-// send hands due pending rows to workers, a batch at a time, until the
-// lane has nothing left to send or the run is stopped.
+// send claims due pending rows and hands them to the lane's senders, a
+// batch at a time, until the lane has nothing left to send or the run is
+// stopped. The rows are leased to this worker (Claim), so other workers
+// on the run send others; a batch is cut from one claim, so all its rows
+// are this worker's.
 func (l *laneRunner) send() error {
 	g := new(errgroup.Group)
 	g.SetLimit(l.lane.Concurrency)
@@ -21,7 +25,11 @@ func (l *laneRunner) send() error {
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
 		l.settle()
-		rows, err := l.e.Checkpoint.Due(ctx, l.run.ID, l.lane.Name, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+		var rows []RowRecord
+		err := l.retry(ctx, "claim rows", func() (err error) {
+			rows, err = l.e.Checkpoint.Claim(ctx, l.run.ID, l.lane.Name, l.worker, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -123,7 +131,7 @@ func (l *laneRunner) release(rows []RowRecord) {
 	l.mu.Unlock()
 }
 
-// settle frees the released rows; called just before a Due query, whose
+// settle frees the released rows; called just before a Claim, whose
 // snapshot then includes their committed state.
 func (l *laneRunner) settle() {
 	l.mu.Lock()
@@ -143,7 +151,11 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 	if busy > 0 {
 		return false, nil
 	}
-	n, err := l.e.Checkpoint.CountOpen(ctx, l.run.ID, l.lane.Name)
+	var n int
+	err := l.retry(ctx, "count open rows", func() (err error) {
+		n, err = l.e.Checkpoint.CountOpen(ctx, l.run.ID, l.lane.Name)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("count open rows: %w", err)
 	}
@@ -178,13 +190,33 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		return nil // stopping: the rows stay pending, untouched
 	}
 	rowNums := make([]int, len(send))
-	orders := make([]providers.Order, len(send))
 	for i, r := range send {
 		rowNums[i] = r.Row
-		orders[i] = orderOf(r)
 	}
-	if err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, rowNums); err != nil {
+	marked, err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, l.worker, rowNums)
+	if errors.Is(err, ErrLeaseLost) {
 		return fmt.Errorf("record intent: %w", err)
+	}
+	if err != nil {
+		// Whether the intent was committed is unknown (the connection
+		// may have dropped with the commit on its way): nothing is sent,
+		// and the rows wait for a lookup, which tells.
+		l.e.Logger.Warn("could not record the intent to send; the rows wait for a lookup", "provider", l.lane.Name, "rows", len(send), "error", err.Error())
+		held := make([]transition, len(send))
+		for i, r := range send {
+			held[i] = holdForLookup(r, nil)
+		}
+		return l.record(held)
+	}
+	// Only the rows still this worker's are sent: another worker has the
+	// rest (it took them over while this one's lease had lapsed).
+	send = slices.DeleteFunc(send, func(r RowRecord) bool { return !slices.Contains(marked, r.Row) })
+	if len(send) == 0 {
+		return nil
+	}
+	orders := make([]providers.Order, len(send))
+	for i, r := range send {
+		orders[i] = orderOf(r)
 	}
 	started := l.e.Now()
 	outs := l.lane.Client.Submit(l.reqCtx, orders)
@@ -277,8 +309,10 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 	switch {
 	case pe.HTTPStatus == 429 || pe.Code == providers.CodeRateLimited:
 		l.limiter.TooMany(pe.RetryAfter)
+		l.sharePause(pe.RetryAfter)
 	case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):
 		if pause := l.limiter.Trouble(); pause > 0 {
+			l.sharePause(pause)
 			l.e.Logger.Warn("provider failing every request; pausing its rows rather than spend their attempts",
 				"provider", l.lane.Name, "pause", pause.String(), "last_error", pe.Code, "http_status", pe.HTTPStatus)
 			l.e.notify(Notice{Provider: l.lane.Name, Kind: NoticeProviderDown, Pause: pause, Message: string(pe.Code)})
@@ -292,6 +326,18 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 	}
 }
 
+// sharePause records a pause of the lane's provider so that the run's
+// other workers honour it too (they look every keepUpEvery). A pause this
+// worker could not record still holds here.
+func (l *laneRunner) sharePause(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if err := l.e.Checkpoint.PauseProvider(context.WithoutCancel(l.reqCtx), l.run.ID, l.lane.Name, d); err != nil {
+		l.e.Logger.Warn("could not share a pause of the provider with the other workers", "provider", l.lane.Name, "error", err.Error())
+	}
+}
+
 // ok tells the limiter a request was answered.
 func (l *laneRunner) ok() {
 	if l.limiter.OK() {
@@ -301,7 +347,11 @@ func (l *laneRunner) ok() {
 }
 
 func (l *laneRunner) record(ts []transition) error {
-	if err := l.e.Checkpoint.Apply(context.WithoutCancel(l.reqCtx), l.run.ID, l.e.Now(), records(ts)); err != nil {
+	ctx := context.WithoutCancel(l.reqCtx)
+	err := l.retry(ctx, "record outcomes", func() error {
+		return l.e.Checkpoint.Apply(ctx, l.run.ID, l.worker, l.e.Now(), records(ts))
+	})
+	if err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	return nil

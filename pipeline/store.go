@@ -11,7 +11,8 @@ import (
 // the part it uses (the engine EngineStore, the reconciler ReconcileStore,
 // Load LoadStore); Store is all of them, what a checkpoint implementation
 // provides and what pipeline/storetest checks. The SQLite implementation
-// is pipeline/sqlite; no SQL lives in this package.
+// is pipeline/sqlite, the PostgreSQL one pipeline/postgres; no SQL lives
+// in this package.
 
 // Store is a checkpoint: every run and every row's state, durable at each
 // write's return. Implementations must pass pipeline/storetest.
@@ -74,6 +75,9 @@ type RunStore interface {
 	// Attempts returns the requests recorded for one row, in the order
 	// they were made.
 	Attempts(ctx context.Context, runID string, row int) ([]Attempt, error)
+	// Workers lists the run's live workers (leases not expired), oldest
+	// first.
+	Workers(ctx context.Context, runID string) ([]Worker, error)
 }
 
 // LoadStore is what Load needs: rows stored in batches, with the
@@ -94,29 +98,64 @@ type LoadStore interface {
 }
 
 // EngineStore is what the engine asks of the checkpoint while it drives a
-// run.
+// run. Several workers (processes, on one host or many) may drive one run
+// at once: each claims rows, which are then leased to it (see Worker),
+// and no two live workers ever hold the same row.
 type EngineStore interface {
 	SetRunState(ctx context.Context, id string, s RunState) error
 	Counts(ctx context.Context, runID string) (Counts, error)
 	// CountState counts a run's rows in one state.
 	CountState(ctx context.Context, runID string, s State) (int, error)
-	// ReclaimInFlight puts rows left in flight back to pending, marked
-	// MustLookup and due at once, and returns how many.
+	// Join records w as working on the run, with a lease of ttl by the
+	// store's clock, and returns w as recorded (Joined, Expires). sole
+	// says the caller holds the checkpoint's exclusive lock, so every
+	// other worker of the run is gone: their leases end at once.
+	Join(ctx context.Context, runID string, w Worker, ttl time.Duration, sole bool) (Worker, error)
+	// Renew extends the worker's lease by its ttl from now. ErrLeaseLost
+	// if it had expired.
+	Renew(ctx context.Context, runID, worker string) (Worker, error)
+	// Leave ends the worker's lease and frees the rows it holds.
+	Leave(ctx context.Context, runID, worker string) error
+	// Workers lists the run's live workers, oldest first.
+	Workers(ctx context.Context, runID string) ([]Worker, error)
+	// ReclaimInFlight puts rows left in flight by workers that are gone
+	// back to pending, marked MustLookup and due at once, and returns
+	// how many.
 	ReclaimInFlight(ctx context.Context, runID string) (int64, error)
-	// Due returns up to limit pending rows of provider whose next attempt
-	// time is not after now, with row numbers above after, in row order.
-	Due(ctx context.Context, runID, provider string, now time.Time, after, limit int) ([]RowRecord, error)
-	// AcceptedRows returns up to limit accepted rows of provider with row
-	// numbers above after, in row order.
-	AcceptedRows(ctx context.Context, runID, provider string, after, limit int) ([]RowRecord, error)
+	// Claim leases to worker up to limit pending rows of provider whose
+	// next attempt time is not after now, with row numbers above after,
+	// that no other live worker holds, in row order. (Rows the worker
+	// holds already come again: it tells the ones it is working on
+	// apart.) Rows of provider that gone workers left in flight are
+	// reclaimed first (as ReclaimInFlight does), so they come back
+	// pending, to be looked up before anything is sent.
+	Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]RowRecord, error)
+	// ClaimAccepted leases to worker up to limit accepted rows of provider
+	// held by no other live worker, with row numbers above after, in row
+	// order: the rows it follows.
+	ClaimAccepted(ctx context.Context, runID, provider, worker string, after, limit int) ([]RowRecord, error)
 	// CountOpen counts provider's rows pending, in flight or accepted.
 	CountOpen(ctx context.Context, runID, provider string) (int, error)
-	// MarkInFlight commits the intent to send these rows: in flight, one
-	// more attempt, MustLookup. It returns once the intent is durable.
-	MarkInFlight(ctx context.Context, runID string, rows []int) error
-	// Apply records transitions and their attempts in one durable write;
-	// at stamps the change (and AcceptedAt of rows newly accepted).
-	Apply(ctx context.Context, runID string, at time.Time, ts []Transition) error
+	// PauseProvider records that the run's requests to provider wait d
+	// from now (a 429's Retry-After, an outage), unless a longer pause is
+	// recorded: every worker of the run honours it.
+	PauseProvider(ctx context.Context, runID, provider string, d time.Duration) error
+	// ProviderPauses returns, by provider, how much longer the run's
+	// recorded pauses last: those still in force only.
+	ProviderPauses(ctx context.Context, runID string) (map[string]time.Duration, error)
+	// MarkInFlight commits the worker's intent to send these rows: in
+	// flight, one more attempt, MustLookup. Only pending rows the worker
+	// holds (or nobody does) are marked; it returns those, once the
+	// intent is durable, and renews the worker's lease with it, so a
+	// request always leaves with a whole lease ahead of it. ErrLeaseLost
+	// if the worker's lease had expired: it must send nothing.
+	MarkInFlight(ctx context.Context, runID, worker string, rows []int) ([]int, error)
+	// Apply records transitions and their attempts in one durable write,
+	// and frees the rows. at stamps the change (and AcceptedAt of rows
+	// newly accepted). Transitions of rows another worker holds are
+	// dropped: that worker took them over after this one's lease expired,
+	// and looks them up itself.
+	Apply(ctx context.Context, runID, worker string, at time.Time, ts []Transition) error
 }
 
 // ReconcileStore is what a reconciliation records, row by row, so an

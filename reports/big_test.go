@@ -144,7 +144,7 @@ func fillBigRun(t *testing.T, cp pipeline.Store, n int) string {
 	var second time.Time
 	flush := func() {
 		if len(ts) > 0 {
-			if err := cp.Apply(ctx, run.ID, second, ts); err != nil {
+			if err := cp.Apply(ctx, run.ID, "", second, ts); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -104,13 +104,13 @@ func newFixture(t testing.TB, manifest string, opts ingest.ValidateOptions, plan
 		done := t0.Add(o.at)
 		tr := pipeline.Transition{Row: n, State: o.state, Result: o.result, ErrorCode: o.code, ErrorMessage: o.msg, Retryable: o.retryable}
 		if len(o.latencies) == 0 {
-			err = cp.Apply(ctx, f.run.ID, done, []pipeline.Transition{tr})
+			err = cp.Apply(ctx, f.run.ID, "", done, []pipeline.Transition{tr})
 		}
 		for _, ms := range o.latencies {
 			tr.AddAttempt = true
 			tr.Attempt = &pipeline.Attempt{Row: n, Kind: "submit", Started: done.Add(-time.Duration(ms) * time.Millisecond),
 				Latency: time.Duration(ms) * time.Millisecond, HTTPStatus: 202, Outcome: providers.Status(o.state), ErrorCode: o.code}
-			if err = cp.Apply(ctx, f.run.ID, done, []pipeline.Transition{tr}); err != nil {
+			if err = cp.Apply(ctx, f.run.ID, "", done, []pipeline.Transition{tr}); err != nil {
 				break
 			}
 		}

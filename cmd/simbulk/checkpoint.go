@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 func (a *app) checkpointCommand() *cobra.Command {
@@ -18,7 +16,7 @@ func (a *app) checkpointCommand() *cobra.Command {
 			return usageError(errors.New("checkpoint needs a command: backup"))
 		},
 	}
-	var db string
+	var where checkpointFlags
 	backup := &cobra.Command{
 		Use:   "backup FILE",
 		Short: "Copy the checkpoint consistently, even while a run is writing to it",
@@ -36,7 +34,7 @@ it with --db there.`,
   simbulk checkpoint backup copy.db --db /var/lib/simbulk/simbulk.db`,
 		Args: argNames("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sqlite.OpenReadOnly(db)
+			c, db, err := where.openForReading(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -52,7 +50,7 @@ it with --db there.`,
 			return nil
 		},
 	}
-	addDBFlag(backup, &db)
+	addCheckpointFlags(backup, &where)
 	cp.AddCommand(backup)
 	return cp
 }

@@ -25,6 +25,10 @@ import (
 // never logged, stored in the checkpoint or written to a report.
 type Config struct {
 	Providers ProvidersConfig `yaml:"providers"`
+	// Checkpoint is where the checkpoint is when neither --db nor
+	// SIMBULK_DB says: a SQLite file, or a postgres:// URL (whose password
+	// belongs in a ${VAR}).
+	Checkpoint string `yaml:"checkpoint"`
 	// Console configures simbulk serve.
 	Console ConsoleConfig `yaml:"console"`
 	Metrics MetricsConfig `yaml:"metrics"`

@@ -98,7 +98,7 @@ func newConsoleHarness(t *testing.T, opts ...harnessOption) *consoleHarness {
 	t.Cleanup(stopSims)
 	logs := newSyncBuffer()
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs, logFormat: "text"}
-	srv, closeConsole, err := a.consoleServer(cfg, o, copts)
+	srv, closeConsole, err := a.consoleServer(context.Background(), cfg, o, copts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -671,7 +671,7 @@ func TestConsoleNeverDrivesARunTheCLIHolds(t *testing.T) {
 	h := newConsoleHarness(t)
 	s := h.newSession(t)
 	s.mustLogin()
-	unlock, err := lockCheckpoint(h.db, 0)
+	unlock, err := lockFile(h.db, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -86,23 +85,19 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 	if err := checkConcurrency(o.concurrency); err != nil {
 		return err
 	}
-	// Open first: a mistyped --db fails here without leaving a lock file.
-	cp, err := sqlite.OpenExisting(o.db)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	unlock, err := lockCheckpoint(o.db, lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	cfg, stopSims, err := a.rolloutConfig(o)
 	if err != nil {
 		return err
 	}
 	defer stopSims()
-
+	// Open before locking: a mistyped --db fails here without leaving a
+	// lock file.
+	db := checkpointAt(o.db, cfg)
+	cp, err := openCheckpoint(ctx, db, openExisting)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
 	svc := a.service(cp, cfg, o.concurrency)
 	if runID == "" {
 		run, err := svc.RunOfManifest(ctx, manifest)
@@ -110,13 +105,23 @@ func (a *app) reconcile(ctx context.Context, manifest, runID string, asJSON bool
 			return err
 		}
 		runID = run.ID
+	} else if run, err := cp.Run(ctx, runID); err == nil {
+		runID = run.ID // the lock is the run's: name it by its full id
 	}
+	// Two reconciliations of one run at once would look every row up
+	// twice and race to record them.
+	unlock, err := lockCheckpoint(ctx, cp, db, "reconcile "+runID, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	m, stopMetrics, err := a.serveMetrics(metricsAddr(o.metricsAddr, cfg), cp)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	ropts := rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", o.db}}
+	ropts := rollout.ReconcileOptions{WriteReports: true, ReportsDir: o.out, LogAttrs: []any{"checkpoint", checkpointName(db)}}
 	if m != nil {
 		ropts.Observe = m.Observe
 	}

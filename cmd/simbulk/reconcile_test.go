@@ -181,7 +181,7 @@ func TestReconcileLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp.Close()
-	unlock, err := lockCheckpoint(db, 0)
+	unlock, err := lockFile(db, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
 
 func (a *app) reportCommand() *cobra.Command {
-	var db, out, formats string
+	var where checkpointFlags
+	var out, formats string
 	cmd := &cobra.Command{
 		Use:   "report RUN_ID",
 		Short: "Write a run's reports: succeeded/failed/invalid CSV, report.xlsx, summary.json, summary.html",
@@ -29,7 +29,7 @@ and submit the file again as a manifest. summary.html opens offline.`,
 			if err != nil {
 				return usageError(err)
 			}
-			cp, err := sqlite.OpenReadOnly(db)
+			cp, _, err := where.openForReading(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -44,7 +44,7 @@ and submit the file again as a manifest. summary.html opens offline.`,
 			return nil
 		},
 	}
-	addDBFlag(cmd, &db)
+	addCheckpointFlags(cmd, &where)
 	cmd.Flags().StringVar(&out, "out", reports.DefaultDir, "`DIR` for the reports; the run's go in DIR/<run-id>/")
 	cmd.Flags().StringVar(&formats, "format", "csv,xlsx,json,html", "which reports to write, comma-separated: csv, xlsx, json, html")
 	return cmd

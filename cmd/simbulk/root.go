@@ -181,9 +181,12 @@ func addMetricsFlag(cmd *cobra.Command, addr *string) {
 
 // addDBFlag gives a command that touches the checkpoint its --db flag
 // (run, resume, status, retry-failed, report, reconcile). Only those opt
-// in, so help for the others does not suggest they keep state.
+// in, so help for the others does not suggest they keep state. Empty
+// means SIMBULK_DB, the config's checkpoint:, or simbulk.db
+// (checkpointAt).
 func addDBFlag(cmd *cobra.Command, path *string) {
-	cmd.Flags().StringVar(path, "db", "simbulk.db", "checkpoint `FILE` (SQLite) that records every row's state")
+	cmd.Flags().StringVar(path, "db", "", "checkpoint that records every row's state: a SQLite `FILE`, or a postgres:// URL "+
+		"(default: $SIMBULK_DB, the config's checkpoint:, or "+defaultCheckpoint+")")
 }
 
 // choice is a flag value restricted to a fixed set. A wrong value fails

@@ -13,7 +13,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/providers"
 	"github.com/simbulk/simbulk/reports"
 )
@@ -34,6 +33,7 @@ type rolloutOptions struct {
 	lockWait    time.Duration
 	maxOutage   time.Duration
 	metricsAddr string
+	lease       time.Duration
 	// redrive (retry-failed) puts failed rows back to pending first, all
 	// of them with redriveAll, under the same lock as the rollout.
 	redrive, redriveAll bool
@@ -49,7 +49,8 @@ func addRolloutFlags(cmd *cobra.Command, o *rolloutOptions) {
 	f.IntVar(&o.concurrency, "concurrency", 0, "workers per provider (overrides the config)")
 	f.StringVar(&o.maxFailures, "max-failures", "", "stop early (exit 4, resumable) after `N` failed rows, or N% of the rows")
 	f.DurationVar(&o.maxOutage, "max-outage", 30*time.Minute, "stop (exit 1, resumable) when a provider has failed every request for this long; its rows wait meanwhile")
-	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same checkpoint (default: give up at once)")
+	f.DurationVar(&o.lockWait, "lock-wait", 0, "how long to wait for another simbulk working on the same SQLite checkpoint (default: give up at once)")
+	f.DurationVar(&o.lease, "lease", pipeline.DefaultLeaseTTL, "PostgreSQL: how long a worker's rows stay its own without renewal; the rows of a worker that dies wait this long for another")
 	addMetricsFlag(cmd, &o.metricsAddr)
 	f.DurationVar(&o.asyncDelay, "sim-async-delay", 300*time.Millisecond, "with --simulate: how long the simulators take to complete accepted work")
 	_ = f.MarkHidden("sim-async-delay")
@@ -175,11 +176,12 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return a.plan(ctx, path, manifestName, cfg, o)
 	}
 
-	open := sqlite.Open
+	mode := openOrCreate
 	if path == "" {
-		open = sqlite.OpenExisting // resuming: the run must be there
+		mode = openExisting // resuming: the run must be there
 	}
-	cp, err := open(o.db)
+	db := checkpointAt(o.db, cfg)
+	cp, err := openCheckpoint(ctx, db, mode)
 	if err != nil {
 		return err
 	}
@@ -189,18 +191,14 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		return err
 	}
 	defer stopMetrics()
-	svc := a.service(cp, cfg, o.concurrency)
-	// One simbulk at a time drives a checkpoint: a second `run` of the
-	// same manifest (started in another terminal, or by cron, while the
-	// first still works) would claim the same rows and send them again.
-	svc.Lock = func(context.Context) (func(), error) { return lockCheckpoint(o.db, o.lockWait) }
+	svc := a.rolloutService(cp, db, cfg, o.concurrency, o.lockWait, o.lease)
 
 	render := a.progressRenderer()
 	// Grace: a signal must end the command within 2 s. Requests cut off
 	// after it stay in_flight and are looked up on resume, never resent.
 	opts := rollout.Options{Name: manifestName, Provider: o.provider, Sheet: o.sheet, MaxFailures: threshold,
 		MaxOutage: o.maxOutage, Grace: time.Second, WriteReports: true, ReportsDir: o.out,
-		Events: render.event, ProgressEvery: render.every, LogAttrs: []any{"checkpoint", o.db}}
+		Events: render.event, ProgressEvery: render.every, LogAttrs: []any{"checkpoint", checkpointName(db)}}
 	if o.simulate != "" {
 		opts.LogAttrs = append(opts.LogAttrs, "simulated", o.simulate) // never mistaken for a real rollout in a log
 	}
@@ -238,6 +236,25 @@ func (a *app) rollout(ctx context.Context, path, runID string, o rolloutOptions)
 		fmt.Fprintf(a.stdout, "Run %s of this manifest is already complete; use retry-failed %s to send its failed rows again.\n", res.Run.ID, res.Run.ID)
 	}
 	return a.finish(ctx, res)
+}
+
+// rolloutService is the service that drives rollouts on checkpoint cp (at
+// db), locked as its kind of checkpoint needs. On a SQLite file one
+// simbulk at a time drives the checkpoint: a second `run` of the same
+// manifest (started in another terminal, or by cron, while the first
+// still works) would send its rows again; it waits lockWait, then gives
+// up. On PostgreSQL the lock covers only finding and loading a run: a
+// second process waits for the first's load, then joins the run as
+// another worker, its rows shared through leases of lease.
+func (a *app) rolloutService(cp pipeline.Store, db string, cfg *Config, concurrency int, lockWait, lease time.Duration) *rollout.Service {
+	svc := a.service(cp, cfg, concurrency)
+	svc.LeaseTTL = lease
+	svc.Shared = shared(cp)
+	if svc.Shared {
+		lockWait = -1
+	}
+	svc.Lock = func(ctx context.Context) (func(), error) { return lockCheckpoint(ctx, cp, db, "setup", lockWait) }
+	return svc
 }
 
 // service is the rollout service on checkpoint cp with lanes from cfg.

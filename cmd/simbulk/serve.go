@@ -20,8 +20,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/simbulk/simbulk/cmd/simbulk/console"
+	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/metrics"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 	"github.com/simbulk/simbulk/reports"
 )
 
@@ -90,6 +90,7 @@ line, resumable.`,
 	f.StringVar(&o.simulate, "simulate", "", "provision against the built-in simulators in-process, with fault `PROFILE` ok|flaky|slow|ratelimited")
 	f.Lookup("simulate").NoOptDefVal = "ok"
 	addDBFlag(cmd, &o.db)
+	f.DurationVar(&o.lease, "lease", pipeline.DefaultLeaseTTL, "PostgreSQL: how long a worker's rows stay its own without renewal")
 	f.StringVar(&o.out, "out", reports.DefaultDir, "`DIR` for the reports; each run gets DIR/<run-id>/")
 	f.StringVar(&o.addr, "addr", "", "listen `ADDRESS` (default "+defaultConsoleAddr+", or console.addr)")
 	f.StringVar(&o.data, "data", "simbulk-console", "`DIR` for uploads and the action log (created owner-only)")
@@ -210,7 +211,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		copts.UploadLimit = o.uploadLimitMiB << 20
 	}
 	addr := cmp.Or(o.addr, cfg.Console.Addr, defaultConsoleAddr)
-	srv, closeConsole, err := a.consoleServer(cfg, o, copts)
+	srv, closeConsole, err := a.consoleServer(ctx, cfg, o, copts)
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	url := scheme + "://" + ln.Addr().String()
 	log := a.logger()
-	attrs := []any{"url", url, "checkpoint", o.db, "reports", o.out, "data", o.data}
+	attrs := []any{"url", url, "reports", o.out, "data", o.data}
 	if o.simulate != "" {
 		attrs = append(attrs, "simulated", o.simulate)
 	}
@@ -269,22 +270,29 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	return jobsErr
 }
 
-// consoleServer is the console over the checkpoint o.db with the lanes of
-// cfg; closeConsole closes the checkpoint once the console has stopped.
-func (a *app) consoleServer(cfg *Config, o serveOptions, copts console.Options) (srv *console.Server, closeConsole func(), err error) {
-	cp, err := sqlite.Open(o.db)
+// consoleServer is the console over the checkpoint o.db (or SIMBULK_DB,
+// or the config's checkpoint:) with the lanes of cfg; closeConsole closes
+// the checkpoint once the console has stopped.
+func (a *app) consoleServer(ctx context.Context, cfg *Config, o serveOptions, copts console.Options) (srv *console.Server, closeConsole func(), err error) {
+	db := checkpointAt(o.db, cfg)
+	cp, err := openCheckpoint(ctx, db, openOrCreate)
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := a.service(cp, cfg, o.concurrency)
-	svc.Lock = func(context.Context) (func(), error) { return lockCheckpoint(o.db, 0) }
+	// The console waits for nobody: while another simbulk holds a SQLite
+	// checkpoint, it says so at once. On PostgreSQL it joins runs as any
+	// worker does.
+	svc := a.rolloutService(cp, db, cfg, o.concurrency, 0, o.lease)
 	copts.Service, copts.ReportsDir, copts.DataDir, copts.Logger = svc, o.out, o.data, a.logger()
-	copts.Busy = func() bool { return checkpointBusy(o.db) }
+	if !shared(cp) {
+		copts.Busy = func() bool { return checkpointBusy(db) }
+	}
 	copts.Metrics = metrics.New(cp)
 	if srv, err = console.New(copts); err != nil {
 		cp.Close()
 		return nil, nil, err
 	}
+	a.logger().Info("console checkpoint", "checkpoint", checkpointName(db))
 	return srv, func() { cp.Close() }, nil
 }
 

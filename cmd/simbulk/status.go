@@ -15,14 +15,13 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
-	"github.com/simbulk/simbulk/pipeline/sqlite"
 )
 
 // statusJSON is the documented `status --json` shape.
 type statusJSON = rollout.RunStatus
 
 func (a *app) statusCommand() *cobra.Command {
-	var db string
+	var where checkpointFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status [RUN_ID]",
@@ -32,12 +31,12 @@ func (a *app) statusCommand() *cobra.Command {
   simbulk status 20261124 --json | jq .counts`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := sqlite.OpenReadOnly(db)
+			ctx := cmd.Context()
+			cp, _, err := where.openForReading(ctx)
 			if err != nil {
 				return err
 			}
 			defer cp.Close()
-			ctx := cmd.Context()
 			if len(args) == 0 {
 				return a.listRuns(ctx, cp, asJSON)
 			}
@@ -45,14 +44,21 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			workers, err := cp.Workers(ctx, run.ID)
+			if err != nil {
+				return err
+			}
 			if asJSON {
-				return writeJSON(a.stdout, rollout.NewRunStatus(run, counts))
+				st := rollout.NewRunStatus(run, counts)
+				st.Workers = workers
+				return writeJSON(a.stdout, st)
 			}
 			printCounts(a.stdout, run, run.State, counts)
+			printWorkers(a.stdout, workers)
 			return nil
 		},
 	}
-	addDBFlag(cmd, &db)
+	addCheckpointFlags(cmd, &where)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: one run's {run_id, manifest, state, counts}, or an array of them")
 	return cmd
 }
@@ -102,6 +108,18 @@ func printCounts(w io.Writer, run pipeline.Run, state pipeline.RunState, c pipel
 	}
 	if line := refusedCallbacks(run.Counters); line != "" {
 		fmt.Fprintf(w, "Callbacks:  %s\n", line)
+	}
+}
+
+// printWorkers lists the processes working on a run now.
+func printWorkers(w io.Writer, workers []pipeline.Worker) {
+	for i, wk := range workers {
+		label := ""
+		if i == 0 {
+			label = "Workers:"
+		}
+		fmt.Fprintf(w, "%-11s %s (host %s, pid %d, since %s, lease until %s)\n", label, wk.ID, wk.Host, wk.PID,
+			wk.Joined.Local().Format(time.DateTime), wk.Expires.Local().Format(time.TimeOnly))
 	}
 }
 

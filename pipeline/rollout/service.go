@@ -47,8 +47,16 @@ type Service struct {
 	Validate func(provider string) ingest.ValidateOptions
 	// Lock, when set, is taken before a rollout or reconciliation works on
 	// the checkpoint, and released when it stops: one process at a time
-	// may drive a checkpoint.
+	// may drive a checkpoint. With Shared, it is held only while a run is
+	// found, created or loaded.
 	Lock func(ctx context.Context) (unlock func(), err error)
+	// Shared says other processes, on this host or others, may work on
+	// the same run at once (a PostgreSQL checkpoint): each rollout is one
+	// worker among them, sharing the rows through leases. Without it, the
+	// Lock holder is the run's only worker.
+	Shared bool
+	// LeaseTTL is the engine's (pipeline.Engine.LeaseTTL).
+	LeaseTTL time.Duration
 	// Logger gets the service's and the engine's log lines (nil: none).
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
@@ -135,11 +143,18 @@ func (s *Service) now() time.Time {
 	return s.Now()
 }
 
+// lock takes the Lock; the unlock it returns may be called more than
+// once (drive releases a shared run's lock early, the caller's defer
+// again).
 func (s *Service) lock(ctx context.Context) (func(), error) {
 	if s.Lock == nil {
 		return func() {}, nil
 	}
-	return s.Lock(ctx)
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(unlock), nil
 }
 
 // emitter serialises a rollout's events.
@@ -175,7 +190,7 @@ func (s *Service) Start(ctx context.Context, path string, opts Options) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := s.drive(ctx, run, path, opts)
+	res, err := s.drive(ctx, run, path, opts, unlock)
 	if run.State == pipeline.RunCompleted {
 		res.AlreadyComplete = true
 	}
@@ -194,7 +209,7 @@ func (s *Service) Resume(ctx context.Context, runID string, opts Options) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	return s.resume(ctx, run, opts)
+	return s.resume(ctx, run, opts, unlock)
 }
 
 // RetryFailed puts the failed rows of run runID back to pending (only
@@ -217,14 +232,14 @@ func (s *Service) RetryFailed(ctx context.Context, runID string, all bool, opts 
 	if run, err = s.Store.Run(ctx, run.ID); err != nil {
 		return Result{}, err
 	}
-	res, err := s.resume(ctx, run, opts)
+	res, err := s.resume(ctx, run, opts, unlock)
 	res.Redriven = n
 	return res, err
 }
 
-func (s *Service) resume(ctx context.Context, run pipeline.Run, opts Options) (Result, error) {
+func (s *Service) resume(ctx context.Context, run pipeline.Run, opts Options, unlock func()) (Result, error) {
 	opts.Provider, opts.Sheet = run.Options.Provider, run.Options.Sheet
-	return s.drive(ctx, run, run.Manifest, opts)
+	return s.drive(ctx, run, run.Manifest, opts, unlock)
 }
 
 // findOrCreateRun resumes the unfinished run of this manifest's content,
@@ -271,8 +286,10 @@ func (s *Service) validate(provider string) ingest.ValidateOptions {
 }
 
 // drive loads run (from path) if it is not loaded, runs it unless it is
-// complete, and finishes it.
-func (s *Service) drive(ctx context.Context, run pipeline.Run, path string, opts Options) (Result, error) {
+// complete, and finishes it. With Shared, unlock is called once the run is
+// loaded: from then on the rows are shared through leases, and other
+// processes may join.
+func (s *Service) drive(ctx context.Context, run pipeline.Run, path string, opts Options, unlock func()) (Result, error) {
 	ev := &emitter{fn: opts.Events}
 	ev.emit(Opened{Run: run})
 	if !run.Loaded {
@@ -287,6 +304,9 @@ func (s *Service) drive(ctx context.Context, run pipeline.Run, path string, opts
 			return Result{}, err
 		}
 		run.Loaded = true
+	}
+	if s.Shared {
+		unlock()
 	}
 	if run.State == pipeline.RunCompleted {
 		return s.finish(ctx, run, run.State, opts, ev)
@@ -303,7 +323,7 @@ func (s *Service) drive(ctx context.Context, run pipeline.Run, path string, opts
 	defer closeLanes()
 
 	engine := &pipeline.Engine{Checkpoint: s.Store, Lanes: lanes, MaxFailures: opts.MaxFailures, Logger: s.logger(),
-		Grace: opts.Grace, MaxOutage: opts.MaxOutage, Now: s.Now, Observe: opts.Observe,
+		Grace: opts.Grace, MaxOutage: opts.MaxOutage, Now: s.Now, Observe: opts.Observe, Sole: !s.Shared, LeaseTTL: s.LeaseTTL,
 		Notify: func(n pipeline.Notice) { ev.emit(ProviderNotice{RunID: run.ID, Notice: n}) }}
 	attrs := append([]any{"run", run.ID, "manifest", run.Manifest, "providers", strings.Join(used, ",")}, opts.LogAttrs...)
 	s.logger().Info("rollout starting", attrs...)

@@ -17,6 +17,9 @@ type RunStatus struct {
 	// checkpoint, or when loading was cut short (nothing was sent then).
 	Loaded bool            `json:"loaded"`
 	Counts pipeline.Counts `json:"counts"`
+	// Workers are the processes working on the run now (one run's status
+	// only; several at once on a PostgreSQL checkpoint).
+	Workers []pipeline.Worker `json:"workers,omitempty"`
 }
 
 // NewRunStatus is run's status with its rows by state.

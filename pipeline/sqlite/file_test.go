@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/simbulk/simbulk/pipeline"
 )
@@ -201,7 +202,11 @@ func TestBackupWhileLive(t *testing.T) {
 		inFlight = append(inFlight, row)
 	}
 	ctx := context.Background()
-	if err := cp.MarkInFlight(ctx, run.ID, inFlight); err != nil {
+	w, err := cp.Join(ctx, run.ID, pipeline.NewWorker(), time.Minute, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.MarkInFlight(ctx, run.ID, w.ID, inFlight); err != nil {
 		t.Fatal(err)
 	}
 

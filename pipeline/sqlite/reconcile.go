@@ -37,7 +37,7 @@ func (c *Store) OpenReconciliation(ctx context.Context, runID string) (id string
 		return "", false, fmt.Errorf("find reconciliation: %w", err)
 	}
 	now := c.now()
-	id = "rc-" + newRunID(now)
+	id = "rc-" + pipeline.NewRunID(now)
 	err = c.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec("INSERT INTO reconciliations (id, run_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
 			id, runID, pipeline.RunRunning, now.UnixMilli(), now.UnixMilli()); err != nil {
@@ -109,17 +109,7 @@ func (c *Store) Reconciliation(ctx context.Context, id string) (pipeline.Reconci
 			rows.Close()
 			return res, err
 		}
-		switch pipeline.ReconcileStatus(status) {
-		case pipeline.ReconcileInSync:
-			res.InSync += n
-			res.Checked += n
-		case pipeline.ReconcileDrift:
-			res.Checked += n
-		case pipeline.ReconcileNotProvisioned:
-			res.NotProvisioned += n
-		case pipeline.ReconcileError, pipeline.ReconcilePending:
-			res.Unchecked += n
-		}
+		res.Count(pipeline.ReconcileStatus(status), n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

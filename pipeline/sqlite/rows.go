@@ -208,24 +208,6 @@ func (c *Store) RowsIn(ctx context.Context, runID string, state pipeline.State, 
 	return rows.Err()
 }
 
-// Due returns up to limit pending rows of one provider whose next attempt
-// time has come by now (the engine's clock, which set the retry times),
-// with row numbers above after, in row order. The engine asks many times a
-// second, so the index is named: left to itself, SQLite walks the whole
-// run in row order (see migration 003).
-func (c *Store) Due(ctx context.Context, runID, provider string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
-	return c.queryRows(ctx, "read due rows", "SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND state = "+sqlLit(pipeline.Pending)+" AND provider = ? AND next_attempt_at <= ? AND row > ? ORDER BY row LIMIT ?",
-		runID, provider, now.UnixMilli(), after, limit)
-}
-
-// AcceptedRows returns up to limit accepted rows of one provider with row
-// numbers above after, in row order: the rows the engine follows.
-func (c *Store) AcceptedRows(ctx context.Context, runID, provider string, after, limit int) ([]pipeline.RowRecord, error) {
-	return c.queryRows(ctx, "read accepted rows",
-		"SELECT "+rowColumns+" FROM rows INDEXED BY rows_open WHERE run_id = ? AND provider = ? AND state = "+sqlLit(pipeline.Accepted)+" AND row > ? ORDER BY row LIMIT ?",
-		runID, provider, after, limit)
-}
-
 // CountOpen counts one provider's rows with work left (pending, in flight
 // or accepted).
 func (c *Store) CountOpen(ctx context.Context, runID, provider string) (int, error) {

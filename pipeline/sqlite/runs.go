@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,14 +10,6 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 )
-
-// newRunID makes a run id that sorts by creation time and reads well in a
-// directory name: 20261124-112356-3f9a2c.
-func newRunID(now time.Time) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
-}
 
 const runColumns = "id, fingerprint, manifest, header, state, created_at, updated_at, finished_at, options, loaded, counters"
 
@@ -113,7 +103,7 @@ func (c *Store) UnfinishedRun(ctx context.Context, fingerprint string) (pipeline
 // CreateRun records a new run in state running.
 func (c *Store) CreateRun(ctx context.Context, fingerprint, manifest string, header []string, opts ...pipeline.RunOptions) (pipeline.Run, error) {
 	now := c.now()
-	r := pipeline.Run{ID: newRunID(now), Fingerprint: fingerprint, Manifest: manifest, Header: header, State: pipeline.RunRunning, CreatedAt: now, UpdatedAt: now}
+	r := pipeline.Run{ID: pipeline.NewRunID(now), Fingerprint: fingerprint, Manifest: manifest, Header: header, State: pipeline.RunRunning, CreatedAt: now, UpdatedAt: now}
 	if len(opts) > 0 {
 		r.Options = opts[0]
 	}

@@ -8,37 +8,57 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 )
 
-// MarkInFlight commits the intent to send these rows. It returns only once
-// the intent is durable: a crash after this point leaves rows in_flight,
-// and resume looks them up at the provider before sending anything again.
-func (c *Store) MarkInFlight(ctx context.Context, runID string, rows []int) error {
+// MarkInFlight commits the worker's intent to send these rows, those
+// pending that it holds or nobody does, and renews its lease. It returns
+// the rows marked only once the intent is durable: a crash after this
+// point leaves them in_flight, and resume looks them up at the provider
+// before sending anything again.
+func (c *Store) MarkInFlight(ctx context.Context, runID, worker string, rows []int) ([]int, error) {
 	now := c.now().UnixMilli()
-	return c.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.Prepare("UPDATE rows SET state = " + sqlLit(pipeline.InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ? WHERE run_id = ? AND row = ?")
+	var marked []int
+	var live bool
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if live, err = renew(tx, runID, worker, now); err != nil || !live {
+			return err
+		}
+		st, err := tx.Prepare("UPDATE rows SET state = " + sqlLit(pipeline.InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ?, lease_owner = ?" +
+			" WHERE run_id = ? AND row = ? AND state = " + sqlLit(pipeline.Pending) + " AND (lease_owner IS NULL OR lease_owner = ?)")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, r := range rows {
-			if _, err := st.Exec(now, runID, r); err != nil {
+			res, err := st.Exec(now, worker, runID, r, worker)
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				marked = append(marked, r)
 			}
 		}
 		return nil
 	})
+	if err == nil && !live {
+		err = pipeline.ErrLeaseLost
+	}
+	return marked, err
 }
 
-// Apply records transitions (and their attempts) in one committed write.
-// now is the engine's clock: it stamps accepted_at, which completion
-// timeouts are measured from.
-func (c *Store) Apply(ctx context.Context, runID string, at time.Time, ts []pipeline.Transition) error {
+// Apply records transitions (and their attempts) in one committed write,
+// and frees their rows; transitions of rows another worker holds are
+// dropped. now is the engine's clock: it stamps accepted_at, which
+// completion timeouts are measured from.
+func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, ts []pipeline.Transition) error {
 	now := at.UnixMilli()
 	return c.write(ctx, func(tx *sql.Tx) error {
 		up, err := tx.Prepare(`UPDATE rows SET state = ?, handle = CASE WHEN ? != '' THEN ? ELSE handle END,
 			result = CASE WHEN ? != '{}' THEN ? ELSE result END, error_code = ?, error_message = ?, retryable = ?,
 			next_attempt_at = ?, must_lookup = ?, accepted_at = CASE WHEN ? THEN ? ELSE accepted_at END, updated_at = ?,
-			attempts = attempts + ?
-			WHERE run_id = ? AND row = ?`)
+			attempts = attempts + ?, lease_owner = NULL
+			WHERE run_id = ? AND row = ? AND (lease_owner IS NULL OR lease_owner = ?)`)
 		if err != nil {
 			return err
 		}
@@ -54,7 +74,7 @@ func (c *Store) Apply(ctx context.Context, runID string, at time.Time, ts []pipe
 				next = t.NextAttemptAt.UnixMilli()
 			}
 			res := jsonText(t.Result)
-			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now, t.AddAttempt, runID, t.Row); err != nil {
+			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now, t.AddAttempt, runID, t.Row, worker); err != nil {
 				return err
 			}
 			if a := t.Attempt; a != nil {
@@ -65,22 +85,6 @@ func (c *Store) Apply(ctx context.Context, runID string, at time.Time, ts []pipe
 		}
 		return nil
 	})
-}
-
-// ReclaimInFlight puts rows left in_flight by a crash back to pending, still
-// marked must_lookup: nothing is re-sent before the provider is asked
-// whether it already has them.
-func (c *Store) ReclaimInFlight(ctx context.Context, runID string) (int64, error) {
-	var n int64
-	err := c.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("UPDATE rows INDEXED BY rows_by_state SET state = "+sqlLit(pipeline.Pending)+", must_lookup = 1, next_attempt_at = 0 WHERE run_id = ? AND state = "+sqlLit(pipeline.InFlight), runID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
 }
 
 // Redrive makes failed rows of a run pending again with fresh attempts:

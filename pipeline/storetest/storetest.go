@@ -1,8 +1,9 @@
 // Package storetest is the contract of pipeline.Store as tests: every
 // checkpoint implementation runs Run from its own tests and must pass it
-// (pipeline/sqlite does, in store_test.go). It checks what the engine, the
-// loader, the reconciler, the commands and the reports rely on, in the
-// store's own terms, without knowing how an implementation keeps it.
+// (pipeline/sqlite and pipeline/postgres do, in store_test.go). It checks
+// what the engine, the loader, the reconciler, the commands and the
+// reports rely on, leases among workers included, in the store's own
+// terms, without knowing how an implementation keeps it.
 package storetest
 
 import (
@@ -38,9 +39,13 @@ func Run(t *testing.T, s Stores) {
 		{"AddRows", testAddRows},
 		{"AddRowsAlreadyProvisioned", testAlreadyProvisioned},
 		{"AddRowsInDoubtElsewhere", testInDoubtElsewhere},
-		{"Due", testDue},
+		{"Claim", testClaim},
 		{"InFlightAndReclaim", testInFlightAndReclaim},
 		{"Apply", testApply},
+		{"Leases", testLeases},
+		{"LeaseExpiry", testLeaseExpiry},
+		{"ConcurrentClaims", testConcurrentClaims},
+		{"ProviderPauses", testProviderPauses},
 		{"Redrive", testRedrive},
 		{"CountsAndProviders", testCountsAndProviders},
 		{"Reconciliation", testReconciliation},
@@ -98,6 +103,23 @@ func rowNumbers(rs []pipeline.RowRecord) []int {
 		out[i] = r.Row
 	}
 	return out
+}
+
+// worker is the suite's own worker: the one that marks rows in flight
+// and applies transitions where a test is not about leases.
+const worker = "storetest-worker"
+
+// markInFlight marks rows in flight as worker, which joins the run for
+// it, and checks that every one of them was marked.
+func markInFlight(t *testing.T, s pipeline.EngineStore, runID string, rows []int) {
+	t.Helper()
+	_, err := s.Join(ctx, runID, pipeline.Worker{ID: worker}, time.Hour, false)
+	must(t, err)
+	marked, err := s.MarkInFlight(ctx, runID, worker, rows)
+	must(t, err)
+	if !slices.Equal(marked, rows) {
+		t.Fatalf("MarkInFlight(%v) marked %v", rows, marked)
+	}
 }
 
 func testRuns(t *testing.T, st Stores) {
@@ -241,7 +263,7 @@ func testAddRows(t *testing.T, st Stores) {
 func testAlreadyProvisioned(t *testing.T, st Stores) {
 	s := st.New(t)
 	first := newRun(t, s, "fp1", 2)
-	must(t, s.Apply(ctx, first.ID, t0, []pipeline.Transition{{Row: 2, State: pipeline.Succeeded, Result: map[string]string{"imsi": "1"}}}))
+	must(t, s.Apply(ctx, first.ID, worker, t0, []pipeline.Transition{{Row: 2, State: pipeline.Succeeded, Result: map[string]string{"imsi": "1"}}}))
 	second, err := s.CreateRun(ctx, "fp2", "m.csv", nil)
 	must(t, err)
 	must(t, s.AddRows(ctx, []pipeline.RowRecord{
@@ -270,8 +292,8 @@ func testAlreadyProvisioned(t *testing.T, st Stores) {
 func testInDoubtElsewhere(t *testing.T, st Stores) {
 	s := st.New(t)
 	first := newRun(t, s, "fp1", 6) // rows 2..7, E2..E7
-	must(t, s.MarkInFlight(ctx, first.ID, []int{2}))
-	must(t, s.Apply(ctx, first.ID, t0, []pipeline.Transition{
+	markInFlight(t, s, first.ID, []int{2})
+	must(t, s.Apply(ctx, first.ID, worker, t0, []pipeline.Transition{
 		{Row: 3, State: pipeline.Accepted, Handle: "h3", Accepted: true},
 		{Row: 4, State: pipeline.Pending, MustLookup: true},
 		{Row: 5, State: pipeline.Failed},
@@ -326,59 +348,83 @@ func testInDoubtElsewhere(t *testing.T, st Stores) {
 	}
 }
 
-func testDue(t *testing.T, st Stores) {
+// join joins a worker of the given id to the run, with a lease of ttl.
+func join(t *testing.T, s pipeline.EngineStore, runID, id string, ttl time.Duration, sole bool) pipeline.Worker {
+	t.Helper()
+	w, err := s.Join(ctx, runID, pipeline.Worker{ID: id, Host: "h-" + id, PID: 7}, ttl, sole)
+	must(t, err)
+	return w
+}
+
+// claim claims due rows of provider as worker w and returns their numbers.
+func claim(t *testing.T, s pipeline.EngineStore, runID, provider, w string, now time.Time, limit int) []int {
+	t.Helper()
+	rows, err := s.Claim(ctx, runID, provider, w, now, 0, limit)
+	must(t, err)
+	return rowNumbers(rows)
+}
+
+// testClaim: Claim returns the due pending rows of one provider, in row
+// order, and leases them: they are due to no one else.
+func testClaim(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 8) // rows 2..9; p1: 2,4,6,8
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{
 		{Row: 4, State: pipeline.Pending, NextAttemptAt: t0.Add(time.Minute)},
 		{Row: 6, State: pipeline.Succeeded},
 	}))
-	due, err := s.Due(ctx, run.ID, "p1", t0, 0, 10)
-	must(t, err)
-	if got := rowNumbers(due); !slices.Equal(got, []int{2, 8}) {
-		t.Errorf("due at t0: %v, want [2 8]", got)
+	join(t, s, run.ID, "a", time.Hour, false)
+	join(t, s, run.ID, "b", time.Hour, false)
+	if got := claim(t, s, run.ID, "p1", "a", t0, 1); !slices.Equal(got, []int{2}) {
+		t.Errorf("a claims 1 due at t0: %v, want [2]", got)
 	}
-	due, err = s.Due(ctx, run.ID, "p1", t0.Add(time.Minute), 0, 10)
-	must(t, err)
-	if got := rowNumbers(due); !slices.Equal(got, []int{2, 4, 8}) {
-		t.Errorf("due a minute later: %v, want [2 4 8]", got)
+	if got := claim(t, s, run.ID, "p1", "b", t0.Add(time.Minute), 10); !slices.Equal(got, []int{4, 8}) {
+		t.Errorf("b claims due a minute later: %v, want [4 8] (2 is a's)", got)
 	}
-	if !due[1].NextAttemptAt.Equal(t0.Add(time.Minute)) {
-		t.Errorf("row 4 next attempt %v, want %v", due[1].NextAttemptAt, t0.Add(time.Minute))
-	}
-	due, err = s.Due(ctx, run.ID, "p1", t0.Add(time.Minute), 2, 1)
-	must(t, err)
-	if got := rowNumbers(due); !slices.Equal(got, []int{4}) {
-		t.Errorf("due after row 2, limit 1: %v, want [4]", got)
-	}
-	due, err = s.Due(ctx, run.ID, "p2", t0, 0, 10)
+	due, err := s.Claim(ctx, run.ID, "p2", "a", t0, 0, 10)
 	must(t, err)
 	if got := rowNumbers(due); !slices.Equal(got, []int{3, 5, 7, 9}) {
-		t.Errorf("due of p2: %v, want [3 5 7 9]", got)
+		t.Errorf("a claims p2: %v, want [3 5 7 9]", got)
+	}
+	if due[0].EID != "E3" || due[0].State != pipeline.Pending {
+		t.Errorf("claimed row %+v", due[0])
+	}
+	if got := claim(t, s, run.ID, "p1", "a", t0.Add(time.Hour), 10); !slices.Equal(got, []int{2}) {
+		t.Errorf("a claims again: %v, want [2], its own: every other due row is b's", got)
+	}
+	// Recorded rows are free again: a row due once more is anybody's.
+	must(t, s.Apply(ctx, run.ID, "b", t0, []pipeline.Transition{{Row: 8, State: pipeline.Pending, NextAttemptAt: t0.Add(time.Second)}}))
+	if got := claim(t, s, run.ID, "p1", "a", t0.Add(time.Second), 10); !slices.Equal(got, []int{2, 8}) {
+		t.Errorf("a claims after b recorded row 8: %v, want [2 8] (2 its own)", got)
 	}
 }
 
 func testInFlightAndReclaim(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 4)
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{{Row: 3, State: pipeline.Pending, NextAttemptAt: t0.Add(time.Hour)}}))
-	must(t, s.MarkInFlight(ctx, run.ID, []int{2, 3}))
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{{Row: 3, State: pipeline.Pending, NextAttemptAt: t0.Add(time.Hour)}}))
+	markInFlight(t, s, run.ID, []int{2, 3})
 	rows := rowsOf(t, s, run.ID)
 	for _, n := range []int{2, 3} {
 		if r := rows[n]; r.State != pipeline.InFlight || r.Attempts != 1 || !r.MustLookup {
 			t.Errorf("row %d after MarkInFlight: %s attempts %d must_lookup %v", n, r.State, r.Attempts, r.MustLookup)
 		}
 	}
-	if due, _ := s.Due(ctx, run.ID, "p1", t0.Add(2*time.Hour), 0, 10); slices.Contains(rowNumbers(due), 2) {
-		t.Error("a row in flight is due")
+	join(t, s, run.ID, "other", time.Hour, false)
+	if got := claim(t, s, run.ID, "p1", "other", t0.Add(2*time.Hour), 10); slices.Contains(got, 2) {
+		t.Error("a row in flight with a live worker was claimed")
 	}
 	if n, err := s.CountState(ctx, run.ID, pipeline.InFlight); err != nil || n != 2 {
 		t.Errorf("CountState(in_flight) = %d %v, want 2", n, err)
 	}
+	if n, err := s.ReclaimInFlight(ctx, run.ID); err != nil || n != 0 {
+		t.Errorf("ReclaimInFlight while their worker lives = %d %v, want 0", n, err)
+	}
+	must(t, s.Leave(ctx, run.ID, worker))
 	n, err := s.ReclaimInFlight(ctx, run.ID)
 	must(t, err)
 	if n != 2 {
-		t.Errorf("ReclaimInFlight = %d, want 2", n)
+		t.Errorf("ReclaimInFlight after their worker left = %d, want 2", n)
 	}
 	rows = rowsOf(t, s, run.ID)
 	for _, n := range []int{2, 3} {
@@ -394,9 +440,9 @@ func testInFlightAndReclaim(t *testing.T, st Stores) {
 func testApply(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 4) // p1: 2, 4; p2: 3, 5
-	must(t, s.MarkInFlight(ctx, run.ID, []int{2, 3, 4}))
+	markInFlight(t, s, run.ID, []int{2, 3, 4})
 	started := t0.Add(-time.Second)
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{
 		{Row: 2, State: pipeline.Accepted, Handle: "h2", Result: map[string]string{"request": "r2"}, Accepted: true,
 			Attempt: &pipeline.Attempt{Row: 2, Kind: "submit", Started: started, Latency: 250 * time.Millisecond, HTTPStatus: 0, Outcome: providers.Accepted}},
 		{Row: 3, State: pipeline.Pending, ErrorCode: "timeout", ErrorMessage: "no answer", Retryable: true, MustLookup: true,
@@ -417,7 +463,7 @@ func testApply(t *testing.T, st Stores) {
 		t.Errorf("row 4 failed: %+v", r)
 	}
 	// An empty handle or result keeps the row's; errors are replaced.
-	must(t, s.Apply(ctx, run.ID, t0.Add(time.Second), []pipeline.Transition{{Row: 2, State: pipeline.Succeeded,
+	must(t, s.Apply(ctx, run.ID, worker, t0.Add(time.Second), []pipeline.Transition{{Row: 2, State: pipeline.Succeeded,
 		Attempt: &pipeline.Attempt{Row: 2, Kind: "check", Started: t0, Latency: 10 * time.Millisecond, Outcome: providers.Succeeded}}}))
 	if r := rowsOf(t, s, run.ID)[2]; r.State != pipeline.Succeeded || r.Handle != "h2" || r.Result["request"] != "r2" || !r.AcceptedAt.Equal(t0) {
 		t.Errorf("row 2 succeeded: %+v, want handle, result and acceptance kept", r)
@@ -439,19 +485,19 @@ func testApply(t *testing.T, st Stores) {
 	}
 
 	// Accepted rows, a page at a time, of one provider.
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{
 		{Row: 4, State: pipeline.Accepted, Accepted: true}, {Row: 5, State: pipeline.Accepted, Accepted: true}}))
-	acc, err := s.AcceptedRows(ctx, run.ID, "p1", 0, 10)
+	acc, err := s.ClaimAccepted(ctx, run.ID, "p1", worker, 0, 10)
 	must(t, err)
 	if got := rowNumbers(acc); !slices.Equal(got, []int{4}) {
 		t.Errorf("accepted rows of p1: %v, want [4]", got)
 	}
-	acc, err = s.AcceptedRows(ctx, run.ID, "p2", 0, 10)
+	acc, err = s.ClaimAccepted(ctx, run.ID, "p2", worker, 0, 10)
 	must(t, err)
 	if got := rowNumbers(acc); !slices.Equal(got, []int{5}) {
 		t.Errorf("accepted rows of p2: %v, want [5]", got)
 	}
-	if acc, _ := s.AcceptedRows(ctx, run.ID, "p2", 5, 10); len(acc) != 0 {
+	if acc, _ := s.ClaimAccepted(ctx, run.ID, "p2", worker, 5, 10); len(acc) != 0 {
 		t.Errorf("accepted rows of p2 after row 5: %v", rowNumbers(acc))
 	}
 }
@@ -459,8 +505,8 @@ func testApply(t *testing.T, st Stores) {
 func testRedrive(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 4) // rows 2..5
-	must(t, s.MarkInFlight(ctx, run.ID, []int{2, 3, 4, 5}))
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{
+	markInFlight(t, s, run.ID, []int{2, 3, 4, 5})
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{
 		{Row: 2, State: pipeline.Failed, ErrorCode: "timeout", Retryable: true, MustLookup: true, NextAttemptAt: t0},
 		{Row: 3, State: pipeline.Failed, ErrorCode: "rejected"},
 		{Row: 4, State: pipeline.Succeeded},
@@ -504,8 +550,8 @@ func testRedrive(t *testing.T, st Stores) {
 func testCountsAndProviders(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 6) // p1: 2,4,6; p2: 3,5,7
-	must(t, s.MarkInFlight(ctx, run.ID, []int{2}))
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{
+	markInFlight(t, s, run.ID, []int{2})
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{
 		{Row: 3, State: pipeline.Succeeded}, {Row: 4, State: pipeline.Failed}, {Row: 5, State: pipeline.Accepted},
 		{Row: 6, State: pipeline.Succeeded}, {Row: 7, State: pipeline.Succeeded},
 	}))
@@ -529,7 +575,7 @@ func testCountsAndProviders(t *testing.T, st Stores) {
 	if p, err := s.OpenProviders(ctx, run.ID); err != nil || !slices.Equal(p, []string{"p1", "p2"}) {
 		t.Errorf("OpenProviders = %v %v", p, err)
 	}
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{{Row: 2, State: pipeline.Failed}}))
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{{Row: 2, State: pipeline.Failed}}))
 	if p, err := s.OpenProviders(ctx, run.ID); err != nil || !slices.Equal(p, []string{"p2"}) {
 		t.Errorf("OpenProviders = %v %v, want [p2]", p, err)
 	}
@@ -544,7 +590,7 @@ func testCountsAndProviders(t *testing.T, st Stores) {
 func testReconciliation(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 6) // p1: 2,4,6; p2: 3,5,7
-	must(t, s.Apply(ctx, run.ID, t0, []pipeline.Transition{
+	must(t, s.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{
 		{Row: 2, State: pipeline.Succeeded}, {Row: 3, State: pipeline.Succeeded}, {Row: 4, State: pipeline.Succeeded},
 		{Row: 5, State: pipeline.Skipped}, {Row: 6, State: pipeline.Failed},
 	}))
@@ -637,11 +683,11 @@ func testReportView(t *testing.T, st Stores) {
 	att := func(row, lat int) *pipeline.Attempt {
 		return &pipeline.Attempt{Row: row, Kind: "submit", Started: t0, Latency: ms(lat), Outcome: providers.Succeeded}
 	}
-	must(t, s.Apply(ctx, run.ID, t0.Add(500*time.Millisecond), []pipeline.Transition{
+	must(t, s.Apply(ctx, run.ID, worker, t0.Add(500*time.Millisecond), []pipeline.Transition{
 		{Row: 2, State: pipeline.Succeeded, Result: map[string]string{"imsi": "1", "msisdn": "m"}, Attempt: att(2, 100)},
 		{Row: 3, State: pipeline.Succeeded, Result: map[string]string{"imsi": "2"}, Attempt: att(3, 100)},
 	}))
-	must(t, s.Apply(ctx, run.ID, t0.Add(2500*time.Millisecond), []pipeline.Transition{
+	must(t, s.Apply(ctx, run.ID, worker, t0.Add(2500*time.Millisecond), []pipeline.Transition{
 		{Row: 4, State: pipeline.Failed, ErrorCode: "rejected", ErrorMessage: "no", Attempt: att(4, 300)},
 	}))
 	err = s.ViewRun(ctx, run.ID[:len(run.ID)-2], func(v pipeline.ReportView) error {
@@ -694,7 +740,7 @@ func testReportView(t *testing.T, st Stores) {
 			t.Errorf("Rows(succeeded) = %+v", got)
 		}
 		// A snapshot: a change committed meanwhile is not seen.
-		must(t, s.Apply(ctx, run.ID, t0.Add(time.Hour), []pipeline.Transition{{Row: 5, State: pipeline.Succeeded}}))
+		must(t, s.Apply(ctx, run.ID, worker, t0.Add(time.Hour), []pipeline.Transition{{Row: 5, State: pipeline.Succeeded}}))
 		if c, _ := v.CountsByProvider(ctx); c["p2"][pipeline.Succeeded] != 0 {
 			t.Errorf("the view saw a change made after it began: %v", c)
 		}
@@ -741,9 +787,13 @@ func testReadOnly(t *testing.T, st Stores) {
 		"AddRows": func() error {
 			return ro.AddRows(ctx, []pipeline.RowRecord{{RunID: run.ID, Row: 99, State: pipeline.Pending}})
 		},
-		"MarkInFlight": func() error { return ro.MarkInFlight(ctx, run.ID, []int{2}) },
+		"MarkInFlight": func() error { _, err := ro.MarkInFlight(ctx, run.ID, worker, []int{2}); return err },
+		"Join": func() error {
+			_, err := ro.Join(ctx, run.ID, pipeline.Worker{ID: "w"}, time.Minute, false)
+			return err
+		},
 		"Apply": func() error {
-			return ro.Apply(ctx, run.ID, t0, []pipeline.Transition{{Row: 2, State: pipeline.Failed}})
+			return ro.Apply(ctx, run.ID, worker, t0, []pipeline.Transition{{Row: 2, State: pipeline.Failed}})
 		},
 		"Redrive":        func() error { _, err := ro.Redrive(ctx, run.ID, true); return err },
 		"AddRunCounters": func() error { return ro.AddRunCounters(ctx, run.ID, map[string]int64{"x": 1}) },
@@ -755,5 +805,182 @@ func testReadOnly(t *testing.T, st Stores) {
 	}
 	if c, _ := ro.Counts(ctx, run.ID); c[pipeline.Pending] != 5 {
 		t.Errorf("after refused writes: %v", c)
+	}
+}
+
+// testLeases: a row is held by one live worker at a time. Intents are
+// recorded only for rows the worker holds, and another worker's
+// transitions of them are dropped; accepted rows are followed by one
+// worker; a worker that leaves frees its rows, and one that joins as the
+// sole worker ends the others' leases.
+func testLeases(t *testing.T, st Stores) {
+	s := st.New(t)
+	run := newRun(t, s, "fp", 8) // p1: 2,4,6,8; p2: 3,5,7,9
+	a := join(t, s, run.ID, "a", time.Hour, false)
+	if a.ID != "a" || a.Host != "h-a" || a.PID != 7 || a.Joined.IsZero() || !a.Expires.After(a.Joined) {
+		t.Errorf("joined worker %+v", a)
+	}
+	join(t, s, run.ID, "b", time.Hour, false)
+	ws, err := s.Workers(ctx, run.ID)
+	must(t, err)
+	if len(ws) != 2 || ws[0].ID != "a" || ws[1].ID != "b" {
+		t.Errorf("Workers = %+v, want a then b", ws)
+	}
+	if got := claim(t, s, run.ID, "p1", "a", t0, 2); !slices.Equal(got, []int{2, 4}) {
+		t.Fatalf("a claims %v, want [2 4]", got)
+	}
+	if got := claim(t, s, run.ID, "p1", "b", t0, 10); !slices.Equal(got, []int{6, 8}) {
+		t.Fatalf("b claims %v, want [6 8]", got)
+	}
+	marked, err := s.MarkInFlight(ctx, run.ID, "a", []int{2, 4, 6})
+	must(t, err)
+	if !slices.Equal(marked, []int{2, 4}) {
+		t.Errorf("a marks %v in flight, want [2 4]: 6 is b's", marked)
+	}
+	if r := rowsOf(t, s, run.ID)[6]; r.State != pipeline.Pending || r.Attempts != 0 {
+		t.Errorf("b's row 6 after a's intent: %s attempts %d", r.State, r.Attempts)
+	}
+	// b's transition of a's row is dropped; a's own is recorded.
+	must(t, s.Apply(ctx, run.ID, "b", t0, []pipeline.Transition{{Row: 2, State: pipeline.Failed}}))
+	must(t, s.Apply(ctx, run.ID, "a", t0, []pipeline.Transition{{Row: 4, State: pipeline.Accepted, Handle: "h4", Accepted: true}}))
+	rows := rowsOf(t, s, run.ID)
+	if rows[2].State != pipeline.InFlight || rows[4].State != pipeline.Accepted {
+		t.Errorf("rows 2, 4: %s %s, want in_flight (b's change dropped) and accepted", rows[2].State, rows[4].State)
+	}
+	// Accepted rows: the first to claim follows them, and keeps them.
+	acc, err := s.ClaimAccepted(ctx, run.ID, "p1", "b", 0, 10)
+	must(t, err)
+	if got := rowNumbers(acc); !slices.Equal(got, []int{4}) || acc[0].Handle != "h4" {
+		t.Errorf("b claims accepted %v, want [4] with its handle", got)
+	}
+	if acc, _ := s.ClaimAccepted(ctx, run.ID, "p1", "a", 0, 10); len(acc) != 0 {
+		t.Errorf("a claims accepted %v, want none: b follows them", rowNumbers(acc))
+	}
+	if acc, _ := s.ClaimAccepted(ctx, run.ID, "p1", "b", 0, 10); !slices.Equal(rowNumbers(acc), []int{4}) {
+		t.Errorf("b claims its accepted rows again: %v, want [4]", rowNumbers(acc))
+	}
+	// b leaves: its rows are free, and its accepted row goes on being
+	// followed by another.
+	must(t, s.Leave(ctx, run.ID, "b"))
+	if got := claim(t, s, run.ID, "p1", "a", t0, 10); !slices.Equal(got, []int{6, 8}) {
+		t.Errorf("a claims after b left: %v, want [6 8] (2 is in flight, 4 accepted)", got)
+	}
+	if acc, _ := s.ClaimAccepted(ctx, run.ID, "p1", "a", 0, 10); !slices.Equal(rowNumbers(acc), []int{4}) {
+		t.Errorf("a claims accepted after b left: %v, want [4]", rowNumbers(acc))
+	}
+	// A sole worker (the checkpoint's lock holder) ends a's lease at once:
+	// a's rows in flight come back to be looked up.
+	join(t, s, run.ID, "c", time.Hour, true)
+	if ws, _ := s.Workers(ctx, run.ID); len(ws) != 1 || ws[0].ID != "c" {
+		t.Errorf("Workers after a sole join = %+v, want c alone", ws)
+	}
+	if _, err := s.MarkInFlight(ctx, run.ID, "a", []int{6}); !errors.Is(err, pipeline.ErrLeaseLost) {
+		t.Errorf("MarkInFlight by a worker whose lease ended: %v, want ErrLeaseLost", err)
+	}
+	due, err := s.Claim(ctx, run.ID, "p1", "c", t0, 0, 10)
+	must(t, err)
+	if got := rowNumbers(due); !slices.Equal(got, []int{2, 6, 8}) || !due[0].MustLookup || due[1].MustLookup {
+		t.Errorf("c claims %v (must_lookup %v), want [2 6 8], row 2 to be looked up", got, due)
+	}
+}
+
+// testLeaseExpiry: a worker that stops renewing loses its lease when its
+// ttl has passed: its rows in flight are taken over (to be looked up
+// first), it may no longer record intents, and it is no longer listed.
+func testLeaseExpiry(t *testing.T, st Stores) {
+	s := st.New(t)
+	run := newRun(t, s, "fp", 4) // p1: 2,4
+	const ttl = 300 * time.Millisecond
+	join(t, s, run.ID, "brief", ttl, false)
+	join(t, s, run.ID, "long", time.Hour, false)
+	if got := claim(t, s, run.ID, "p1", "brief", t0, 10); !slices.Equal(got, []int{2, 4}) {
+		t.Fatalf("brief claims %v", got)
+	}
+	if _, err := s.MarkInFlight(ctx, run.ID, "brief", []int{2}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.Renew(ctx, run.ID, "brief"); err != nil || w.ID != "brief" {
+		t.Fatalf("Renew of a live lease: %+v %v", w, err)
+	}
+	if got := claim(t, s, run.ID, "p1", "long", t0, 10); len(got) != 0 {
+		t.Errorf("long claims %v while brief's lease lives", got)
+	}
+	time.Sleep(2 * ttl)
+	if _, err := s.Renew(ctx, run.ID, "brief"); !errors.Is(err, pipeline.ErrLeaseLost) {
+		t.Errorf("Renew of an expired lease: %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.MarkInFlight(ctx, run.ID, "brief", []int{4}); !errors.Is(err, pipeline.ErrLeaseLost) {
+		t.Errorf("MarkInFlight with an expired lease: %v, want ErrLeaseLost", err)
+	}
+	if ws, _ := s.Workers(ctx, run.ID); len(ws) != 1 || ws[0].ID != "long" {
+		t.Errorf("Workers = %+v, want long alone", ws)
+	}
+	due, err := s.Claim(ctx, run.ID, "p1", "long", t0, 0, 10)
+	must(t, err)
+	if got := rowNumbers(due); !slices.Equal(got, []int{2, 4}) || !due[0].MustLookup || due[0].Attempts != 1 || due[1].MustLookup {
+		t.Errorf("long takes over %+v, want rows 2 (in flight: looked up first) and 4", due)
+	}
+}
+
+// testConcurrentClaims: workers claiming at the same moment never get the
+// same row, and between them get every row.
+func testConcurrentClaims(t *testing.T, st Stores) {
+	s := st.New(t)
+	run := newRun(t, s, "fp", 200) // 100 rows of p1
+	const workers = 4
+	got := make([][]int, workers)
+	errs := make(chan error, workers)
+	for i := range workers {
+		id := fmt.Sprintf("w%d", i)
+		join(t, s, run.ID, id, time.Hour, false)
+		go func() {
+			after := 0
+			for {
+				rows, err := s.Claim(ctx, run.ID, "p1", id, t0, after, 3)
+				if err != nil || len(rows) == 0 {
+					errs <- err
+					return
+				}
+				got[i] = append(got[i], rowNumbers(rows)...)
+				after = rows[len(rows)-1].Row
+			}
+		}()
+	}
+	for range workers {
+		must(t, <-errs)
+	}
+	seen := map[int]string{}
+	for i, rows := range got {
+		for _, r := range rows {
+			if prev, ok := seen[r]; ok {
+				t.Errorf("row %d claimed by %s and w%d", r, prev, i)
+			}
+			seen[r] = fmt.Sprintf("w%d", i)
+		}
+	}
+	if len(seen) != 100 {
+		t.Errorf("%d rows claimed, want 100", len(seen))
+	}
+}
+
+// testProviderPauses: a pause recorded by one worker is seen by all, the
+// longest one holds, and a pause that has passed is gone.
+func testProviderPauses(t *testing.T, st Stores) {
+	s := st.New(t)
+	run := newRun(t, s, "fp", 2)
+	must(t, s.PauseProvider(ctx, run.ID, "p1", time.Minute))
+	must(t, s.PauseProvider(ctx, run.ID, "p1", time.Second)) // shorter: the minute holds
+	must(t, s.PauseProvider(ctx, run.ID, "p2", 200*time.Millisecond))
+	p, err := s.ProviderPauses(ctx, run.ID)
+	must(t, err)
+	if p["p1"] < 50*time.Second || p["p1"] > time.Minute || p["p2"] <= 0 || p["p2"] > 200*time.Millisecond {
+		t.Errorf("ProviderPauses = %v, want p1 about a minute, p2 under 200ms", p)
+	}
+	if other, _ := s.ProviderPauses(ctx, "another-run"); len(other) != 0 {
+		t.Errorf("pauses of another run: %v", other)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if p, _ := s.ProviderPauses(ctx, run.ID); len(p) != 1 || p["p1"] == 0 {
+		t.Errorf("ProviderPauses after p2's passed = %v, want p1 only", p)
 	}
 }

@@ -128,6 +128,10 @@ type Kit struct {
 	tooMany  int
 	overRate int
 	extra    map[string]int
+	// lastSecond holds the arrival times of the requests of the last
+	// second; peak is the most it ever held.
+	lastSecond []time.Time
+	peak       int
 }
 
 type scripted struct {
@@ -151,6 +155,7 @@ func (k *Kit) reset() {
 	k.perID = map[string]int{}
 	k.extra = map[string]int{}
 	k.tooMany, k.overRate = 0, 0
+	k.lastSecond, k.peak = nil, 0
 }
 
 // SetFaults replaces the fault model (tests change it mid-run).
@@ -190,6 +195,17 @@ func (k *Kit) Inject(op string, f Fault, n int) {
 	k.mu.Unlock()
 }
 
+// arrived counts a request in the sliding second behind PeakPerSecond.
+// Call it with k.mu held.
+func (k *Kit) arrived(now time.Time) {
+	i := 0
+	for i < len(k.lastSecond) && now.Sub(k.lastSecond[i]) >= time.Second {
+		i++
+	}
+	k.lastSecond = append(k.lastSecond[i:], now)
+	k.peak = max(k.peak, len(k.lastSecond))
+}
+
 // Provisioned records that the provider processed a provisioning request
 // for an identifier. Call it once per identifier per request the handler
 // acts on (created, rejected as existing, or refused by validation alike).
@@ -220,6 +236,7 @@ type Stats struct {
 	Faults              map[string]int `json:"faults"`                // injected faults by kind
 	TooManyRequests     int            `json:"too_many_requests"`     // 429s sent, injected or enforced
 	RateLimitViolations int            `json:"rate_limit_violations"` // requests over the enforced rate
+	PeakPerSecond       int            `json:"peak_per_second"`       // most requests received in any one second
 	Provisioned         int            `json:"provisioned"`           // distinct identifiers provisioned
 	ProvisionRequests   int            `json:"provision_requests"`    // provisioning requests processed
 	Duplicates          map[string]int `json:"duplicates"`            // identifiers provisioned more than once, with counts
@@ -233,7 +250,7 @@ func (k *Kit) Stats() Stats {
 	s := Stats{
 		Requests: map[string]int{}, Status: map[string]int{}, Faults: map[string]int{},
 		Duplicates: map[string]int{}, Counters: map[string]int{},
-		TooManyRequests: k.tooMany, RateLimitViolations: k.overRate, Provisioned: len(k.perID),
+		TooManyRequests: k.tooMany, RateLimitViolations: k.overRate, PeakPerSecond: k.peak, Provisioned: len(k.perID),
 	}
 	for op, n := range k.requests {
 		s.Requests[op] = n
@@ -277,6 +294,7 @@ func (k *Kit) decide(op string) (f Faults, fault Fault, overRate bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.requests[op]++
+	k.arrived(time.Now())
 	f = k.faults
 	for i := range k.script {
 		s := &k.script[i]

@@ -289,3 +289,18 @@ func TestParseForms(t *testing.T) {
 		t.Errorf("String: %q %q", Documented, Alternate)
 	}
 }
+
+// TestPeakPerSecond: the most requests received in any one second,
+// sliding, not in calendar seconds.
+func TestPeakPerSecond(t *testing.T) {
+	k := New(Faults{}, nil)
+	t0 := time.Date(2026, 12, 2, 3, 0, 0, 900_000_000, time.UTC)
+	for i := range 5 { // five in the 200ms across a second's boundary
+		k.arrived(t0.Add(time.Duration(i) * 50 * time.Millisecond))
+	}
+	k.arrived(t0.Add(1100 * time.Millisecond)) // the first two are a second old by now
+	k.arrived(t0.Add(3 * time.Second))
+	if got := k.Stats().PeakPerSecond; got != 5 {
+		t.Errorf("PeakPerSecond = %d, want 5", got)
+	}
+}

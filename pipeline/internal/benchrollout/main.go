@@ -13,8 +13,12 @@
 //	memory    peak memory of a whole rollout (load the manifest, run every
 //	          row) of a small and a large manifest, each in a child process
 //	          of its own; goal: large <= 1.5x small.
+//	workers   one run in PostgreSQL shared by 1 and by 3 workers, without a
+//	          rate limit (throughput should grow with workers), and by 3
+//	          under the rate the simulator enforces, which they must hold
+//	          together. Needs PostgreSQL's server binaries (see pgtest).
 //
-// `go run ./pipeline/internal/benchrollout` runs all four at full size (the
+// `go run ./pipeline/internal/benchrollout` runs all five at full size (the
 // million-row parts take minutes); -quick runs them small, -only picks
 // some, and the size flags set each one's sizes.
 package main
@@ -57,11 +61,13 @@ type options struct {
 	trials        int
 
 	memoryRows []int
+
+	workersRows int
 }
 
 func main() {
 	var o options
-	only := flag.String("only", "overhead,rate,resume,memory", "comma-separated benchmarks to run: overhead, rate, resume, memory")
+	only := flag.String("only", "overhead,rate,resume,memory,workers", "comma-separated benchmarks to run: overhead, rate, resume, memory, workers")
 	quick := flag.Bool("quick", false, "small sizes throughout (a minute or two), for a first look")
 	flag.StringVar(&o.dir, "dir", "", "directory for checkpoints and manifests (default: a temporary one, removed afterwards)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write CPU profiles of the measured phases to `DIR` (for go tool pprof)")
@@ -77,6 +83,7 @@ func main() {
 	flag.IntVar(&o.resumePending, "resume-pending", 1000, "resume: rows left pending in each checkpoint")
 	flag.IntVar(&o.trials, "trials", 3, "resume: measurements per size; the median counts")
 	memoryRows := flag.String("memory-rows", "100000,1000000", "memory: manifest sizes in rows, small first")
+	flag.IntVar(&o.workersRows, "workers-rows", 100000, "workers: mixed rows of the unlimited runs")
 	phase := flag.String("phase", "", "internal: run one memory phase (see -file, -url, -db) and print its measurements as JSON")
 	file := flag.String("file", "", "internal: the manifest of -phase")
 	base := flag.String("url", "", "internal: the simulators' base URL for -phase")
@@ -105,6 +112,9 @@ func main() {
 		if !set["memory-rows"] {
 			*memoryRows = "10000,100000"
 		}
+		if !set["workers-rows"] {
+			o.workersRows = 10000
+		}
 	}
 	var err error
 	if o.resumeRows, err = sizes("-resume-rows", *resumeRows); err == nil {
@@ -117,7 +127,7 @@ func main() {
 	o.only = map[string]bool{}
 	for _, name := range strings.Split(*only, ",") {
 		switch name = strings.TrimSpace(name); name {
-		case "overhead", "rate", "resume", "memory":
+		case "overhead", "rate", "resume", "memory", "workers":
 			o.only[name] = true
 		case "":
 		default:
@@ -165,6 +175,7 @@ func run(o options) error {
 		{"rate", benchRate},
 		{"resume", benchResume},
 		{"memory", benchMemory},
+		{"workers", benchWorkers},
 	} {
 		if !o.only[b.name] {
 			continue
