@@ -38,20 +38,20 @@ build:
 test: chromium postgresql
 	$(GO) test -race -timeout 15m $(TEST_PKGS)
 
-# The summary.html check renders a report in headless Chromium (Debian's
-# package). It is installed here when missing and this user can; if not,
-# the check skips on a workstation and fails under CI=true, where it must
-# run.
+# The browser tests (the console, summary.html) drive headless Chromium
+# (Debian's package). It is installed here when missing and this user can;
+# if not, they skip on a workstation and fail under CI=true, where they
+# must run.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-			echo "installing chromium for the summary.html check"; \
+			echo "installing chromium for the browser tests"; \
 			export DEBIAN_FRONTEND=noninteractive; \
 			apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 			{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; } || \
-			echo "could not install chromium; the summary.html check will not run"; \
+			echo "could not install chromium; the browser tests will not run"; \
 		else \
-			echo "chromium is not installed (apt-get install chromium): the summary.html check will not run"; \
+			echo "chromium is not installed (apt-get install chromium): the browser tests will not run"; \
 		fi; }
 
 # The Postgres checkpoint's tests start a throwaway server from Debian's
