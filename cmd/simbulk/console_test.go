@@ -208,6 +208,18 @@ func (s *session) upload(name string, content []byte, fields map[string]string, 
 	return resp, string(b)
 }
 
+// startMixed uploads samples/mixed.csv and starts it, as a person does
+// through the pages, and returns the run's id.
+func (s *session) startMixed() string {
+	s.t.Helper()
+	resp, _ := s.upload("mixed.csv", readSample(s.t, "mixed.csv"), nil, true)
+	resp, _ = s.post(resp.Header.Get("Location")+"/start", url.Values{"csrf": {s.csrf}})
+	if resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("start: %s", resp.Status)
+	}
+	return strings.TrimPrefix(resp.Header.Get("Location"), "/runs/")
+}
+
 func readSample(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(samplesDir, name))
@@ -637,9 +649,7 @@ func TestConsoleNeverShowsSecrets(t *testing.T) {
 	h := newConsoleHarness(t)
 	s := h.newSession(t)
 	s.mustLogin()
-	resp, _ := s.upload("mixed.csv", readSample(t, "mixed.csv"), nil, true)
-	resp, _ = s.post(resp.Header.Get("Location")+"/start", url.Values{"csrf": {s.csrf}})
-	runID := strings.TrimPrefix(resp.Header.Get("Location"), "/runs/")
+	runID := s.startMixed()
 	h.waitForRun(t, runID, finished)
 	var secrets []string
 	for _, b := range h.cfg.Providers {
@@ -716,9 +726,7 @@ func TestConsoleStopAndResume(t *testing.T) {
 	h := newConsoleHarness(t, slowSimulators)
 	s := h.newSession(t)
 	s.mustLogin()
-	resp, _ := s.upload("mixed.csv", readSample(t, "mixed.csv"), nil, true)
-	resp, _ = s.post(resp.Header.Get("Location")+"/start", url.Values{"csrf": {s.csrf}})
-	runID := strings.TrimPrefix(resp.Header.Get("Location"), "/runs/")
+	runID := s.startMixed()
 	h.waitForRun(t, runID, func(v runView) bool { return v.Done > 0 })
 	var out map[string]string
 	if code := h.apiPost(t, "/api/runs/"+runID+"/stop", &out); code != http.StatusAccepted {
@@ -750,9 +758,7 @@ func TestConsoleShutdownLeavesRunResumable(t *testing.T) {
 	h := newConsoleHarness(t, slowSimulators)
 	s := h.newSession(t)
 	s.mustLogin()
-	resp, _ := s.upload("mixed.csv", readSample(t, "mixed.csv"), nil, true)
-	resp, _ = s.post(resp.Header.Get("Location")+"/start", url.Values{"csrf": {s.csrf}})
-	runID := strings.TrimPrefix(resp.Header.Get("Location"), "/runs/")
+	runID := s.startMixed()
 	h.waitForRun(t, runID, func(v runView) bool { return v.Done > 0 })
 	h.shutdownOnce()
 	var stdout, stderr bytes.Buffer
