@@ -284,7 +284,8 @@ func (a *app) consoleServer(ctx context.Context, cfg *Config, o serveOptions, co
 	// worker does.
 	svc := a.rolloutService(cp, db, cfg, o.concurrency, 0, o.lease)
 	copts.Service, copts.ReportsDir, copts.DataDir, copts.Logger = svc, o.out, o.data, a.logger()
-	if !shared(cp) {
+	copts.Shared = shared(cp)
+	if !copts.Shared {
 		copts.Busy = func() bool { return checkpointBusy(db) }
 	}
 	copts.Metrics = metrics.New(cp)

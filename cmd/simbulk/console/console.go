@@ -38,6 +38,10 @@ type Options struct {
 	// Busy reports whether another process holds the checkpoint lock (a
 	// `simbulk run` in a terminal, a cron reconcile); nil: never.
 	Busy func() bool
+	// Shared says several processes may work on one run at once (a
+	// PostgreSQL checkpoint, rows under leases): the console then joins
+	// a run others work on instead of waiting for them.
+	Shared bool
 	// ReportsDir is where run report directories go (--out).
 	ReportsDir string
 	// DataDir holds uploads and the action log, owner-only.

@@ -36,8 +36,10 @@ type RunView struct {
 	RowsPerSecond float64 `json:"rows_per_second"`
 	ETASeconds    int     `json:"eta_seconds"`
 	// Worker says who drives the run now: "console", "another simbulk
-	// process", or "" when nobody does.
-	Worker string `json:"worker"`
+	// process", or "" when nobody does; Workers are the processes working
+	// on it (several on a PostgreSQL checkpoint).
+	Worker  string            `json:"worker"`
+	Workers []pipeline.Worker `json:"workers"`
 	// Job is what the console does with the run now ("rollout",
 	// "reconcile") and LastOutcome how its last job ended.
 	Job         string `json:"job,omitempty"`
@@ -122,6 +124,9 @@ func (s *Server) runView(ctx context.Context, id string) (RunView, error) {
 		v.TopErrors = []pipeline.ErrorCount{}
 	}
 	v.Reports = s.reportFiles(v.RunID)
+	if v.Workers, err = s.store.Workers(ctx, v.RunID); err != nil || v.Workers == nil {
+		v.Workers = []pipeline.Worker{}
+	}
 	if ids, err := s.store.Reconciliations(ctx, v.RunID); err == nil && len(ids) > 0 {
 		if rec, err := s.store.Reconciliation(ctx, ids[0]); err == nil {
 			v.Reconciled = &rec
@@ -179,10 +184,13 @@ func (c *viewCache) forget(id string) {
 }
 
 // whoDrives fills in who works on the run and which actions make sense.
+// On a shared checkpoint (PostgreSQL) the console may join a run other
+// processes work on; on SQLite the lock lets one process drive at a time.
 func (s *Server) whoDrives(v *RunView) {
+	others := len(v.Workers) > 0 || (v.State == pipeline.RunRunning && s.o.Busy())
 	if j := s.jobs.running(v.RunID); j != nil {
 		v.Worker, v.Job = "console", j.Kind
-	} else if v.State == pipeline.RunRunning && s.o.Busy() {
+	} else if others {
 		v.Worker = "another simbulk process"
 	}
 	if kind, outcome, err, ok := s.jobs.finished(v.RunID); ok {
@@ -191,12 +199,12 @@ func (s *Server) whoDrives(v *RunView) {
 			v.LastOutcome = kind + " stopped: " + err.Error()
 		}
 	}
-	idle := v.Worker == ""
+	idle := v.Worker == "" || (s.o.Shared && v.Job == "")
 	open := v.Counts[pipeline.Pending]+v.Counts[pipeline.InFlight]+v.Counts[pipeline.Accepted] > 0
 	v.Can["stop"] = v.Worker == "console" && v.Job == "rollout"
 	v.Can["resume"] = idle && v.State != pipeline.RunCompleted && (open || !v.Loaded)
 	v.Can["retry-failed"] = idle && v.Counts[pipeline.Failed] > 0
-	v.Can["reconcile"] = idle && v.Counts[pipeline.Succeeded]+v.Counts[pipeline.Skipped] > 0
+	v.Can["reconcile"] = v.Worker == "" && v.Counts[pipeline.Succeeded]+v.Counts[pipeline.Skipped] > 0
 }
 
 // recentRate is the rows finished per second over the last minute.
