@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -953,4 +954,51 @@ func selfSignedCert(t *testing.T, dir string) (certPath, keyPath string) {
 		t.Fatal(err)
 	}
 	return certPath, keyPath
+}
+
+// A run the command line drives on the same checkpoint shows up in the
+// console and updates live, marked as driven by another process, with
+// nothing the console could do to it but watch.
+func TestConsoleFollowsARunTheCLIDrives(t *testing.T) {
+	h := newConsoleHarness(t)
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "mixed.csv")
+	if err := os.WriteFile(manifest, readSample(t, "mixed.csv"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("simbulk", "run", manifest, "--simulate", "slow", "--concurrency", "1", "--db", h.db, "--out", h.out)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	// The run appears once the CLI has created it; its event stream then
+	// shows it moving while the CLI holds the checkpoint.
+	var runID string
+	for runID == "" {
+		var list []statusJSON
+		h.apiGet(t, "/api/runs", &list)
+		if len(list) == 1 {
+			runID = list[0].RunID
+		}
+		select {
+		case err := <-ended:
+			t.Fatalf("the CLI ended (%v) before its run appeared:\n%s", err, &out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	v := h.waitForRun(t, runID, func(v runView) bool { return v.Done > 0 && v.Done < v.Total })
+	if v.Worker != "another simbulk process" || v.Can["stop"] || v.Can["resume"] || v.Can["reconcile"] {
+		t.Errorf("while the CLI drives it: worker %q, can %v", v.Worker, v.Can)
+	}
+	if err := <-ended; err != nil {
+		t.Fatalf("CLI run: %v\n%s", err, &out)
+	}
+	v = h.waitForRun(t, runID, func(v runView) bool { return v.Worker == "" })
+	if v.State != pipeline.RunCompleted || v.Counts[pipeline.Succeeded] != 30 || v.StartedBy != "command line" || !v.Can["reconcile"] {
+		t.Errorf("after the CLI finished: %s %v, started by %q, can %v", v.State, v.Counts, v.StartedBy, v.Can)
+	}
 }
