@@ -75,18 +75,21 @@ func rateConfig(t *testing.T, dir, base string, rate int) string {
 // no request over the simulators' enforced rate, and the request rate
 // never above it.
 //
-// The workers are configured with rate: 90, a tenth below the provider's
-// limit, as a rollout should be: a single process configured at exactly
-// the enforced rate already meets a few refusals (its limiter's timing
-// and its token requests, which no lane limits, use up the simulator's
-// small burst), whatever the number of workers.
+// The workers are configured with rate: 80, a fifth below the provider's
+// limit, as a rollout should be: requests no lane limits (token requests,
+// the HTTP transport's own retries of a GET whose connection dropped,
+// which the flaky profile provokes) and the timing of processes on a
+// loaded host (this test runs beside the others, under the race
+// detector) use up the simulator's small burst. At rate: 90 a single
+// process at rest held the limit, but runs under load saw one to four
+// refusals.
 func TestSeveralWorkersKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several processes")
 	}
 	c := pgtest.New(t)
 	db := c.NewDB(t)
-	const rows, limit, configured = 3000, 100, 90
+	const rows, limit, configured = 3000, 100, 80
 	dir := t.TempDir()
 	manifest := writeManifest(t, dir, rows)
 	base, _ := startSimServe(t, "--profile", "flaky", "--rate", fmt.Sprint(limit), "--async-delay", "100ms", "--seed", "11")
@@ -140,6 +143,7 @@ func TestSeveralWorkersKilled(t *testing.T) {
 			t.Errorf("%s received duplicate provisioning requests: %v", name, st.Duplicates)
 		}
 		provisioned += st.Provisioned
+		t.Logf("%s: requests %v, %d refused for the rate", name, st.Requests, st.RateLimitViolations)
 		violations += st.RateLimitViolations
 		for _, n := range st.Requests {
 			requests += n
