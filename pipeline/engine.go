@@ -307,13 +307,16 @@ func (e *Engine) run(ctx context.Context, run Run) (RunState, error) {
 		defer stopLane(nil)
 		lanes = append(lanes, &laneRunner{runner: r, lane: &lane, limiter: e.limiterFor(&lane), stopCtx: laneCtx, stopLane: stopLane})
 	}
-	if r.keepUp(ctx, lanes) > 1 {
+	joining := r.keepUp(ctx, lanes) > 1
+	// Looking from now on, the wait below included: workers that start
+	// together each see only those that joined before them at first.
+	stopKeepingUp := r.keepingUp(w.Expires, lanes)
+	if joining {
 		// Joining others: give them time for a look at the new count of
 		// workers, and so their smaller shares of each rate, before
 		// sending (two periods: a look may come late).
 		sleep(stopCtx, 2*keepUpEvery)
 	}
-	stopKeepingUp := r.keepingUp(w.Expires, lanes)
 	var g errgroup.Group
 	for _, ln := range lanes {
 		g.Go(ln.drive)

@@ -74,9 +74,20 @@ func (a *adaptiveLimiter) clock() time.Time {
 	return time.Now()
 }
 
-// Wait blocks until the lane may send one request: after any pause, and
-// during an outage until this caller is the probe or the probe answered.
+// Wait blocks until the lane may send one request now: Turn, then
+// Depart. A request that is recorded between the two (an intent) waits
+// for them apart, Depart just before it leaves.
 func (a *adaptiveLimiter) Wait(ctx context.Context) error {
+	if err := a.Turn(ctx); err != nil {
+		return err
+	}
+	return a.Depart(ctx)
+}
+
+// Turn blocks until the lane's rate gives the caller a request: after any
+// pause, and during an outage until this caller is the probe or the probe
+// answered.
+func (a *adaptiveLimiter) Turn(ctx context.Context) error {
 	for {
 		a.mu.Lock()
 		until := a.pausedUntil
@@ -89,12 +100,12 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 			// after the longest pause another caller probes.)
 			a.probeSince = now
 			a.mu.Unlock()
-			return a.take(ctx)
+			return a.lim.Wait(ctx)
 		}
 		a.mu.Unlock()
 		d := until.Sub(now)
 		if !probeTime && d <= 0 {
-			return a.take(ctx)
+			return a.lim.Wait(ctx)
 		}
 		var timer *time.Timer
 		var wake <-chan time.Time // nil while waiting for the probe alone
@@ -116,16 +127,13 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) error {
 	}
 }
 
-// take waits for the rate limiter's turn, then spaces the request from
-// the lane's previous one by the current interval, measured when it
-// leaves. The limiter alone hands out turns by when they were reserved:
-// a process stalled for a moment (a busy host, a collection) would then
-// release every turn that came due meanwhile at once, a burst the
-// provider counts against its limit.
-func (a *adaptiveLimiter) take(ctx context.Context) error {
-	if err := a.lim.Wait(ctx); err != nil {
-		return err
-	}
+// Depart spaces a request from the lane's previous one by the current
+// interval, measured when it leaves. Turns alone are handed out by when
+// they were reserved: a process stalled for a moment (a busy host, a
+// collection, a slow commit of the intents) would then release every
+// request whose turn came meanwhile at once, a burst the provider counts
+// against its limit.
+func (a *adaptiveLimiter) Depart(ctx context.Context) error {
 	limit := a.lim.Limit()
 	if limit == rate.Inf || limit <= 0 {
 		return nil

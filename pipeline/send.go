@@ -186,7 +186,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	if len(send) == 0 {
 		return nil
 	}
-	if err := l.limiter.Wait(l.stopCtx); err != nil {
+	if err := l.limiter.Turn(l.stopCtx); err != nil {
 		return nil // stopping: the rows stay pending, untouched
 	}
 	rowNums := make([]int, len(send))
@@ -218,6 +218,10 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	for i, r := range send {
 		orders[i] = orderOf(r)
 	}
+	// Spaced as it leaves, after the intent's commit, however long that
+	// took. Stopped meanwhile, it still goes (or fails at once when its
+	// requests are cut off): its rows are in flight.
+	_ = l.limiter.Depart(l.reqCtx)
 	started := l.e.Now()
 	outs := l.lane.Client.Submit(l.reqCtx, orders)
 	latency := l.e.Now().Sub(started)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/postgres/pgtest"
+	"github.com/simbulk/simbulk/providers/simkit"
 )
 
 // worker is one `simbulk run` process of a shared rollout.
@@ -75,18 +76,19 @@ func rateConfig(t *testing.T, dir, base string, rate int) string {
 // no request over the simulators' enforced rate, and the request rate
 // never above it.
 //
-// The workers are configured with rate: 90, a tenth below the provider's
-// limit, as a rollout should be: a single process configured at exactly
-// the enforced rate already meets a few refusals (its limiter's timing
-// and its token requests, which no lane limits, use up the simulator's
-// small burst), whatever the number of workers.
+// The workers are configured with rate: 60. A lane's rate counts turns,
+// and an IoT Connect lookup takes two requests on one turn (the eUICC,
+// then its IoT subscription): a worker that takes over a dead one's rows
+// looks them up, and for a while sends up to twice its share. At rate: 80
+// and 90 runs under the race detector beside the other tests met a peak
+// of 105 IoT Connect requests in one second and a refusal or a few.
 func TestSeveralWorkersKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several processes")
 	}
 	c := pgtest.New(t)
 	db := c.NewDB(t)
-	const rows, limit, configured = 3000, 100, 90
+	const rows, limit, configured = 3000, 100, 60
 	dir := t.TempDir()
 	manifest := writeManifest(t, dir, rows)
 	base, _ := startSimServe(t, "--profile", "flaky", "--rate", fmt.Sprint(limit), "--async-delay", "100ms", "--seed", "11")
@@ -134,12 +136,9 @@ func TestSeveralWorkersKilled(t *testing.T) {
 	if got.State != pipeline.RunCompleted || got.Counts[pipeline.Succeeded] != rows || got.Counts.Total() != rows {
 		t.Errorf("after kills: state %s counts %v; want completed with %d succeeded, as uninterrupted", got.State, got.Counts, rows)
 	}
-	provisioned, violations, requests := 0, 0, 0
-	for name, st := range simStats(t, base) {
-		if len(st.Duplicates) > 0 {
-			t.Errorf("%s received duplicate provisioning requests: %v", name, st.Duplicates)
-		}
-		provisioned += st.Provisioned
+	violations, requests := 0, 0
+	for name, st := range provisionedOnce(t, base, rows) {
+		t.Logf("%s: requests %v, %d refused for the rate", name, st.Requests, st.RateLimitViolations)
 		violations += st.RateLimitViolations
 		for _, n := range st.Requests {
 			requests += n
@@ -148,9 +147,6 @@ func TestSeveralWorkersKilled(t *testing.T) {
 		if peaks[name] = st.PeakPerSecond; peaks[name] > limit {
 			t.Errorf("%s: %d requests in one second, over the rate of %d", name, peaks[name], limit)
 		}
-	}
-	if provisioned != rows {
-		t.Errorf("simulators provisioned %d identifiers, want %d", provisioned, rows)
 	}
 	if violations != 0 {
 		t.Errorf("%d requests over the simulators' enforced rate, want 0", violations)
@@ -218,8 +214,16 @@ func TestCheckpointConnectionLost(t *testing.T) {
 	if got.State != pipeline.RunCompleted || got.Counts[pipeline.Succeeded] != rows {
 		t.Errorf("after the outage: state %s counts %v, want completed with %d succeeded", got.State, got.Counts, rows)
 	}
+	provisionedOnce(t, base, rows)
+}
+
+// provisionedOnce checks that the simulators at base provisioned rows
+// identifiers between them, none of them twice, and returns their stats.
+func provisionedOnce(t *testing.T, base string, rows int) map[string]simkit.Stats {
+	t.Helper()
+	stats := simStats(t, base)
 	provisioned := 0
-	for name, st := range simStats(t, base) {
+	for name, st := range stats {
 		if len(st.Duplicates) > 0 {
 			t.Errorf("%s received duplicate provisioning requests: %v", name, st.Duplicates)
 		}
@@ -228,4 +232,5 @@ func TestCheckpointConnectionLost(t *testing.T) {
 	if provisioned != rows {
 		t.Errorf("simulators provisioned %d identifiers, want %d", provisioned, rows)
 	}
+	return stats
 }

@@ -182,19 +182,18 @@ func (c *Store) claim(ctx context.Context, what, worker string, query func(tx *s
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		// Rows already the worker's are not written again: a follower
-		// claims the same accepted rows every sweep.
-		st, err := tx.Prepare("UPDATE rows SET lease_owner = ? WHERE run_id = ? AND row = ? AND lease_owner IS NOT ?")
-		if err != nil {
-			return err
+		if len(out) == 0 {
+			return nil
 		}
-		defer st.Close()
+		// One statement for the lot, and rows already the worker's are not
+		// written again: a follower claims the same accepted rows every
+		// sweep, and every write waits for the one writer.
+		args := []any{worker, out[0].RunID, worker}
 		for _, r := range out {
-			if _, err := st.Exec(worker, r.RunID, r.Row, worker); err != nil {
-				return err
-			}
+			args = append(args, r.Row)
 		}
-		return nil
+		_, err = tx.Exec("UPDATE rows SET lease_owner = ? WHERE run_id = ? AND lease_owner IS NOT ? AND row IN ("+placeholders(len(out))+")", args...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
