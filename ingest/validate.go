@@ -31,6 +31,13 @@ type Validator struct {
 	noProviderMsg string
 	dups          *dupIndex
 	uses          []dupUse // Check's scratch
+	scratch       checkScratch
+}
+
+// checkScratch is where check works on a row; one goroutine's at a time.
+type checkScratch struct {
+	c  rowCheck
+	fc FieldCheck
 }
 
 type fieldCol struct {
@@ -278,7 +285,7 @@ func HasErrors(problems []Problem) bool {
 // invalid when HasErrors(problems).
 func (v *Validator) Check(rec Record) (Row, []Problem) {
 	v.uses = v.uses[:0]
-	row, problems := v.check(rec, &v.uses)
+	row, problems := v.check(rec, &v.uses, &v.scratch)
 	v.dups.resolve(v.uses)
 	return row, addDuplicates(problems, v.uses)
 }
@@ -286,8 +293,13 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 // check is Check without the duplicate index: the row's identifiers are
 // appended to uses, for resolve and then addDuplicates. It changes nothing
 // in v, so Scan may run it on two goroutines.
-func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
-	c := rowCheck{v: v, rec: rec, uses: uses}
+//
+// The rowCheck lives in s, which the caller reuses row after row: handed
+// to a provider's Fields rule (an unknown function), it and its
+// FieldCheck would otherwise be allocated for every row.
+func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []Problem) {
+	s.c = rowCheck{v: v, rec: rec, uses: uses, spoiled: s.c.spoiled[:0]}
+	c := &s.c
 	row := Row{Number: rec.Row, Values: rec.Values}
 	c.readerProblems()
 
@@ -315,7 +327,8 @@ func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
 
 	row.Fields = c.fields(setup)
 	if known && setup.manifest.Fields != nil {
-		setup.manifest.Fields(&FieldCheck{c: &c, prov: prov, f: row.Fields})
+		s.fc = FieldCheck{c: c, prov: prov, f: row.Fields}
+		setup.manifest.Fields(&s.fc)
 	}
 	return row, c.problems
 }
