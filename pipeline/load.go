@@ -12,7 +12,7 @@ import (
 // loaded: big enough that commits are a small part of a million-row load,
 // small enough to keep memory flat (two batches are held at once, see
 // Load).
-const loadBatch = 10000
+const loadBatch = 5000
 
 // Load streams a manifest through validation into a run's rows: valid rows
 // become pending (or skipped when an earlier run already provisioned
