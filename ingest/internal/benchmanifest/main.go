@@ -313,10 +313,13 @@ func memoryVerdicts(out io.Writer, items []*item) {
 	for _, w := range works {
 		its := byWork[w]
 		small, large := its[0], its[len(its)-1]
-		growth := float64(large.simM.PeakRSS) / float64(small.simM.PeakRSS)
-		fmt.Fprintf(out, "%s: peak RSS %s at %d rows (goal < %d MiB: %s), %.2fx that at %d rows (goal <= %.1fx: %s)\n",
-			w, peakmem.MiB(large.simM.PeakRSS), large.rows, goalPeakMiB, verdict(large.simM.PeakRSS < goalPeakMiB<<20),
-			growth, small.rows, goalPeakGrowth, verdict(growth <= goalPeakGrowth))
+		fmt.Fprintf(out, "%s: peak RSS %s at %d rows (goal < %d MiB: %s)", w, peakmem.MiB(large.simM.PeakRSS), large.rows,
+			goalPeakMiB, verdict(large.simM.PeakRSS < goalPeakMiB<<20))
+		if len(its) > 1 { // growth needs two sizes
+			growth := float64(large.simM.PeakRSS) / float64(small.simM.PeakRSS)
+			fmt.Fprintf(out, ", %.2fx that at %d rows (goal <= %.1fx: %s)", growth, small.rows, goalPeakGrowth, verdict(growth <= goalPeakGrowth))
+		}
+		fmt.Fprintln(out)
 	}
 }
 
