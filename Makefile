@@ -27,7 +27,7 @@ help:
 	@echo "make build    build $(BIN)"
 	@echo "make test     every test, under the race detector"
 	@echo "make demo     validate the samples, then provision samples/mixed.csv against the simulators"
-	@echo "make bench    validation vs a bare CSV read; rollout overhead, rate, resume cost, memory; console upload"
+	@echo "make bench    validation, load, engine vs their floors; rollout overhead, rate, resume cost, memory; console upload"
 	@echo "make fuzz     run every Fuzz target for FUZZTIME (default $(FUZZTIME)) each"
 	@echo "make lint     gofmt and go vet"
 	@echo "make samples  regenerate samples/ (go generate ./samples)"
@@ -90,14 +90,17 @@ demo: build
 	@echo "  $(BIN) serve --simulate --db $(DEMO_DIR)/simbulk.db --out $(DEMO_DIR)/runs --data $(DEMO_DIR)/console"
 	@echo "then open http://127.0.0.1:8080 and log in as demo with the one-time password it prints."
 
-# Validation against a bare CSV read, then the rollout engine: overhead
+# The table of CPU-bound work against its floors (validation against a
+# bare CSV read, the manifest load against bare prepared inserts, the
+# engine against a bare errgroup loop), then the rollout engine: overhead
 # against a bare errgroup loop, rate-limit adherence, resume cost and peak
 # memory (the million-row parts take several minutes; ROLLOUT_BENCH=-quick
 # runs those small for a first look), then the reports of a million-row
 # run and their peak memory.
 ROLLOUT_BENCH ?=
 bench:
-	$(GO) run ./ingest/internal/benchmanifest -rows $(BENCH_ROWS)
+	$(GO) build -o bin/benchrollout ./pipeline/internal/benchrollout
+	$(GO) run ./ingest/internal/benchmanifest -rows $(BENCH_ROWS) -engine bin/benchrollout
 	$(GO) run ./pipeline/internal/benchrollout $(ROLLOUT_BENCH)
 	SIMBULK_BIG=1 $(GO) test -run '^TestBigRunMemory$$' -count=1 -v ./reports/
 	$(MAKE) build

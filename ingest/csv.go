@@ -237,7 +237,14 @@ func (r *csvReader) read() csvRead {
 	r.count.reset()
 	fields, err := r.cr.Read()
 	var rd csvRead
-	if err != nil && !errors.As(err, &rd.perr) {
+	// rd.perr's address would put every row's csvRead on the heap, so
+	// the error gets a variable of its own, made only when there is one.
+	if err != nil {
+		if perr := new(*csv.ParseError); errors.As(err, perr) {
+			rd.perr, err = *perr, nil
+		}
+	}
+	if err != nil {
 		var uq *unclosedQuoteError
 		switch {
 		case errors.Is(err, errRecordTooLong):

@@ -78,31 +78,43 @@ func UnregisterManifest(name string) {
 // them: it reads and normalises values and reports what is wrong, at the
 // cell as written (or the default the value came from).
 type FieldCheck struct {
-	c    *rowCheck
-	prov string
-	f    map[string]string
+	c     *rowCheck
+	prov  string
+	f     map[string]string
+	added bool // Set gave f a field outside the Validator's fieldNames
 }
 
 // Provider is the row's provider.
 func (fc *FieldCheck) Provider() string { return fc.prov }
 
 // Get returns field col ("" when the row has none).
-func (fc *FieldCheck) Get(col string) string { return fc.f[col] }
+func (fc *FieldCheck) Get(col string) string {
+	// A rule asks for every field it knows, and most rows have few of
+	// them: a field no header column or default names, and no Set added,
+	// is empty without hashing col for the row's map.
+	if !fc.added && !fc.c.v.fieldNames.has(col) {
+		return ""
+	}
+	return fc.f[col]
+}
 
 // Set replaces field col's value (a normalised spelling).
-func (fc *FieldCheck) Set(col, val string) { fc.f[col] = val }
+func (fc *FieldCheck) Set(col, val string) {
+	fc.added = fc.added || !fc.c.v.fieldNames.has(col)
+	fc.f[col] = val
+}
 
 // Require reports field col missing when it is empty; otherwise it returns
 // the value to check further. A cell already reported (cut short, a
 // control character) is not reported again.
 func (fc *FieldCheck) Require(col string) (string, bool) {
-	return fc.c.require(fc.prov, col, fc.f, needEveryRow)
+	return fc.c.require(fc.prov, col, fc.Get(col), needEveryRow)
 }
 
 // RequireWhen is Require for a field needed only in some rows; when says
 // which ("when a primary place of use is given").
 func (fc *FieldCheck) RequireWhen(col, when string) (string, bool) {
-	return fc.c.require(fc.prov, col, fc.f, when)
+	return fc.c.require(fc.prov, col, fc.Get(col), when)
 }
 
 // Bad reports field col's value as an error with code (CodeBadValue,

@@ -102,6 +102,7 @@ type scanBatch struct {
 	checked bool
 	err     error
 	rows    int
+	scratch checkScratch // for check, on whichever goroutine runs it
 }
 
 type scanItem struct {
@@ -123,7 +124,7 @@ func (b *scanBatch) check(v *Validator) {
 		if it.err != nil {
 			it.row, it.problems = v.unreadRow(it.rec, it.err)
 		} else {
-			it.row, it.problems = v.check(it.rec, &b.uses)
+			it.row, it.problems = v.check(it.rec, &b.uses, &b.scratch)
 		}
 	}
 	b.checked = true

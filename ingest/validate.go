@@ -25,11 +25,19 @@ type Validator struct {
 	iProvider, iEID, iICCID, iCLI, iIMEI int
 	fieldCols                            []fieldCol // provider fields present in the header, in file order
 	colNames                             []string   // position -> canonical name, or the header as written
+	fieldNames                           nameSet    // every field a row's map may hold: fieldCols' and the defaults'
 
 	headersFound  string // for messages: the headers as written, the first few
 	noProviderMsg string
 	dups          *dupIndex
 	uses          []dupUse // Check's scratch
+	scratch       checkScratch
+}
+
+// checkScratch is where check works on a row; one goroutine's at a time.
+type checkScratch struct {
+	c  rowCheck
+	fc FieldCheck
 }
 
 type fieldCol struct {
@@ -139,6 +147,16 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 		v.defaults[normaliseProvider(strings.TrimSpace(p))] = m
 	}
+	names := make([]string, 0, len(v.fieldCols))
+	for _, fc := range v.fieldCols {
+		names = append(names, fc.name)
+	}
+	for _, defs := range v.defaults {
+		for name := range defs {
+			names = append(names, name)
+		}
+	}
+	v.fieldNames = newNameSet(names)
 	v.setups = make(map[string]*providerSetup, len(providerNames))
 	for _, p := range providerNames {
 		v.setups[p] = v.newProviderSetup(p)
@@ -267,7 +285,7 @@ func HasErrors(problems []Problem) bool {
 // invalid when HasErrors(problems).
 func (v *Validator) Check(rec Record) (Row, []Problem) {
 	v.uses = v.uses[:0]
-	row, problems := v.check(rec, &v.uses)
+	row, problems := v.check(rec, &v.uses, &v.scratch)
 	v.dups.resolve(v.uses)
 	return row, addDuplicates(problems, v.uses)
 }
@@ -275,8 +293,13 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 // check is Check without the duplicate index: the row's identifiers are
 // appended to uses, for resolve and then addDuplicates. It changes nothing
 // in v, so Scan may run it on two goroutines.
-func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
-	c := rowCheck{v: v, rec: rec, uses: uses}
+//
+// The rowCheck lives in s, which the caller reuses row after row: handed
+// to a provider's Fields rule (an unknown function), it and its
+// FieldCheck would otherwise be allocated for every row.
+func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []Problem) {
+	s.c = rowCheck{v: v, rec: rec, uses: uses, spoiled: s.c.spoiled[:0]}
+	c := &s.c
 	row := Row{Number: rec.Row, Values: rec.Values}
 	c.readerProblems()
 
@@ -304,7 +327,8 @@ func (v *Validator) check(rec Record, uses *[]dupUse) (Row, []Problem) {
 
 	row.Fields = c.fields(setup)
 	if known && setup.manifest.Fields != nil {
-		setup.manifest.Fields(&FieldCheck{c: &c, prov: prov, f: row.Fields})
+		s.fc = FieldCheck{c: c, prov: prov, f: row.Fields}
+		setup.manifest.Fields(&s.fc)
 	}
 	return row, c.problems
 }
@@ -694,13 +718,13 @@ func (c *rowCheck) fieldRaw(col string, f map[string]string) string {
 	return f[col]
 }
 
-// require reports a required field that is empty; otherwise it returns
-// the field's value to check further.
-func (c *rowCheck) require(prov, col string, f map[string]string, need string) (val string, ok bool) {
+// require reports a required field that is empty (val is its value);
+// otherwise it returns the field's value to check further.
+func (c *rowCheck) require(prov, col, val, need string) (string, bool) {
 	if c.isSpoiled(col) {
 		return "", false
 	}
-	if val := f[col]; val != "" {
+	if val != "" {
 		return val, true
 	}
 	raw, _, _ := c.cell(c.v.h.Index(col))
@@ -719,4 +743,57 @@ func article(label string) string {
 		return "an " + label
 	}
 	return "a " + label
+}
+
+// nameSet tells whether a string is one of a few names without hashing
+// it: a probe table keyed by its length and end bytes, each hit confirmed
+// by comparison. A provider's Fields rule asks for a dozen fields per row
+// that most manifests lack, and hashing each name for a map lookup was a
+// tenth of a narrow manifest's validation.
+type nameSet struct {
+	names []string
+	slots [nameSlots]uint8 // 1 + index into names; 0 is empty
+	all   bool             // too many names for slots: has says yes to all
+}
+
+const nameSlots = 256
+
+func newNameSet(names []string) nameSet {
+	var s nameSet
+	for _, n := range names {
+		if s.has(n) {
+			continue
+		}
+		if len(s.names) == nameSlots/2 { // kept at most half full
+			return nameSet{all: true}
+		}
+		s.names = append(s.names, n)
+		i := nameHome(n)
+		for s.slots[i] != 0 {
+			i = (i + 1) % nameSlots
+		}
+		s.slots[i] = uint8(len(s.names))
+	}
+	return s
+}
+
+func nameHome(n string) int {
+	if n == "" {
+		return 0
+	}
+	return int((uint(len(n))*37 + uint(n[0])*7 + uint(n[len(n)-1])) % nameSlots)
+}
+
+// has reports whether n is one of the names (always, when there were too
+// many to hold).
+func (s *nameSet) has(n string) bool {
+	if s.all {
+		return true
+	}
+	for i := nameHome(n); s.slots[i] != 0; i = (i + 1) % nameSlots {
+		if s.names[s.slots[i]-1] == n {
+			return true
+		}
+	}
+	return false
 }

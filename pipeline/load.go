@@ -9,9 +9,10 @@ import (
 )
 
 // loadBatch is how many rows share one transaction while a manifest is
-// loaded: big enough to load a million rows in seconds, small enough to
-// keep memory flat.
-const loadBatch = 2000
+// loaded: big enough that commits are a small part of a million-row load,
+// small enough to keep memory flat (two batches are held at once, see
+// Load).
+const loadBatch = 5000
 
 // Load streams a manifest through validation into a run's rows: valid rows
 // become pending (or skipped when an earlier run already provisioned
@@ -19,20 +20,32 @@ const loadBatch = 2000
 // reports can hand them back. It returns the validation summary and any
 // header-level problems. The identifiers other runs hold in doubt are
 // asked for once, before the first row.
+//
+// A batch is stored while the next one is validated: the store's writes
+// and the validation each take one core, where in turn they took the sum
+// of both.
 func Load(ctx context.Context, c LoadStore, run Run, r ingest.Reader, opts ingest.ValidateOptions) (ingest.Summary, []ingest.Problem, error) {
 	doubt, err := c.InDoubtElsewhere(ctx, run.ID)
 	if err != nil {
 		return ingest.Summary{}, nil, err
 	}
-	batch := make([]RowRecord, 0, loadBatch)
-	flush := func() error {
-		if len(batch) == 0 {
+	batch, stored := make([]RowRecord, 0, loadBatch), make([]RowRecord, 0, loadBatch)
+	var storing chan error // the write of stored, while one is under way
+	wait := func() error {
+		if storing == nil {
 			return nil
 		}
-		if err := c.AddRowsWithDoubts(ctx, batch, doubt); err != nil {
+		err := <-storing
+		storing = nil
+		return err
+	}
+	flush := func() error {
+		if err := wait(); err != nil || len(batch) == 0 {
 			return err
 		}
-		batch = batch[:0]
+		batch, stored = stored[:0], batch
+		storing = make(chan error, 1)
+		go func(rows []RowRecord) { storing <- c.AddRowsWithDoubts(ctx, rows, doubt) }(stored)
 		return nil
 	}
 	sum, headerProblems, err := ingest.Scan(r, opts, func(row ingest.Row, problems []ingest.Problem) error {
@@ -53,6 +66,11 @@ func Load(ctx context.Context, c LoadStore, run Run, r ingest.Reader, opts inges
 	})
 	if err == nil {
 		err = flush()
+	}
+	// Whatever stopped the scan, the last write must be over before Load
+	// returns; its error counts when nothing else went wrong first.
+	if werr := wait(); err == nil {
+		err = werr
 	}
 	if err != nil {
 		return sum, headerProblems, fmt.Errorf("load manifest into checkpoint: %w", err)

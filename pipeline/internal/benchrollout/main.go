@@ -75,7 +75,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "overhead: workers (lane concurrency and errgroup limit)")
 	flag.DurationVar(&o.latency, "latency", 20*time.Millisecond, "overhead and rate: simulator latency per answer")
 	flag.DurationVar(&o.pollInterval, "poll", 100*time.Millisecond, "poll interval of the engine's lanes")
-	flag.IntVar(&o.repeat, "repeat", 1, "overhead: measure bare and pipeline this many times each, alternating; the best of each counts")
+	flag.IntVar(&o.repeat, "repeat", 1, "overhead: measure bare and pipeline this many times each, alternating; the median of each counts")
 	flag.Float64Var(&o.rate, "rate", 100, "rate: requests per second the simulator enforces and the lane is given")
 	flag.IntVar(&o.rateBurst, "rate-burst", 10, "rate: burst of the simulator's enforced limit")
 	flag.IntVar(&o.rateRequests, "rate-requests", 3000, "rate: about how many requests the run makes (two per row)")
