@@ -96,7 +96,7 @@ func (l *laneRunner) check(r RowRecord) transition {
 	started := l.e.Now()
 	var out providers.Outcome
 	if r.Handle == "" {
-		sub, err := l.lane.Client.Lookup(l.reqCtx, orderOf(r))
+		sub, err := l.lane.Client.Lookup(l.limiter.Paced(l.reqCtx), orderOf(r))
 		var lost bool
 		if out, lost = lookupOutcome(sub, err); lost {
 			// Accepted once, gone now: let the sender try it afresh.
@@ -106,7 +106,7 @@ func (l *laneRunner) check(r RowRecord) transition {
 			return t
 		}
 	} else {
-		out = l.lane.Client.Check(l.reqCtx, orderOf(r), r.Handle)
+		out = l.lane.Client.Check(l.limiter.Paced(l.reqCtx), orderOf(r), r.Handle)
 	}
 	a := &attempt{row: r.Row, kind: "check", started: started, latency: l.e.Now().Sub(started), outcome: out}
 	l.hear(hearCheck(r, out, l.env()))

@@ -3,9 +3,12 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/simbulk/simbulk/providers"
 )
 
 // adaptiveLimiter is a provider's shared rate limit that backs off when the
@@ -125,6 +128,23 @@ func (a *adaptiveLimiter) Turn(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// Paced returns ctx carrying a pacer for one provider call that Wait (or
+// Turn and Depart) has already spaced: the call's first HTTP request goes
+// at once, each further one (a lookup that reads twice, a resend after a
+// 401) waits its own turn, so the rate counts requests, not calls.
+func (a *adaptiveLimiter) Paced(ctx context.Context) context.Context {
+	if a.lim.Limit() == rate.Inf {
+		return ctx
+	}
+	var requests atomic.Int32
+	return providers.WithPacer(ctx, func(ctx context.Context) error {
+		if requests.Add(1) == 1 {
+			return nil
+		}
+		return a.Wait(ctx)
+	})
 }
 
 // Depart spaces a request from the lane's previous one by the current

@@ -223,3 +223,35 @@ func testLimiterShare(t *testing.T) {
 		t.Error("still paused after the pause")
 	}
 }
+
+// TestPacedCountsRequests: a call the limiter spaced sends its first HTTP
+// request at once, and each further request of the same call waits its
+// own turn, so a lookup that reads twice costs two turns of the rate.
+func TestPacedCountsRequests(t *testing.T) { synctest.Test(t, testPacedCountsRequests) }
+
+func testPacedCountsRequests(t *testing.T) {
+	a := newAdaptiveLimiter(10) // a turn every 100 ms
+	ctx := context.Background()
+	if err := a.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	paced := a.Paced(ctx)
+	pace := providers.PacerFrom(paced)
+	if pace == nil {
+		t.Fatal("Paced set no pacer on the context")
+	}
+	var at []time.Duration
+	for range 3 {
+		if err := pace(paced); err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, time.Since(start))
+	}
+	if at[0] != 0 || at[1] != 100*time.Millisecond || at[2] != 200*time.Millisecond {
+		t.Errorf("a call's requests left at %v; want 0, 100ms, 200ms", at)
+	}
+	if unlimited := newAdaptiveLimiter(0); unlimited.Paced(ctx) != ctx {
+		t.Error("an unlimited lane paces requests")
+	}
+}

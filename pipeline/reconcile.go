@@ -224,7 +224,7 @@ func (r *Reconciler) check(ctx context.Context, lane *Lane, lim *adaptiveLimiter
 		return verdict{Verdict: Verdict{Row: row.Row}}
 	}
 	started := r.Now()
-	sub, err := lane.Client.Lookup(ctx, orderOf(row))
+	sub, err := lane.Client.Lookup(lim.Paced(ctx), orderOf(row))
 	a := &attempt{row: row.Row, kind: "lookup", started: started, latency: r.Now().Sub(started), outcome: providers.Outcome{Status: providers.Succeeded}}
 	if err != nil {
 		pe := providers.AsError(err)

@@ -223,7 +223,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	// requests are cut off): its rows are in flight.
 	_ = l.limiter.Depart(l.reqCtx)
 	started := l.e.Now()
-	outs := l.lane.Client.Submit(l.reqCtx, orders)
+	outs := l.lane.Client.Submit(l.limiter.Paced(l.reqCtx), orders)
 	latency := l.e.Now().Sub(started)
 	ts = ts[:0]
 	for i, r := range send {
@@ -248,7 +248,7 @@ func (l *laneRunner) recover(r RowRecord) (t transition, resend bool) {
 		return holdForLookup(r, nil), false
 	}
 	started := l.e.Now()
-	sub, lerr := l.lane.Client.Lookup(l.reqCtx, orderOf(r))
+	sub, lerr := l.lane.Client.Lookup(l.limiter.Paced(l.reqCtx), orderOf(r))
 	out := providers.Outcome{Status: providers.Succeeded}
 	var pe *providers.Error
 	if lerr != nil {

@@ -413,7 +413,34 @@ func (c *Caller) Do(ctx context.Context, method, url string, body any) (*Respons
 	}
 }
 
+// pacerKey carries a call's Pacer in its context.
+type pacerKey struct{}
+
+// Pacer spaces a provider's HTTP requests to the rate configured for it.
+// The pipeline paces each client call (Submit, Check, Lookup) before
+// making it; a call that makes more than one request (an IoT Connect
+// lookup reads the eUICC, then its subscription; a 401 sends again) waits
+// on the context's Pacer before each, so the provider sees the rate the
+// config promises it, not a multiple of it.
+type Pacer func(ctx context.Context) error
+
+// WithPacer returns ctx carrying p for the requests made under it.
+func WithPacer(ctx context.Context, p Pacer) context.Context {
+	return context.WithValue(ctx, pacerKey{}, p)
+}
+
+// PacerFrom returns the Pacer ctx carries, nil if none.
+func PacerFrom(ctx context.Context) Pacer {
+	p, _ := ctx.Value(pacerKey{}).(Pacer)
+	return p
+}
+
 func (c *Caller) once(ctx context.Context, method, url string, payload []byte) (*Response, string, error) {
+	if pace := PacerFrom(ctx); pace != nil {
+		if err := pace(ctx); err != nil {
+			return nil, "", TransportError(err)
+		}
+	}
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)

@@ -585,3 +585,37 @@ func TestSubmitEach(t *testing.T) {
 		t.Errorf("no orders: %v", outs)
 	}
 }
+
+// TestCallerPacesEveryRequest: a call's context pacer is asked before each
+// HTTP request, the resend after a 401 included, so a pipeline lane's rate
+// counts requests; a pacer's refusal (the run stopping) sends nothing.
+func TestCallerPacesEveryRequest(t *testing.T) {
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == 1 {
+			w.WriteHeader(http.StatusUnauthorized) // the first token has expired
+			return
+		}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(srv.Close)
+	var fetches atomic.Int32
+	tokens := &TokenCache{Fetch: func(context.Context) (Token, error) {
+		return Token{Value: fmt.Sprintf("t%d", fetches.Add(1))}, nil
+	}}
+	c := &Caller{Authorize: tokens.Authorize, Invalidate: tokens.Invalidate}
+	var paced atomic.Int32
+	ctx := WithPacer(context.Background(), func(context.Context) error { paced.Add(1); return nil })
+	for range 2 {
+		if _, err := c.Do(ctx, http.MethodGet, srv.URL, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if paced.Load() != served.Load() || served.Load() != 3 {
+		t.Errorf("paced %d times for %d requests; want one pace per request, 3 requests", paced.Load(), served.Load())
+	}
+	stop := WithPacer(context.Background(), func(context.Context) error { return context.Canceled })
+	if _, err := c.Do(stop, http.MethodGet, srv.URL, nil); err == nil || served.Load() != 3 {
+		t.Errorf("a refusing pacer: err %v, %d requests served", err, served.Load())
+	}
+}
