@@ -76,19 +76,21 @@ func rateConfig(t *testing.T, dir, base string, rate int) string {
 // no request over the simulators' enforced rate, and the request rate
 // never above it.
 //
-// The workers are configured with rate: 60. A lane's rate counts turns,
-// and an IoT Connect lookup takes two requests on one turn (the eUICC,
-// then its IoT subscription): a worker that takes over a dead one's rows
-// looks them up, and for a while sends up to twice its share. At rate: 80
-// and 90 runs under the race detector beside the other tests met a peak
-// of 105 IoT Connect requests in one second and a refusal or a few.
+// The workers are configured with rate: 80 against the simulators' 100.
+// A lane's rate counts HTTP requests (a call's second request waits its
+// own turn), but each worker re-reads how many share the rate once a
+// second, so while workers die and join the run's total can lead the
+// configured rate for a moment, and token requests are not paced. Alone
+// on this machine, rate: 90 peaked at 94 requests in a second with no
+// refusal and rate: 100 at 103 with 5; the margin here is for CI, where
+// this test shares two cores with every other package.
 func TestSeveralWorkersKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several processes")
 	}
 	c := pgtest.New(t)
 	db := c.NewDB(t)
-	const rows, limit, configured = 3000, 100, 60
+	const rows, limit, configured = 3000, 100, 80
 	dir := t.TempDir()
 	manifest := writeManifest(t, dir, rows)
 	base, _ := startSimServe(t, "--profile", "flaky", "--rate", fmt.Sprint(limit), "--async-delay", "100ms", "--seed", "11")
