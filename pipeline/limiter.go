@@ -132,8 +132,11 @@ func (a *adaptiveLimiter) Turn(ctx context.Context) error {
 
 // Paced returns ctx carrying a pacer for one provider call that Wait (or
 // Turn and Depart) has already spaced: the call's first HTTP request goes
-// at once, each further one (a lookup that reads twice, a resend after a
-// 401) waits its own turn, so the rate counts requests, not calls.
+// at once, each further one (a lookup that reads twice, a token request,
+// a resend after a 401) waits its own turn of the rate, so the rate counts
+// requests, not calls. Only the rate: the call already passed the pauses
+// and the outage circuit, and the probe of an open circuit must not wait
+// for its own answer.
 func (a *adaptiveLimiter) Paced(ctx context.Context) context.Context {
 	if a.lim.Limit() == rate.Inf {
 		return ctx
@@ -143,7 +146,10 @@ func (a *adaptiveLimiter) Paced(ctx context.Context) context.Context {
 		if requests.Add(1) == 1 {
 			return nil
 		}
-		return a.Wait(ctx)
+		if err := a.lim.Wait(ctx); err != nil {
+			return err
+		}
+		return a.Depart(ctx)
 	})
 }
 

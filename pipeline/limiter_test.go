@@ -254,4 +254,25 @@ func testPacedCountsRequests(t *testing.T) {
 	if unlimited := newAdaptiveLimiter(0); unlimited.Paced(ctx) != ctx {
 		t.Error("an unlimited lane paces requests")
 	}
+
+	// The probe of an open circuit makes its further requests at the
+	// rate; it must not wait for its own answer.
+	a.outageFailures, a.outageFirstPause = 1, 300*time.Millisecond
+	if a.Trouble() == 0 {
+		t.Fatal("one failure did not open the circuit")
+	}
+	if err := a.Wait(ctx); err != nil { // the probe's turn, after the pause
+		t.Fatal(err)
+	}
+	probe := a.Paced(ctx)
+	pace = providers.PacerFrom(probe)
+	started := time.Now()
+	for range 3 {
+		if err := pace(probe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(started); took != 200*time.Millisecond {
+		t.Errorf("the probe's three requests took %v; want two turns, 200ms", took)
+	}
 }
