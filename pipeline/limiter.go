@@ -134,9 +134,9 @@ func (a *adaptiveLimiter) Turn(ctx context.Context) error {
 // Turn and Depart) has already spaced: the call's first HTTP request goes
 // at once, each further one (a lookup that reads twice, a token request,
 // a resend after a 401) waits its own turn of the rate, so the rate counts
-// requests, not calls. Only the rate: the call already passed the pauses
-// and the outage circuit, and the probe of an open circuit must not wait
-// for its own answer.
+// requests, not calls. It honours a pause (a 429's Retry-After) but not
+// the outage circuit: the call is the circuit's probe or passed it, and a
+// probe must not wait for its own answer.
 func (a *adaptiveLimiter) Paced(ctx context.Context) context.Context {
 	if a.lim.Limit() == rate.Inf {
 		return ctx
@@ -146,11 +146,28 @@ func (a *adaptiveLimiter) Paced(ctx context.Context) context.Context {
 		if requests.Add(1) == 1 {
 			return nil
 		}
-		if err := a.lim.Wait(ctx); err != nil {
-			return err
-		}
-		return a.Depart(ctx)
+		return a.paceFurther(ctx)
 	})
+}
+
+// paceFurther waits out a pause, then for a turn of the rate.
+func (a *adaptiveLimiter) paceFurther(ctx context.Context) error {
+	a.mu.Lock()
+	until, outage := a.pausedUntil, a.outage
+	a.mu.Unlock()
+	if d := until.Sub(a.clock()); d > 0 && !outage {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if err := a.lim.Wait(ctx); err != nil {
+		return err
+	}
+	return a.Depart(ctx)
 }
 
 // Depart spaces a request from the lane's previous one by the current

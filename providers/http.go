@@ -322,15 +322,6 @@ func fetchClientCredentials(ctx context.Context, hc *http.Client, tokenURL strin
 	if basicUser != "" || basicPass != "" {
 		req.SetBasicAuth(basicUser, basicPass)
 	}
-	// A token request counts against the provider's rate like any other
-	// (it is one of the call's requests).
-	if pace := PacerFrom(ctx); pace != nil {
-		if err := pace(ctx); err != nil {
-			e := TransportError(err)
-			e.MaybeApplied = false
-			return Token{}, e
-		}
-	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		e := TransportError(err)

@@ -402,12 +402,6 @@ func TestClientCredentialsForm(t *testing.T) {
 	if d := tok.Expiry.Sub(now); d < 59*time.Minute || d > time.Hour {
 		t.Errorf("expiry %v after the client's now", d)
 	}
-	// Fetched within a paced call, the token request takes its turn.
-	var paced atomic.Int32
-	ctx := WithPacer(context.Background(), func(context.Context) error { paced.Add(1); return nil })
-	if _, err := (ClientCredentials{TokenURL: srv.URL, ClientID: "id", Secret: "s3cret", HTTP: srv.Client()}).Fetch(ctx); err != nil || paced.Load() != 1 {
-		t.Errorf("a paced fetch: %v, paced %d times, want 1", err, paced.Load())
-	}
 }
 
 func TestClientCredentialsBasic(t *testing.T) {
