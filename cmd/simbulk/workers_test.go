@@ -76,21 +76,23 @@ func rateConfig(t *testing.T, dir, base string, rate int) string {
 // no request over the simulators' enforced rate, and the request rate
 // never above it.
 //
-// The workers are configured with rate: 80 against the simulators' 100.
+// The workers are configured with rate: 60 against the simulators' 100.
 // A lane's rate counts HTTP requests (a call's second request waits its
-// own turn), but each worker re-reads how many share the rate once a
-// second, so while workers die and join the run's total can lead the
-// configured rate for a moment, and token requests are not paced. Alone
-// on this machine, rate: 90 peaked at 94 requests in a second with no
-// refusal and rate: 100 at 103 with 5; the margin here is for CI, where
-// this test shares two cores with every other package.
+// own turn), but each worker spaces only its own requests and re-reads
+// how many share the rate once a second: while workers die and join the
+// total can lead the configured rate for a moment, and on a loaded
+// machine three workers' requests can bunch into a burst the simulators'
+// bucket (burst 10) refuses. Alone on this machine, rate: 90 peaked at 94
+// requests in a second with no refusal and rate: 100 at 103 with 5; under
+// the whole suite on two cores, rate: 80 peaked at 82 yet met 7
+// refusals in one run of three. The margin here is for CI.
 func TestSeveralWorkersKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several processes")
 	}
 	c := pgtest.New(t)
 	db := c.NewDB(t)
-	const rows, limit, configured = 3000, 100, 80
+	const rows, limit, configured = 3000, 100, 60
 	dir := t.TempDir()
 	manifest := writeManifest(t, dir, rows)
 	base, _ := startSimServe(t, "--profile", "flaky", "--rate", fmt.Sprint(limit), "--async-delay", "100ms", "--seed", "11")
