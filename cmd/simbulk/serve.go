@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -297,17 +296,14 @@ func (a *app) consoleServer(ctx context.Context, cfg *Config, o serveOptions, co
 	return srv, func() { cp.Close() }, nil
 }
 
-// checkpointBusy reports whether some process holds the checkpoint's
-// lock (for the console: whether the command line drives a run now).
+// checkpointBusy reports whether some process holds the SQLite
+// checkpoint's lock (for the console: whether the command line drives a
+// run now). It takes the lock and lets it go at once.
 func checkpointBusy(db string) bool {
-	f, err := os.OpenFile(db+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err := lockFile(db, 0)
 	if err != nil {
-		return false
+		return true
 	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return errors.Is(err, syscall.EWOULDBLOCK)
-	}
-	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	unlock()
 	return false
 }

@@ -88,10 +88,17 @@ func (l *auditLog) actions(keep func(Action) bool) ([]Action, error) {
 // startedBy maps each run to who started it from the console; runs
 // started on the command line are not in it.
 func (l *auditLog) startedBy() map[string]Action {
-	acts, _ := l.actions(func(a Action) bool { return a.Action == "start" && a.RunID != "" })
+	acts, _ := l.actions(func(Action) bool { return true })
+	return startersOf(acts)
+}
+
+// startersOf picks from acts (newest first) the oldest start of each run.
+func startersOf(acts []Action) map[string]Action {
 	out := map[string]Action{}
-	for _, a := range acts { // newest first, so the oldest start is kept
-		out[a.RunID] = a
+	for _, a := range acts {
+		if a.Action == "start" && a.RunID != "" {
+			out[a.RunID] = a
+		}
 	}
 	return out
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/simbulk/simbulk/pipeline"
 	"github.com/simbulk/simbulk/pipeline/rollout"
 	"github.com/simbulk/simbulk/providers"
+	"github.com/simbulk/simbulk/reports"
 )
 
 const pageSize = 50
@@ -264,22 +265,13 @@ func (s *Server) problemsCSV(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, p := range ps {
-			_ = cw.Write([]string{strconv.Itoa(p.Row), p.Column, p.Code, string(p.Severity), neutralise(p.Value), p.Message})
+			_ = cw.Write([]string{strconv.Itoa(p.Row), p.Column, p.Code, string(p.Severity), reports.Neutralise(p.Value), p.Message})
 		}
 		if len(ps) < chunk {
 			break
 		}
 	}
 	cw.Flush()
-}
-
-// neutralise keeps a spreadsheet from running a cell as a formula when a
-// person opens the download (the reports do the same).
-func neutralise(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
 
 // invalidRowsCSV downloads the invalid rows as they were, under the

@@ -111,14 +111,15 @@ func (s *Server) runView(ctx context.Context, id string) (RunView, error) {
 	if err != nil && !errors.Is(err, errEnough) {
 		return v, err
 	}
-	if a, ok := s.audit.startedBy()[v.RunID]; ok {
-		v.StartedBy = a.User
-	} else {
-		v.StartedBy = "command line"
-	}
+	// One read of the action log gives both who started the run and its
+	// actions.
 	v.Actions, _ = s.audit.actions(func(a Action) bool { return a.RunID == v.RunID })
 	if v.Actions == nil {
 		v.Actions = []Action{}
+	}
+	v.StartedBy = "command line"
+	if a, ok := startersOf(v.Actions)[v.RunID]; ok {
+		v.StartedBy = a.User
 	}
 	if v.TopErrors == nil {
 		v.TopErrors = []pipeline.ErrorCount{}
