@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -493,8 +494,9 @@ func (r *runner) keepUp(ctx context.Context, lanes []*laneRunner) int {
 	if err != nil {
 		return 0
 	}
+	seat := slices.IndexFunc(ws, func(w Worker) bool { return w.ID == r.worker })
 	for _, ln := range lanes {
-		ln.limiter.Share(len(ws))
+		ln.limiter.Share(len(ws), max(seat, 0))
 		if d := pauses[ln.lane.Name]; d > 0 {
 			ln.limiter.PauseFor(d)
 		}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +35,15 @@ type adaptiveLimiter struct {
 	outageFirstPause time.Duration
 	outageMaxPause   time.Duration
 
-	// paceMu serialises requests leaving (see take); lastSent is when
+	// paceMu serialises requests leaving (see Depart); lastSent is when
 	// the last one left.
 	paceMu   sync.Mutex
 	lastSent time.Time
+
+	// workers and seat place this worker's departures on the run's
+	// schedule (see Share and Depart): of every workers turns of the whole
+	// rate, the seat-th is this worker's. Guarded by paceMu.
+	workers, seat int
 
 	mu          sync.Mutex
 	target      float64 // this worker's share of rate (see Share)
@@ -176,6 +182,11 @@ func (a *adaptiveLimiter) paceFurther(ctx context.Context) error {
 // collection, a slow commit of the intents) would then release every
 // request whose turn came meanwhile at once, a burst the provider counts
 // against its limit.
+//
+// With other workers on the run, the request also waits for this worker's
+// next seat on the run's schedule (see seatAt), so that the workers'
+// requests interleave as one stream instead of each worker's own spacing
+// letting theirs bunch together.
 func (a *adaptiveLimiter) Depart(ctx context.Context) error {
 	limit := a.lim.Limit()
 	if limit == rate.Inf || limit <= 0 {
@@ -185,6 +196,18 @@ func (a *adaptiveLimiter) Depart(ctx context.Context) error {
 	defer a.paceMu.Unlock()
 	now := a.clock()
 	next := a.lastSent.Add(time.Duration(float64(time.Second) / float64(limit)))
+	if a.workers > 1 {
+		// Rounded up: a turn a nanosecond short fits one request more
+		// in a second than the rate.
+		turn := time.Duration(math.Ceil(float64(time.Second) / a.rate))
+		// Half a turn early still rounds up to the seat the interval
+		// meant, not the one after it.
+		from := next.Add(-turn / 2)
+		if from.Before(now) {
+			from = now
+		}
+		next = seatAt(from, turn, a.workers, a.seat)
+	}
 	if !next.After(now) {
 		a.lastSent = now
 		return nil
@@ -282,17 +305,46 @@ func (a *adaptiveLimiter) TooMany(retryAfter time.Duration) {
 
 // Share makes this worker's rate its share of the lane's when workers
 // work on the run at once: a provider's rate holds for the whole run,
-// however many processes send to it.
-func (a *adaptiveLimiter) Share(workers int) {
+// however many processes send to it. seat is this worker's place among
+// them (0 to workers-1, the same order for every worker), which gives
+// it its turns of the run's schedule (see Depart).
+func (a *adaptiveLimiter) Share(workers, seat int) {
 	if a.rate <= 0 || workers < 1 {
 		return
 	}
+	a.paceMu.Lock()
+	a.workers, a.seat = workers, seat%workers
+	a.paceMu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.target = a.rate / float64(workers)
 	if float64(a.lim.Limit()) > a.target {
 		a.lim.SetLimit(rate.Limit(a.target))
 	}
+}
+
+// seatAt is the first of a seat's turns at or after t. The run's schedule
+// divides time, counted from the Unix epoch on every host's clock, into
+// turns of the whole rate's interval, dealt out to the workers in turn:
+// seat s of n has turns s, s+n, s+2n, ... Workers that share a clock (one
+// host, or hosts kept in step by NTP) then never send in the same turn, and
+// the run's requests leave as one evenly spaced stream, without asking the
+// checkpoint for each. While workers come and go the seats are dealt
+// again; for a moment two may hold one turn, a burst of two, never more
+// than the rate in total (a newcomer waits until the others have made
+// room, see Engine.Run).
+func seatAt(t time.Time, turn time.Duration, n, seat int) time.Time {
+	if turn <= 0 || n < 1 {
+		return t
+	}
+	ns := t.UnixNano()
+	k := ns / int64(turn) // the turn t falls in
+	if ns%int64(turn) != 0 {
+		k++ // round up: never before t
+	}
+	// The first k' >= k with k' = seat (mod n).
+	k += ((int64(seat)-k)%int64(n) + int64(n)) % int64(n)
+	return time.Unix(0, k*int64(turn))
 }
 
 // PauseFor pauses the lane for d from now, unless it is paused longer

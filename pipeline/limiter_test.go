@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,7 +199,7 @@ func TestLimiterShare(t *testing.T) { synctest.Test(t, testLimiterShare) }
 
 func testLimiterShare(t *testing.T) {
 	a := newAdaptiveLimiter(90)
-	a.Share(3)
+	a.Share(3, 0)
 	if got := a.Limit(); got != 30 {
 		t.Fatalf("a third of 90/s: %v", got)
 	}
@@ -208,7 +210,7 @@ func testLimiterShare(t *testing.T) {
 	if got := a.Limit(); got != 30 {
 		t.Errorf("climbed back to %v/s, want the share, 30", got)
 	}
-	a.Share(1) // the others left: climb back towards the whole rate
+	a.Share(1, 0) // the others left: climb back towards the whole rate
 	for range 200 {
 		a.OK()
 	}
@@ -221,6 +223,78 @@ func testLimiterShare(t *testing.T) {
 	}
 	if !waitReturns(a, 200*time.Millisecond) {
 		t.Error("still paused after the pause")
+	}
+}
+
+// TestSeatsInterleave: three workers sharing a run's rate each send at
+// their share, and their requests leave as one stream: no two of any
+// worker closer than the whole rate's interval, however the workers'
+// own turns fall.
+func TestSeatsInterleave(t *testing.T) { synctest.Test(t, testSeatsInterleave) }
+
+func testSeatsInterleave(t *testing.T) {
+	const perSecond, workers, each = 90, 3, 45
+	turn := time.Duration(math.Ceil(float64(time.Second) / perSecond))
+	var mu sync.Mutex
+	var left []time.Time
+	var wg sync.WaitGroup
+	for seat := range workers {
+		a := newAdaptiveLimiter(perSecond)
+		a.Share(workers, seat)
+		// Each worker starts at its own moment, as processes do.
+		time.Sleep(time.Duration(seat) * 7 * time.Millisecond)
+		for range 4 { // a lane's concurrent senders
+			wg.Go(func() {
+				for range each / 4 {
+					if err := a.Wait(t.Context()); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					left = append(left, time.Now())
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	slices.SortFunc(left, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(left); i++ {
+		if gap := left[i].Sub(left[i-1]); gap < turn {
+			t.Fatalf("requests %d and %d of the run left %v apart, want at least %v", i-1, i, gap, turn)
+		}
+	}
+	second := 0
+	for i := range left {
+		j, _ := slices.BinarySearchFunc(left, left[i].Add(time.Second), func(a, b time.Time) int { return a.Compare(b) })
+		second = max(second, j-i)
+	}
+	if second > perSecond {
+		t.Errorf("%d requests in one second, over the run's %d", second, perSecond)
+	}
+	t.Logf("%d requests, at most %d in a second", len(left), second)
+}
+
+// TestSeatAt: a seat's turns are every n-th turn of the whole rate, the
+// first at or after the time asked.
+func TestSeatAt(t *testing.T) {
+	turn := 10 * time.Millisecond
+	at := func(ms int64) time.Time { return time.UnixMilli(ms) }
+	for _, c := range []struct {
+		from       int64
+		n, seat    int
+		wantMillis int64
+	}{
+		{1000, 3, 0, 1020}, // turn 100 is seat 1's (100 mod 3); seat 0 has 102
+		{1000, 3, 1, 1000},
+		{1000, 3, 2, 1010},
+		{1001, 3, 1, 1030}, // just after a turn: the next of the seat's
+		{1000, 1, 0, 1000},
+		{1005, 1, 0, 1010},
+	} {
+		if got := seatAt(at(c.from), turn, c.n, c.seat); !got.Equal(at(c.wantMillis)) {
+			t.Errorf("seatAt(%d ms, seat %d of %d) = %d ms, want %d", c.from, c.seat, c.n, got.UnixMilli(), c.wantMillis)
+		}
 	}
 }
 

@@ -76,23 +76,21 @@ func rateConfig(t *testing.T, dir, base string, rate int) string {
 // no request over the simulators' enforced rate, and the request rate
 // never above it.
 //
-// The workers are configured with rate: 60 against the simulators' 100.
-// A lane's rate counts HTTP requests (a call's second request waits its
-// own turn), but each worker spaces only its own requests and re-reads
-// how many share the rate once a second: while workers die and join the
-// total can lead the configured rate for a moment, and on a loaded
-// machine three workers' requests can bunch into a burst the simulators'
-// bucket (burst 10) refuses. Alone on this machine, rate: 90 peaked at 94
-// requests in a second with no refusal and rate: 100 at 103 with 5; under
-// the whole suite on two cores, rate: 80 peaked at 82 yet met 7
-// refusals in one run of three. The margin here is for CI.
+// The workers are configured with rate: 85 against the simulators' 100.
+// Their requests leave as one stream (each worker on its seats of the
+// run's schedule, see adaptiveLimiter.Depart), so the simulators' bucket
+// (burst 10) refuses none; the margin is for the moment a worker's share
+// is dealt again as workers die and join, and for a loaded machine, where
+// the simulators themselves stall and see requests that left apart
+// arrive together (under other tests on two cores, rate: 90 peaked at 97
+// requests in a second, with no refusal).
 func TestSeveralWorkersKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several processes")
 	}
 	c := pgtest.New(t)
 	db := c.NewDB(t)
-	const rows, limit, configured = 3000, 100, 60
+	const rows, limit, configured = 3000, 100, 85
 	dir := t.TempDir()
 	manifest := writeManifest(t, dir, rows)
 	base, _ := startSimServe(t, "--profile", "flaky", "--rate", fmt.Sprint(limit), "--async-delay", "100ms", "--seed", "11")
@@ -152,15 +150,8 @@ func TestSeveralWorkersKilled(t *testing.T) {
 			t.Errorf("%s: %d requests in one second, over the rate of %d", name, peaks[name], limit)
 		}
 	}
-	// No second ever went over the limit (above), and almost no request
-	// was refused by the simulators' bucket. Its burst is 10, a tenth of
-	// a second: three workers each spacing only their own requests can
-	// bunch inside that window when the machine is loaded (under the full
-	// suite on two cores, 7 of some 6,200 requests were refused at a peak
-	// of 62 a second). Zero needs the run's requests paced as one stream:
-	// see "Running on several hosts" in the README.
-	if violations*200 > requests {
-		t.Errorf("%d of %d requests refused by the simulators' enforced rate, want at most 0.5%%", violations, requests)
+	if violations != 0 {
+		t.Errorf("%d of %d requests refused by the simulators' enforced rate, want none", violations, requests)
 	}
 	t.Logf("3 workers, 2 killed, 1 started: %v for %d rows, %d requests; peak requests/s by provider %v; counts %v",
 		took.Round(time.Millisecond), rows, requests, peaks, got.Counts)
