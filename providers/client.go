@@ -46,6 +46,25 @@ type Closer interface {
 	Close() error
 }
 
+// CallbackStore keeps what providers call back with where every worker of
+// a run can read it. A provider calls back one URL, which reaches one
+// host, while the row may be followed by a worker on another: the
+// checkpoint shared by the run's hosts (PostgreSQL) implements it. Results
+// are opaque bytes to the store, found by any of the keys they were put
+// under; the first put under a key stays.
+type CallbackStore interface {
+	PutCallback(ctx context.Context, provider string, keys []string, result []byte) error
+	// Callback returns the result put under any of keys, found false
+	// when there is none.
+	Callback(ctx context.Context, provider string, keys []string) (result []byte, found bool, err error)
+}
+
+// CallbackSharer is a Client whose callbacks the run's other workers may
+// need; ShareCallbacks, before Start, gives it the store to keep them in.
+type CallbackSharer interface {
+	ShareCallbacks(CallbackStore)
+}
+
 // CallbackGuard is a Client with a callback listener that refuses
 // deliveries strangers send; CallbackRejections counts them by reason.
 type CallbackGuard interface {

@@ -48,7 +48,9 @@ func simulatedConfig(profile string, asyncDelay time.Duration, formsName string)
 // openLanes builds a client and a pipeline lane for each provider used,
 // after checking that each is configured with what its client needs.
 // closeAll stops what the clients run (the ThingSpace callback listener).
-func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int) (map[string]*pipeline.Lane, func(), error) {
+// With callbacks (a checkpoint several hosts share), clients that take
+// callbacks keep them there for every worker of the run.
+func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int, callbacks providers.CallbackStore) (map[string]*pipeline.Lane, func(), error) {
 	if err := cfg.requireCredentials(used); err != nil {
 		return nil, nil, err
 	}
@@ -71,6 +73,9 @@ func openLanes(ctx context.Context, cfg *Config, used []string, concurrency int)
 		}
 		if cl, ok := c.(providers.Closer); ok {
 			closers = append(closers, cl.Close)
+		}
+		if cs, ok := c.(providers.CallbackSharer); ok && callbacks != nil {
+			cs.ShareCallbacks(callbacks)
 		}
 		if st, ok := c.(providers.Starter); ok {
 			if err := st.Start(ctx); err != nil {

@@ -258,11 +258,17 @@ func (a *app) rolloutService(cp pipeline.Store, db string, cfg *Config, concurre
 }
 
 // service is the rollout service on checkpoint cp with lanes from cfg.
+// A checkpoint several hosts share also keeps the providers' callbacks,
+// which reach one host, for the worker following the row on any.
 func (a *app) service(cp pipeline.Store, cfg *Config, concurrency int) *rollout.Service {
+	var callbacks providers.CallbackStore
+	if cs, ok := cp.(providers.CallbackStore); ok && shared(cp) {
+		callbacks = cs
+	}
 	return &rollout.Service{
 		Store: cp,
 		Lanes: func(ctx context.Context, used []string) (map[string]*pipeline.Lane, func(), error) {
-			return openLanes(ctx, cfg, used, concurrency)
+			return openLanes(ctx, cfg, used, concurrency, callbacks)
 		},
 		Validate: cfg.validateOptions,
 		Planner:  cfg.planner,

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,8 @@ type Store struct {
 	pool     *pgxpool.Pool
 	readOnly bool
 	now      func() time.Time
+
+	callbacksSwept atomic.Int64 // when PutCallback last dropped old results, Unix ns
 }
 
 var _ pipeline.Store = (*Store)(nil)

@@ -106,3 +106,38 @@ func TestSecretNeverShown(t *testing.T) {
 		t.Errorf("Redact kept too little or too much: %q", got)
 	}
 }
+
+// TestCallbacks: a callback result one host keeps is found by another's
+// store under any of its keys, the first result under a key stays, and
+// providers do not see each other's.
+func TestCallbacks(t *testing.T) {
+	a, dsn := open(t)
+	b, err := postgres.Open(context.Background(), dsn) // another host's
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+	if err := a.PutCallback(ctx, "thingspace", []string{"r1|eid|1", "r1|iccid|2"}, []byte(`first`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutCallback(ctx, "thingspace", []string{"r1|iccid|2"}, []byte(`repeat`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		provider string
+		keys     []string
+		want     string
+	}{
+		{"thingspace", []string{"r1|iccid|2"}, "first"},
+		{"thingspace", []string{"r9|eid|9", "r1|eid|1"}, "first"},
+		{"thingspace", []string{"r2|eid|1"}, ""},
+		{"asavie", []string{"r1|eid|1"}, ""},
+		{"thingspace", nil, ""},
+	} {
+		got, found, err := b.Callback(ctx, c.provider, c.keys)
+		if err != nil || found != (c.want != "") || string(got) != c.want {
+			t.Errorf("Callback(%s, %v) = %q %v %v, want %q", c.provider, c.keys, got, found, err, c.want)
+		}
+	}
+}

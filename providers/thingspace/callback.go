@@ -261,6 +261,9 @@ func (c *Client) takeDelivery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.box.put(d)
+	sctx, cancel := context.WithTimeout(r.Context(), sharedWait)
+	c.share(sctx, d)
+	cancel()
 	w.WriteHeader(http.StatusOK)
 }
 

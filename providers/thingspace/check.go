@@ -33,6 +33,10 @@ func (c *Client) Check(ctx context.Context, o providers.Order, handle string) pr
 			c.forgetFirst(key)
 			return d.outcome(o, requestID)
 		}
+		if d, ok := c.fromShared(ctx, requestID, o); ok {
+			c.forgetFirst(key)
+			return d.outcome(o, requestID)
+		}
 		if c.now().Sub(c.firstCheck(key)) < c.cfg.CallbackGrace {
 			return providers.Outcome{Status: providers.Accepted, Handle: requestID}
 		}

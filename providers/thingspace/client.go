@@ -94,6 +94,7 @@ type Client struct {
 
 	// callback mode
 	box       *inbox
+	shared    providers.CallbackStore // the run's other hosts' deliveries too (ShareCallbacks)
 	firstMu   sync.Mutex
 	firstSeen map[string]time.Time // requestId|eid -> first Check
 

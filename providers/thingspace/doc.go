@@ -69,6 +69,12 @@
 // than Config.AccountName are registered on first use. Without
 // Config.Callback, Check polls.
 //
+// With several hosts on one run, the callback reaches one host while the
+// row may be followed on another: given a providers.CallbackStore
+// (ShareCallbacks; the shared PostgreSQL checkpoint is one), the listener
+// keeps each final result there too, without the delivery's username and
+// password, and Check looks there when its own inbox has nothing (shared.go).
+//
 // # Callback listener: what strangers cannot do
 //
 // ThingSpace puts the registered username and password in the body of each

@@ -26,6 +26,7 @@ type CallbackStats struct {
 	Malformed    int // unreadable, not JSON or missing requestId/device: refused 400 (malformed)
 	TooLarge     int // over MaxCallbackBody: refused 413 (too_large)
 	Held         int // results held now
+	NotShared    int // final results the run's shared store could not keep (see ShareCallbacks)
 }
 
 // delivery is what the inbox keeps of one callback.
@@ -80,6 +81,18 @@ func (d *delivery) keys() []string {
 
 func inboxKey(requestID, kind, id string) string { return requestID + "|" + kind + "|" + id }
 
+// orderKeys are the inbox keys the order's device may be found by in the
+// request: one per identifier the order has.
+func orderKeys(requestID string, o providers.Order) []string {
+	var ks []string
+	for _, k := range [...]struct{ kind, id string }{{kindEID, o.EID}, {kindICCID, o.ICCID}, {kindIMEI, o.IMEI}} {
+		if k.id != "" {
+			ks = append(ks, inboxKey(requestID, k.kind, k.id))
+		}
+	}
+	return ks
+}
+
 // outcome is the Check answer a final delivery gives.
 func (d *delivery) outcome(o providers.Order, requestID string) providers.Outcome {
 	p := d.profile
@@ -131,6 +144,24 @@ func (b *inbox) put(d *delivery) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stats.Received++
+	b.keepLocked(d)
+}
+
+// keep stores a result another host received (see fromShared), unless
+// one for the device is held; it is no delivery of this listener's.
+func (b *inbox) keep(d *delivery) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keepLocked(d)
+}
+
+func (b *inbox) notShared() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats.NotShared++
+}
+
+func (b *inbox) keepLocked(d *delivery) {
 	for _, k := range d.keys() {
 		if old, ok := b.entries[k]; ok && (old.verdict != pendingVerdict || d.verdict == pendingVerdict) {
 			b.stats.Duplicates++
@@ -147,10 +178,7 @@ func (b *inbox) put(d *delivery) {
 func (b *inbox) find(requestID string, o providers.Order) (*delivery, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, k := range []string{inboxKey(requestID, kindEID, o.EID), inboxKey(requestID, kindICCID, o.ICCID), inboxKey(requestID, kindIMEI, o.IMEI)} {
-		if strings.HasSuffix(k, "|") {
-			continue // the order has no id of that kind
-		}
+	for _, k := range orderKeys(requestID, o) {
 		if d, ok := b.entries[k]; ok && d.verdict != pendingVerdict {
 			if d.readAt.IsZero() {
 				d.readAt = b.now()
