@@ -78,10 +78,10 @@ func UnregisterManifest(name string) {
 // them: it reads and normalises values and reports what is wrong, at the
 // cell as written (or the default the value came from).
 type FieldCheck struct {
-	c     *rowCheck
-	prov  string
-	f     map[string]string
-	added bool // Set gave f a field outside the Validator's fieldNames
+	c      *rowCheck
+	prov   string
+	fields *fieldLayout
+	set    []fieldValue // what Set changed, for the Row
 }
 
 // Provider is the row's provider.
@@ -89,19 +89,23 @@ func (fc *FieldCheck) Provider() string { return fc.prov }
 
 // Get returns field col ("" when the row has none).
 func (fc *FieldCheck) Get(col string) string {
-	// A rule asks for every field it knows, and most rows have few of
-	// them: a field no header column or default names, and no Set added,
-	// is empty without hashing col for the row's map.
-	if !fc.added && !fc.c.v.fieldNames.has(col) {
-		return ""
+	for i := len(fc.set) - 1; i >= 0; i-- {
+		if fc.set[i].name == col {
+			return fc.set[i].value
+		}
 	}
-	return fc.f[col]
+	return fc.fields.get(fc.c.rec.Values, col)
 }
 
 // Set replaces field col's value (a normalised spelling).
 func (fc *FieldCheck) Set(col, val string) {
-	fc.added = fc.added || !fc.c.v.fieldNames.has(col)
-	fc.f[col] = val
+	// A rule sets what it has just checked, mostly already spelled as it
+	// wants (a state code in capitals): only a change costs the row
+	// anything.
+	if val != "" && val == fc.Get(col) {
+		return
+	}
+	fc.set = append(fc.set, fieldValue{col, val})
 }
 
 // Require reports field col missing when it is empty; otherwise it returns
@@ -120,5 +124,5 @@ func (fc *FieldCheck) RequireWhen(col, when string) (string, bool) {
 // Bad reports field col's value as an error with code (CodeBadValue,
 // CodeBadFormat) and a message that says what is wanted.
 func (fc *FieldCheck) Bad(col, code, msg string) {
-	fc.c.add(col, fc.c.fieldRaw(col, fc.f), code, SeverityError, msg)
+	fc.c.add(col, fc.c.fieldRaw(col, fc), code, SeverityError, msg)
 }

@@ -23,9 +23,10 @@ type Validator struct {
 	setups map[string]*providerSetup // known provider -> what Check needs, worked out once
 
 	iProvider, iEID, iICCID, iCLI, iIMEI int
-	fieldCols                            []fieldCol // provider fields present in the header, in file order
-	colNames                             []string   // position -> canonical name, or the header as written
-	fieldNames                           nameSet    // every field a row's map may hold: fieldCols' and the defaults'
+	fieldCols                            []fieldCol   // provider fields present in the header, in file order
+	colNames                             []string     // position -> canonical name, or the header as written
+	fieldNames                           nameSet      // every field a row may have: fieldCols' and the defaults', in slot order
+	noDefaults                           *fieldLayout // the fields of a row whose provider is unknown
 
 	headersFound  string // for messages: the headers as written, the first few
 	noProviderMsg string
@@ -51,13 +52,47 @@ type providerSetup struct {
 	manifest                    Manifest      // the provider's rules
 	rules                       ProviderRules // as rulesFor gives them
 	needEID, needICCID, needCLI bool          // required identifiers
-	defaults                    []fieldDefault
+	fields                      *fieldLayout  // where its fields come from
 }
 
-// fieldDefault is a configured default value of a provider field.
-type fieldDefault struct {
-	name, value string
-	col         int // the same column in fieldCols, or -1 when the header lacks it
+// fieldLayout is where one provider's fields come from in the rows of one
+// manifest: a column, a configured default, or both (the cell wins when
+// it is not empty). It is worked out once per provider, and every Row
+// points to it instead of carrying a map of its own.
+type fieldLayout struct {
+	names *nameSet    // the Validator's fieldNames: name -> slot
+	slots []fieldSlot // by the names' order
+}
+
+// fieldSlot is one provider field of a fieldLayout.
+type fieldSlot struct {
+	name string
+	col  int    // position in the record, -1 when the header lacks it
+	def  string // the configured default, "" for none
+}
+
+// slot returns the value of field slot i in a row with these cells.
+func (l *fieldLayout) slot(values []string, i int) string {
+	s := &l.slots[i]
+	if s.col >= 0 && s.col < len(values) {
+		val := values[s.col]
+		if !plainEnds(val) {
+			val = strings.TrimSpace(val)
+		}
+		if val != "" {
+			return val
+		}
+	}
+	return s.def
+}
+
+// get returns field col of a row with these cells, "" when the layout
+// has no such field.
+func (l *fieldLayout) get(values []string, col string) string {
+	if i := l.names.index(col); i >= 0 {
+		return l.slot(values, i)
+	}
+	return ""
 }
 
 func isIdentifier(col string) bool {
@@ -157,6 +192,7 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 	}
 	v.fieldNames = newNameSet(names)
+	v.noDefaults = v.newFieldLayout(nil)
 	v.setups = make(map[string]*providerSetup, len(providerNames))
 	for _, p := range providerNames {
 		v.setups[p] = v.newProviderSetup(p)
@@ -206,12 +242,22 @@ func (v *Validator) newProviderSetup(p string) *providerSetup {
 		needEID:   slices.Contains(required, ColEID),
 		needICCID: slices.Contains(required, ColICCID),
 		needCLI:   slices.Contains(required, ColCLI),
-	}
-	for name, value := range v.defaults[p] {
-		col := slices.IndexFunc(v.fieldCols, func(fc fieldCol) bool { return fc.name == name })
-		s.defaults = append(s.defaults, fieldDefault{name: name, value: value, col: col})
+		fields:    v.newFieldLayout(v.defaults[p]),
 	}
 	return s
+}
+
+// newFieldLayout lays out the fields of a provider with these defaults:
+// one slot per name in fieldNames, each with its column and default.
+func (v *Validator) newFieldLayout(defaults map[string]string) *fieldLayout {
+	l := &fieldLayout{names: &v.fieldNames, slots: make([]fieldSlot, len(v.fieldNames.names))}
+	for i, name := range v.fieldNames.names {
+		l.slots[i] = fieldSlot{name: name, col: -1, def: defaults[name]}
+	}
+	for _, fc := range v.fieldCols {
+		l.slots[v.fieldNames.index(fc.name)].col = fc.idx
+	}
+	return l
 }
 
 // setupFor returns the setup of a row's provider. Rows whose provider is
@@ -220,7 +266,7 @@ func (v *Validator) setupFor(prov string, known bool) *providerSetup {
 	if known {
 		return v.setups[prov]
 	}
-	return &providerSetup{rules: v.rulesFor(prov)}
+	return &providerSetup{rules: v.rulesFor(prov), fields: v.noDefaults}
 }
 
 // expectRows tells the Validator how many rows the manifest probably has
@@ -325,10 +371,11 @@ func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []P
 	row.CLI = c.cli(prov, setup.manifest.CLI, setup.needCLI)
 	row.IMEI = c.imei(prov, setup.rules)
 
-	row.Fields = c.fields(setup)
+	row.fields = setup.fields
 	if known && setup.manifest.Fields != nil {
-		s.fc = FieldCheck{c: c, prov: prov, f: row.Fields}
+		s.fc = FieldCheck{c: c, prov: prov, fields: setup.fields}
 		setup.manifest.Fields(&s.fc)
+		row.set, s.fc.set = s.fc.set, nil
 	}
 	return row, c.problems
 }
@@ -669,53 +716,13 @@ func (c *rowCheck) cli(prov string, form CLIForm, required bool) string {
 	return m.digits
 }
 
-// fields gathers the provider fields: the provider's defaults, overridden
-// by the row's non-empty cells. The map is the caller's to keep, so each
-// row gets its own, sized to what it will hold: most rows fill a few of
-// a manifest's many field columns, and a map with room for eight or fewer
-// entries is a fraction of the cost of a larger one.
-func (c *rowCheck) fields(setup *providerSetup) map[string]string {
-	var buf [32]string // more than the canonical field columns
-	vals := buf[:0]
-	n := 0
-	for _, fc := range c.v.fieldCols {
-		val := ""
-		if fc.idx < len(c.rec.Values) {
-			if val = c.rec.Values[fc.idx]; !plainEnds(val) {
-				val = strings.TrimSpace(val)
-			}
-		}
-		if val != "" {
-			n++
-		}
-		vals = append(vals, val)
-	}
-	for _, d := range setup.defaults {
-		if d.col < 0 || vals[d.col] == "" {
-			n++
-		}
-	}
-	f := make(map[string]string, n)
-	for _, d := range setup.defaults {
-		if d.col < 0 || vals[d.col] == "" {
-			f[d.name] = d.value
-		}
-	}
-	for j, fc := range c.v.fieldCols {
-		if vals[j] != "" {
-			f[fc.name] = vals[j]
-		}
-	}
-	return f
-}
-
 // fieldRaw returns what a problem with field col should show as its value:
 // the cell as written, or the default it came from.
-func (c *rowCheck) fieldRaw(col string, f map[string]string) string {
+func (c *rowCheck) fieldRaw(col string, fc *FieldCheck) string {
 	if raw, val, _ := c.cell(c.v.h.Index(col)); val != "" {
 		return raw
 	}
-	return f[col]
+	return fc.Get(col)
 }
 
 // require reports a required field that is empty (val is its value);
@@ -745,15 +752,16 @@ func article(label string) string {
 	return "a " + label
 }
 
-// nameSet tells whether a string is one of a few names without hashing
-// it: a probe table keyed by its length and end bytes, each hit confirmed
-// by comparison. A provider's Fields rule asks for a dozen fields per row
-// that most manifests lack, and hashing each name for a map lookup was a
-// tenth of a narrow manifest's validation.
+// nameSet tells whether a string is one of a few names, and which,
+// without hashing it: a probe table keyed by its length and end bytes,
+// each hit confirmed by comparison. A provider's Fields rule asks for a
+// dozen fields per row that most manifests lack, and hashing each name for
+// a map lookup was a tenth of a narrow manifest's validation.
 type nameSet struct {
 	names []string
 	slots [nameSlots]uint8 // 1 + index into names; 0 is empty
 	all   bool             // too many names for slots: has says yes to all
+	many  map[string]int   // when all: the index of each name
 }
 
 const nameSlots = 256
@@ -761,11 +769,11 @@ const nameSlots = 256
 func newNameSet(names []string) nameSet {
 	var s nameSet
 	for _, n := range names {
-		if s.has(n) {
+		if s.index(n) >= 0 {
 			continue
 		}
 		if len(s.names) == nameSlots/2 { // kept at most half full
-			return nameSet{all: true}
+			return manyNames(names)
 		}
 		s.names = append(s.names, n)
 		i := nameHome(n)
@@ -773,6 +781,18 @@ func newNameSet(names []string) nameSet {
 			i = (i + 1) % nameSlots
 		}
 		s.slots[i] = uint8(len(s.names))
+	}
+	return s
+}
+
+// manyNames is the nameSet of more names than its table holds: a map.
+func manyNames(names []string) nameSet {
+	s := nameSet{all: true, many: make(map[string]int, len(names))}
+	for _, n := range names {
+		if _, ok := s.many[n]; !ok {
+			s.many[n] = len(s.names)
+			s.names = append(s.names, n)
+		}
 	}
 	return s
 }
@@ -787,13 +807,21 @@ func nameHome(n string) int {
 // has reports whether n is one of the names (always, when there were too
 // many to hold).
 func (s *nameSet) has(n string) bool {
+	return s.all || s.index(n) >= 0
+}
+
+// index returns n's position in names, or -1.
+func (s *nameSet) index(n string) int {
 	if s.all {
-		return true
+		if i, ok := s.many[n]; ok {
+			return i
+		}
+		return -1
 	}
 	for i := nameHome(n); s.slots[i] != 0; i = (i + 1) % nameSlots {
-		if s.names[s.slots[i]-1] == n {
-			return true
+		if j := int(s.slots[i]) - 1; s.names[j] == n {
+			return j
 		}
 	}
-	return false
+	return -1
 }

@@ -68,8 +68,8 @@ func TestValidateRowBasics(t *testing.T) {
 		t.Errorf("row = %+v", row)
 	}
 	want := map[string]string{ColCMP: "IOTA_EU", ColEUICCAgreementID: "agr", ColLocaleID: "loc"}
-	if fmt.Sprint(row.Fields) != fmt.Sprint(want) {
-		t.Errorf("fields = %v, want %v", row.Fields, want)
+	if fmt.Sprint(row.Fields()) != fmt.Sprint(want) {
+		t.Errorf("fields = %v, want %v", row.Fields(), want)
 	}
 
 	// Problems carry the row, the canonical column and the raw cell.
@@ -98,12 +98,12 @@ func TestValidateDefaults(t *testing.T) {
 		t.Fatalf("problems %v", ps)
 	}
 	want := map[string]string{ColCMP: "IOTA_EU", ColEUICCAgreementID: "agr-default", ColLocaleID: "loc-default"}
-	if fmt.Sprint(row.Fields) != fmt.Sprint(want) {
-		t.Errorf("fields = %v, want %v", row.Fields, want)
+	if fmt.Sprint(row.Fields()) != fmt.Sprint(want) {
+		t.Errorf("fields = %v, want %v", row.Fields(), want)
 	}
 	// The row's own values win over defaults.
 	row, ps = v.Check(record(3, goodEID2, "arqia_br", "loc-row"))
-	if len(ps) != 0 || row.Fields[ColCMP] != "ARQIA_BR" || row.Fields[ColLocaleID] != "loc-row" {
+	if len(ps) != 0 || row.Fields()[ColCMP] != "ARQIA_BR" || row.Fields()[ColLocaleID] != "loc-row" {
 		t.Errorf("row = %+v, problems %v", row, ps)
 	}
 	// A default is checked like a cell; the problem shows the default.
