@@ -278,8 +278,12 @@ func (v *Validator) expectRows(rowsSoFar, total int) {
 	if rowsSoFar == 0 || total <= rowsSoFar || v.dups.n == 0 {
 		return
 	}
-	ids := float64(v.dups.n) / float64(rowsSoFar) * float64(total)
-	v.dups.reserve(int(ids * 1.125)) // the first rows are a small sample
+	n := v.dups.held()
+	for k := range n {
+		// The first rows are a small sample: an eighth more.
+		n[k] = int(float64(n[k]) / float64(rowsSoFar) * float64(total) * 1.125)
+	}
+	v.dups.reserve(n)
 }
 
 // columnsNeeded lists the columns every row of provider p needs, as far
@@ -625,13 +629,23 @@ func (c *rowCheck) idProblem(col, raw string, p idProblem, rules ProviderRules) 
 // dup queues a usable identifier for the duplicate index, which reports a
 // repeat at this point among the row's problems.
 func (c *rowCheck) dup(kind dupKind, key, raw string) {
-	*c.uses = append(*c.uses, dupUse{key: c.v.dups.hash(kind, key), raw: raw, row: c.rec.Row,
-		at: len(c.problems), kind: kind})
+	c.dupKey(kind, c.v.dups.key(kind, key), raw)
+}
+
+// dupKey is dup of an identifier already packed.
+func (c *rowCheck) dupKey(kind dupKind, k dupKey, raw string) {
+	*c.uses = append(*c.uses, dupUse{key: k, raw: raw, row: c.rec.Row, at: len(c.problems), kind: kind})
 }
 
 func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
 	raw, val, ok := c.ident(prov, ColEID, c.v.iEID, true, required)
 	if !ok {
+		return val
+	}
+	// The common case in one pass: the digits read as numbers give both
+	// the check digits' test and the duplicate index's key.
+	if hi, lo, ok := eidNumbers(val); ok && eidMod97(hi, lo) == 1 {
+		c.dupKey(dupEID, c.v.dups.eidKey(hi, lo), raw)
 		return val
 	}
 	if p := checkEID(val); !p.ok() && c.idProblem(ColEID, raw, p, rules) {
@@ -644,6 +658,12 @@ func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
 func (c *rowCheck) iccid(prov string, rules ProviderRules, required bool) string {
 	raw, val, ok := c.ident(prov, ColICCID, c.v.iICCID, true, required)
 	if !ok {
+		return val
+	}
+	// The common case in one pass, as for the EID: a complete ICCID
+	// that passes Luhn is its own canonical form under either rule.
+	if k, ok := iccidNumber(val); ok {
+		c.dupKey(dupICCID, c.v.dups.shortKey(dupICCID, k), raw)
 		return val
 	}
 	canon, p := checkICCID(val, rules.AllowICCIDWithoutCheckDigit)
