@@ -51,12 +51,13 @@ type dupIndex struct {
 
 func newDupIndex() *dupIndex {
 	d := &dupIndex{}
+	mem := newSlotMemory(d)
 	// Each table hashes with a seed of its own, random per index.
 	var h maphash.Hash
-	d.eids.seed = h.Sum64()
+	d.eids.seed, d.eids.mem = h.Sum64(), mem
 	for k := range d.short {
 		h.WriteByte(byte(k))
-		d.short[k].seed = h.Sum64()
+		d.short[k].seed, d.short[k].mem = h.Sum64(), mem
 	}
 	return d
 }
@@ -242,6 +243,19 @@ func (d *dupIndex) size() int {
 	return n
 }
 
+// free forgets every identifier and gives back the memory of the tables
+// at once, rather than when the index is garbage. The index may be used
+// again.
+func (d *dupIndex) free() {
+	release(d.eids.mem, d.eids.slots)
+	d.eids.slots = nil
+	for k := range d.short {
+		release(d.short[k].mem, d.short[k].slots)
+		d.short[k].slots = nil
+	}
+	d.reset()
+}
+
 // reset forgets every identifier, keeping the memory.
 func (d *dupIndex) reset() {
 	clear(d.eids.slots)
@@ -301,7 +315,8 @@ type shortTable struct {
 	slots    []shortSlot
 	n        int
 	reserved bool
-	seed     uint64 // of the slot hash
+	seed     uint64      // of the slot hash
+	mem      *slotMemory // where its slots come from
 }
 
 type shortSlot struct{ k0, k1, row uint32 }
@@ -348,13 +363,14 @@ func (t *shortTable) reserve(n int) {
 // resize moves the keys to a table of size slots.
 func (t *shortTable) resize(size int) {
 	old := t.slots
-	t.slots = make([]shortSlot, size)
+	t.slots = slots[shortSlot](t.mem, size)
 	for _, s := range old {
 		if s.row != 0 {
 			k := uint64(s.k0) | uint64(s.k1)<<32
 			t.slots[t.find(k, t.hash(k))] = s
 		}
 	}
+	release(t.mem, old)
 }
 
 // eidTable holds EIDs, two 64-bit halves. A slot is 20 bytes: five words.
@@ -362,7 +378,8 @@ type eidTable struct {
 	slots    []eidSlot
 	n        int
 	reserved bool
-	seed     uint64 // of the slot hash
+	seed     uint64      // of the slot hash
+	mem      *slotMemory // where its slots come from
 }
 
 type eidSlot struct{ h0, h1, l0, l1, row uint32 }
@@ -405,11 +422,12 @@ func (t *eidTable) reserve(n int) {
 
 func (t *eidTable) resize(size int) {
 	old := t.slots
-	t.slots = make([]eidSlot, size)
+	t.slots = slots[eidSlot](t.mem, size)
 	for _, s := range old {
 		if s.row != 0 {
 			hi, lo := uint64(s.h0)|uint64(s.h1)<<32, uint64(s.l0)|uint64(s.l1)<<32
 			t.slots[t.find(hi, lo, t.hash(hi, lo))] = s
 		}
 	}
+	release(t.mem, old)
 }

@@ -377,7 +377,7 @@ func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []P
 
 	row.fields = setup.fields
 	if known && setup.manifest.Fields != nil {
-		s.fc = FieldCheck{c: c, prov: prov, fields: setup.fields}
+		s.fc = FieldCheck{c: c, prov: prov, fields: setup.fields, lengths: v.fieldNames.lengths}
 		setup.manifest.Fields(&s.fc)
 		row.set, s.fc.set = s.fc.set, nil
 	}
@@ -782,6 +782,8 @@ type nameSet struct {
 	slots [nameSlots]uint8 // 1 + index into names; 0 is empty
 	all   bool             // too many names for slots: has says yes to all
 	many  map[string]int   // when all: the index of each name
+	// lengths has bit len(name)&63 set for each name (all bits when all).
+	lengths uint64
 }
 
 const nameSlots = 256
@@ -796,6 +798,7 @@ func newNameSet(names []string) nameSet {
 			return manyNames(names)
 		}
 		s.names = append(s.names, n)
+		s.lengths |= 1 << (len(n) & 63)
 		i := nameHome(n)
 		for s.slots[i] != 0 {
 			i = (i + 1) % nameSlots
@@ -807,7 +810,7 @@ func newNameSet(names []string) nameSet {
 
 // manyNames is the nameSet of more names than its table holds: a map.
 func manyNames(names []string) nameSet {
-	s := nameSet{all: true, many: make(map[string]int, len(names))}
+	s := nameSet{all: true, many: make(map[string]int, len(names)), lengths: ^uint64(0)}
 	for _, n := range names {
 		if _, ok := s.many[n]; !ok {
 			s.many[n] = len(s.names)
