@@ -365,7 +365,9 @@ func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []P
 	if rec.BadEncoding {
 		c.badEncoding()
 	}
-	c.controls() // after badEncoding: it replaces control characters with U+FFFD
+	if !rec.noControls {
+		c.controls() // after badEncoding: it replaces control characters with U+FFFD
+	}
 
 	prov, known := c.provider()
 	row.Provider = prov
@@ -594,24 +596,40 @@ const needEveryRow = "for every row"
 // may have added and reports spreadsheet damage. ok is false when there is
 // nothing more to check: the cell is empty or too damaged to read.
 func (c *rowCheck) ident(prov, col string, i int, lossy, required bool) (raw, val string, ok bool) {
-	raw, val, numeric := c.cell(i)
+	raw, val, numeric, ok := c.identCell(prov, col, i, required)
+	if !ok {
+		return raw, val, false
+	}
+	return raw, val, c.excel(col, raw, val, numeric, lossy)
+}
+
+// identCell is the first half of ident: the cell, unwrapped, and whether
+// a spreadsheet stored it as a number. ok is false when the cell is empty
+// or already reported.
+func (c *rowCheck) identCell(prov, col string, i int, required bool) (raw, val string, numeric, ok bool) {
+	raw, val, numeric = c.cell(i)
 	if c.isSpoiled(col) {
-		return raw, "", false
+		return raw, "", numeric, false
 	}
 	if val == "" {
 		if required {
 			c.missing(prov, col, raw, needEveryRow)
 		}
-		return raw, "", false
+		return raw, "", numeric, false
 	}
-	val = unwrapText(val)
+	return raw, unwrapText(val), numeric, true
+}
+
+// excel is the second half of ident: it reports spreadsheet damage and
+// says whether the value is still worth checking. A text cell of digits
+// alone has none, so the EID and ICCID checks read such cells first and
+// come here only when they are not that.
+func (c *rowCheck) excel(col, raw, val string, numeric, lossy bool) bool {
 	if msg, sev, found := excelDamage(label(col), val, numeric, lossy); found {
 		c.add(col, raw, CodeExcelDamage, sev, msg)
-		if sev == SeverityError {
-			return raw, val, false
-		}
+		return sev != SeverityError
 	}
-	return raw, val, true
+	return true
 }
 
 // idProblem records an identifier problem; checksum failures (and the
@@ -638,14 +656,18 @@ func (c *rowCheck) dupKey(kind dupKind, k dupKey, raw string) {
 }
 
 func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
-	raw, val, ok := c.ident(prov, ColEID, c.v.iEID, true, required)
+	raw, val, numeric, ok := c.identCell(prov, ColEID, c.v.iEID, required)
 	if !ok {
 		return val
 	}
-	// The common case in one pass: the digits read as numbers give both
-	// the check digits' test and the duplicate index's key.
-	if hi, lo, ok := eidNumbers(val); ok && eidMod97(hi, lo) == 1 {
+	// The common case in one pass: the digits of a text cell read as
+	// numbers give the check digits' test and the duplicate index's key,
+	// and mean there is no spreadsheet damage to look for.
+	if hi, lo, ok := eidNumbers(val); ok && !numeric && eidMod97(hi, lo) == 1 {
 		c.dupKey(dupEID, c.v.dups.eidKey(hi, lo), raw)
+		return val
+	}
+	if !c.excel(ColEID, raw, val, numeric, true) {
 		return val
 	}
 	if p := checkEID(val); !p.ok() && c.idProblem(ColEID, raw, p, rules) {
@@ -656,14 +678,17 @@ func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
 }
 
 func (c *rowCheck) iccid(prov string, rules ProviderRules, required bool) string {
-	raw, val, ok := c.ident(prov, ColICCID, c.v.iICCID, true, required)
+	raw, val, numeric, ok := c.identCell(prov, ColICCID, c.v.iICCID, required)
 	if !ok {
 		return val
 	}
 	// The common case in one pass, as for the EID: a complete ICCID
 	// that passes Luhn is its own canonical form under either rule.
-	if k, ok := iccidNumber(val); ok {
+	if k, ok := iccidNumber(val); ok && !numeric {
 		c.dupKey(dupICCID, c.v.dups.shortKey(dupICCID, k), raw)
+		return val
+	}
+	if !c.excel(ColICCID, raw, val, numeric, true) {
 		return val
 	}
 	canon, p := checkICCID(val, rules.AllowICCIDWithoutCheckDigit)
