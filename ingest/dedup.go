@@ -3,6 +3,7 @@ package ingest
 import (
 	"hash/maphash"
 	"math/bits"
+	"unsafe"
 )
 
 // dupKind is the kind of identifier in the duplicate index. Each kind has
@@ -35,11 +36,10 @@ const (
 // bytes per EID and 18 per other identifier; without one a table doubles
 // as it fills.
 //
-// The Go heap peaks well above the tables: the garbage collector lets the
-// heap grow to twice what was live (GOGC=100) before it frees the rows
-// already handed on, and the tables are most of what is live; a doubling
-// also keeps the old table until then. That is why the tables are sized
-// once rather than doubled.
+// A doubling holds the old table and the new at once and copies every
+// key, which is why the tables are sized once rather than doubled; and on
+// the Go heap the tables would let it grow to twice their size before each
+// collection, which is why large ones live outside it (see slotMemory).
 type dupIndex struct {
 	eids  eidTable                 // dupEID
 	short [dupKinds]shortTable     // dupICCID, dupMSISDN, dupIMSI (not dupEID)
@@ -220,9 +220,12 @@ func (d *dupIndex) resolve(uses []dupUse) {
 // small steps.
 func (d *dupIndex) reserve(n [dupKinds]int) {
 	d.eids.reserve(n[dupEID])
+	size := len(d.eids.slots) * int(unsafe.Sizeof(eidSlot{}))
 	for k := dupICCID; k < dupKinds; k++ {
 		d.short[k].reserve(n[k])
+		size += len(d.short[k].slots) * int(unsafe.Sizeof(shortSlot{}))
 	}
+	d.eids.mem.reserveHeadroom(size)
 }
 
 // held returns how many packed identifiers of each kind the index holds.

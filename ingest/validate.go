@@ -348,7 +348,7 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 // to a provider's Fields rule (an unknown function), it and its
 // FieldCheck would otherwise be allocated for every row.
 func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []Problem) {
-	s.c = rowCheck{v: v, rec: rec, uses: uses, spoiled: s.c.spoiled[:0]}
+	s.c = rowCheck{v: v, rec: rec, uses: uses, spoiled: s.c.spoiled[:0], last: s.c.last}
 	c := &s.c
 	row := Row{Number: rec.Row, Values: rec.Values}
 	c.readerProblems()
@@ -371,7 +371,10 @@ func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []P
 
 	prov, known := c.provider()
 	row.Provider = prov
-	setup := v.setupFor(prov, known)
+	setup := c.last.setup
+	if !known || setup == nil || c.last.name != prov {
+		setup = v.setupFor(prov, known)
+	}
 	row.EID = c.eid(prov, setup.rules, setup.needEID)
 	row.ICCID = c.iccid(prov, setup.rules, setup.needICCID)
 	row.CLI = c.cli(prov, setup.manifest.CLI, setup.needCLI)
@@ -424,6 +427,15 @@ type rowCheck struct {
 	// that makes checking its value pointless (a cell cut short, a control
 	// character), so that it does not also get missing_value or bad_format.
 	spoiled []string
+	last    lastProvider // kept from row to row
+}
+
+// lastProvider is the provider of the last row with a known one, and the
+// cell that named it: most manifests name the same provider row after
+// row, and finding it from the cell took three map lookups.
+type lastProvider struct {
+	cell, name string
+	setup      *providerSetup
 }
 
 func (c *rowCheck) spoil(col string) { c.spoiled = append(c.spoiled, col) }
@@ -556,17 +568,24 @@ func (c *rowCheck) provider() (name string, known bool) {
 			c.add(ColProvider, raw, CodeBadValue, SeverityError, fmt.Sprintf(
 				"this row is for provider %q but --provider %s was given; leave the cell empty or make them agree", val, c.v.provider))
 		}
+		if c.v.providerKnown && c.last.setup == nil {
+			c.last = lastProvider{name: c.v.provider, setup: c.v.setups[c.v.provider]}
+		}
 		return c.v.provider, c.v.providerKnown
 	}
 	if val == "" {
 		c.add(ColProvider, raw, CodeMissingValue, SeverityError, c.v.noProviderMsg)
 		return "", false
 	}
+	if c.last.setup != nil && val == c.last.cell {
+		return c.last.name, true
+	}
 	p := normaliseProvider(val)
 	if !knownProvider(p) {
 		c.add(ColProvider, raw, CodeUnknownProvider, SeverityError, unknownProviderMessage(val))
 		return val, false
 	}
+	c.last = lastProvider{cell: val, name: p, setup: c.v.setups[p]}
 	return p, true
 }
 

@@ -26,7 +26,9 @@
 // shared machine vary from run to run, so each floor and its simbulk phase
 // take turns, -runs times, and the table shows the median times, the
 // ratio of the medians, and the largest peaks. Two sizes show whether
-// memory stays flat as the row count grows.
+// memory stays flat as the row count grows. The peak heap is the Go
+// heap's: validation's duplicate index keeps its large tables outside it
+// (ingest/dupmem.go), so only the peak RSS counts them.
 package main
 
 import (
