@@ -284,7 +284,7 @@ func (r *csvReader) read() csvRead {
 func (r *csvReader) record(rd csvRead) Record {
 	n := len(rd.fields)
 	width := max(n, len(r.header.Names))
-	rec := Record{Row: rd.line, Values: slices.Grow(rd.fields, width-n)[:width], FieldCount: n}
+	rec := Record{Row: rd.line, Values: slices.Grow(rd.fields, width-n)[:width], FieldCount: n, noControls: !r.limit.controls}
 	if len(rd.cuts) > 0 {
 		r.applyCuts(&rec, rd.cuts)
 	}

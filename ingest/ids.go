@@ -93,6 +93,58 @@ func checkEID(s string) idProblem {
 	return idProblem{}
 }
 
+// eidNumbers reads an EID of 32 digits as two numbers, its first and last
+// 16 digits; ok is false when s is not 32 ASCII digits.
+func eidNumbers(s string) (hi, lo uint64, ok bool) {
+	if len(s) != 32 {
+		return 0, 0, false
+	}
+	hi, ok1 := packDigits(s[:16])
+	lo, ok2 := packDigits(s[16:])
+	return hi, lo, ok1 && ok2
+}
+
+// eidMod97 is the EID hi*10^16 + lo mod 97, as checkdigit.Mod97Valid
+// works it out from the digits: a valid EID gives 1.
+func eidMod97(hi, lo uint64) uint64 {
+	const tenTo16 = 10_000_000_000_000_000 % 97
+	return (hi%97*tenTo16 + lo%97) % 97
+}
+
+// iccidNumber reads an ICCID of 19 or 20 digits that starts with 89 and
+// passes Luhn, and packs it as the duplicate index does (see dupKey); ok
+// is false for any other value, which checkICCID then judges. One pass
+// does both: every valid row has an ICCID.
+func iccidNumber(s string) (k uint64, ok bool) {
+	n := len(s)
+	if (n != 19 && n != 20) || s[0] != '8' || s[1] != '9' {
+		return 0, false
+	}
+	var v uint64
+	sum := 0
+	for i := 2; i < n; i++ {
+		d := int(s[i] - '0')
+		if d > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(d)
+		if (n-1-i)&1 == 1 { // every second digit from the check digit's left
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	// The 8 and the 9: the 8 is doubled (16: 7) when n is even, else the
+	// 9 is (18: 9).
+	if n%2 == 0 {
+		sum += 7 + 9
+	} else {
+		sum += 8 + 9
+	}
+	return uint64(n-17)<<60 | v, sum%10 == 0
+}
+
 // checkICCID applies the ICCID rules to a trimmed value. canon is the ICCID
 // with its check digit, so that the same SIM written with and without its
 // check digit is caught as a duplicate.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -244,5 +245,61 @@ func TestCountryCallingCodesPrefixFree(t *testing.T) {
 	}
 	if len(countryCallingCodes) < 200 {
 		t.Errorf("only %d country codes", len(countryCallingCodes))
+	}
+}
+
+// The one-pass readings of an EID and an ICCID that validation takes for
+// the common case agree with the full checks and with the duplicate
+// index's packing, for valid values and for values one digit off.
+func TestIdentifierFastPaths(t *testing.T) {
+	d := newDupIndex()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + rnd.IntN(10))
+		}
+		return string(b)
+	}
+	for range 20000 {
+		eid := digits(30)
+		eid += EIDCheckDigits(eid)
+		if rnd.IntN(3) == 0 {
+			eid = eid[:5] + digits(1) + eid[6:]
+		}
+		hi, lo, ok := eidNumbers(eid)
+		fast := ok && eidMod97(hi, lo) == 1
+		if want := checkEID(eid).ok(); fast != want {
+			t.Fatalf("EID %s: one pass says %v, checkEID %v", eid, fast, want)
+		}
+		if fast && d.eidKey(hi, lo) != d.key(dupEID, eid) {
+			t.Fatalf("EID %s: keys differ", eid)
+		}
+
+		n := 19 + rnd.IntN(2)
+		iccid := "89" + digits(n-3)
+		iccid += string(LuhnDigit(iccid))
+		changed := rnd.IntN(3) == 0
+		if changed {
+			iccid = iccid[:7] + digits(1) + iccid[8:]
+		}
+		for _, allow := range []bool{false, true} {
+			k, ok := iccidNumber(iccid)
+			canon, p := checkICCID(iccid, allow)
+			// The one pass may leave a value to checkICCID, never pass
+			// one it would not, and passes every complete valid one.
+			if (ok && (!p.ok() || canon != iccid)) || (!ok && !changed) || (!ok && !allow && p.ok()) {
+				t.Fatalf("ICCID %s (allow %v): one pass says %v, checkICCID %q %v", iccid, allow, ok, canon, p)
+			}
+			if ok && d.shortKey(dupICCID, k) != d.key(dupICCID, iccid) {
+				t.Fatalf("ICCID %s: keys differ", iccid)
+			}
+		}
+	}
+	for _, bad := range []string{"8944306091635171524", "894430609163517152", "8844306091635171524", "89443060916351715x4", "894430609163517152400"} {
+		k, ok := iccidNumber(bad)
+		if _, p := checkICCID(bad, false); ok && !p.ok() {
+			t.Errorf("ICCID %s: one pass accepts it (%x), checkICCID does not", bad, k)
+		}
 	}
 }

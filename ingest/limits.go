@@ -68,6 +68,14 @@ type fieldLimiter struct {
 	cuts       []csvCut
 	eof        bool  // the text has ended
 	err        error // sticky: a quoted field never closed
+
+	// controls is set once a byte has gone by that may put a control
+	// character in a cell (see mayHoldControl): until then no record
+	// holds one, and the validator need not look at every cell. A CR
+	// outside quotes counts only when no LF follows it (encoding/csv
+	// drops it from the line end); crPending is a CR that ended the last
+	// buffer.
+	controls, crPending bool
 }
 
 type limitState uint8
@@ -100,14 +108,36 @@ const maxPendingCuts = 4096
 const (
 	specialInField  uint8 = 1 << iota // delimiter, quote, line end
 	specialInQuotes                   // quote, line end
+	controlByte                       // may start a control character: C0 but LF, DEL, 0xC2 (C1)
 )
 
 func newFieldLimiter(r io.Reader, comma rune, limits csvLimits) *fieldLimiter {
 	f := &fieldLimiter{r: r, comma: byte(comma), limits: limits, fields: 1}
+	for c := range 0x20 {
+		if c != '\n' {
+			f.class[c] |= controlByte
+		}
+	}
+	f.class[0x7f] |= controlByte
+	f.class[0xc2] |= controlByte
 	f.class[f.comma] |= specialInField
 	f.class['"'] |= specialInField | specialInQuotes
 	f.class['\n'] |= specialInField | specialInQuotes
 	return f
+}
+
+// noteControl takes a byte of class controlByte (step's, or plainFields'
+// with the byte after it, next, when b has one: -1 otherwise).
+func (f *fieldLimiter) noteControl(c byte, next int) {
+	switch {
+	case c == f.comma && f.state != inQuotes && !f.dropping:
+		// A TAB delimiter.
+	case c == '\r' && (f.state == inField || f.state == quoteSeen) && next < 0:
+		f.crPending = true
+	case c == '\r' && (f.state == inField || f.state == quoteSeen) && next == '\n':
+	default:
+		f.controls = true
+	}
 }
 
 func (f *fieldLimiter) Read(p []byte) (int, error) {
@@ -137,6 +167,10 @@ func (f *fieldLimiter) Read(p []byte) (int, error) {
 func (f *fieldLimiter) filter(b []byte) int {
 	w := 0
 	for i := 0; i < len(b); {
+		if f.crPending {
+			f.crPending = false
+			f.controls = f.controls || b[i] != '\n'
+		}
 		if w == i && f.state == inField && !f.dropping {
 			// Nothing dropped so far: unquoted text goes by in place.
 			if n := f.plainFields(b[i:]); n > 0 {
@@ -157,6 +191,13 @@ func (f *fieldLimiter) filter(b []byte) int {
 		}
 		c := b[i]
 		i++
+		if f.class[c]&controlByte != 0 {
+			next := -1
+			if i < len(b) {
+				next = int(b[i])
+			}
+			f.noteControl(c, next)
+		}
 		if f.step(c) {
 			if f.swap != 0 {
 				c, f.swap = f.swap, 0
@@ -179,12 +220,27 @@ func (f *fieldLimiter) plainFields(b []byte) int {
 	j := 0
 loop:
 	for ; j < len(b); j++ {
-		switch c := b[j]; {
-		case f.class[c] == 0:
-			if cell >= f.limits.cellBytes {
-				break loop
+		// A run of cell text first, in a loop of its own that looks at
+		// nothing but each byte's class; the cell limit bounds the run.
+		run := b[j:]
+		if room := f.limits.cellBytes - cell; room < int64(len(run)) {
+			run = run[:max(room, 0)]
+		}
+		n := 0
+		for _, c := range run {
+			if f.class[c] != 0 {
+				break
 			}
-			cell++
+			n++
+		}
+		j += n
+		cell += int64(n)
+		if j == len(b) {
+			break
+		}
+		switch c := b[j]; {
+		case f.class[c] == 0: // past the cell limit
+			break loop
 		case c == f.comma:
 			if fields >= f.limits.columns {
 				break loop
@@ -193,8 +249,18 @@ loop:
 		case c == '\n':
 			fields, cell = 1, 0
 			lines++
-		default: // a quote
+		case c == '"':
 			break loop
+		default: // a byte that may start a control character
+			if cell >= f.limits.cellBytes {
+				break loop // step takes it, and notes it
+			}
+			next := -1
+			if j+1 < len(b) {
+				next = int(b[j+1])
+			}
+			f.noteControl(c, next)
+			cell++
 		}
 	}
 	f.cell, f.fields, f.line = cell, fields, f.line+lines
@@ -211,9 +277,9 @@ func (f *fieldLimiter) plainRun(b []byte) int {
 	var mask uint8
 	switch f.state {
 	case inField:
-		mask = specialInField
+		mask = specialInField | controlByte
 	case inQuotes:
-		mask = specialInQuotes
+		mask = specialInQuotes | controlByte
 	default:
 		return 0
 	}
@@ -287,6 +353,7 @@ func (f *fieldLimiter) inQuotes(c byte) bool {
 		return !f.dropping
 	}
 	if c == '\n' {
+		f.controls = true // a line end inside a cell
 		f.line++
 		if f.dropping {
 			f.cuts[len(f.cuts)-1].lines++

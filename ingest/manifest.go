@@ -78,10 +78,14 @@ func UnregisterManifest(name string) {
 // them: it reads and normalises values and reports what is wrong, at the
 // cell as written (or the default the value came from).
 type FieldCheck struct {
-	c     *rowCheck
-	prov  string
-	f     map[string]string
-	added bool // Set gave f a field outside the Validator's fieldNames
+	c      *rowCheck
+	prov   string
+	fields *fieldLayout
+	set    []fieldValue // what Set changed, for the Row
+	// lengths has a bit for the length of each field the row may have
+	// (see nameSet.lengths), the set ones included: a field of no such
+	// length is empty.
+	lengths uint64
 }
 
 // Provider is the row's provider.
@@ -90,18 +94,33 @@ func (fc *FieldCheck) Provider() string { return fc.prov }
 // Get returns field col ("" when the row has none).
 func (fc *FieldCheck) Get(col string) string {
 	// A rule asks for every field it knows, and most rows have few of
-	// them: a field no header column or default names, and no Set added,
-	// is empty without hashing col for the row's map.
-	if !fc.added && !fc.c.v.fieldNames.has(col) {
+	// them: the answer for a field the manifest lacks is settled here, in
+	// the rule's own code, where this test is inlined.
+	if fc.lengths&(1<<(len(col)&63)) == 0 {
 		return ""
 	}
-	return fc.f[col]
+	return fc.get(col)
+}
+
+func (fc *FieldCheck) get(col string) string {
+	for i := len(fc.set) - 1; i >= 0; i-- {
+		if fc.set[i].name == col {
+			return fc.set[i].value
+		}
+	}
+	return fc.fields.get(fc.c.rec.Values, col)
 }
 
 // Set replaces field col's value (a normalised spelling).
 func (fc *FieldCheck) Set(col, val string) {
-	fc.added = fc.added || !fc.c.v.fieldNames.has(col)
-	fc.f[col] = val
+	// A rule sets what it has just checked, mostly already spelled as it
+	// wants (a state code in capitals): only a change costs the row
+	// anything.
+	if val != "" && val == fc.Get(col) {
+		return
+	}
+	fc.set = append(fc.set, fieldValue{col, val})
+	fc.lengths |= 1 << (len(col) & 63)
 }
 
 // Require reports field col missing when it is empty; otherwise it returns
@@ -120,5 +139,5 @@ func (fc *FieldCheck) RequireWhen(col, when string) (string, bool) {
 // Bad reports field col's value as an error with code (CodeBadValue,
 // CodeBadFormat) and a message that says what is wanted.
 func (fc *FieldCheck) Bad(col, code, msg string) {
-	fc.c.add(col, fc.c.fieldRaw(col, fc.f), code, SeverityError, msg)
+	fc.c.add(col, fc.c.fieldRaw(col, fc), code, SeverityError, msg)
 }

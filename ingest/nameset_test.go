@@ -47,7 +47,7 @@ func TestFieldCheckSetsNewField(t *testing.T) {
 	t.Cleanup(func() { UnregisterManifest("setter") })
 	v, _ := NewValidator(NewHeader([]string{"provider"}), ValidateOptions{})
 	row, problems := v.Check(Record{Row: 2, Values: []string{"setter"}, FieldCount: 1})
-	if len(problems) != 0 || row.Fields["region"] != "eu" {
-		t.Fatalf("fields %v, problems %v", row.Fields, problems)
+	if len(problems) != 0 || row.Fields()["region"] != "eu" {
+		t.Fatalf("fields %v, problems %v", row.Fields(), problems)
 	}
 }

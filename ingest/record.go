@@ -178,6 +178,11 @@ type Record struct {
 	// (a cell over the size limit, whose value it dropped). The validator
 	// reports them with its own.
 	Problems []Problem
+
+	// noControls is set by a reader that saw no byte that could start a
+	// control character before this row: the validator then need not
+	// look for one in every cell. The zero value means it must.
+	noControls bool
 }
 
 // Get returns the trimmed value of a canonical column, or "".

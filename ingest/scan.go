@@ -27,6 +27,7 @@ import (
 // caller may Close r then. Scan does not close r.
 func Scan(r Reader, opts ValidateOptions, fn func(row Row, problems []Problem) error) (Summary, []Problem, error) {
 	v, headerProblems := NewValidator(r.Header(), opts)
+	defer v.dups.free() // last: after the reading goroutine has stopped
 	var sum Summary
 
 	batches := make(chan *scanBatch, scanQueue)

@@ -23,9 +23,10 @@ type Validator struct {
 	setups map[string]*providerSetup // known provider -> what Check needs, worked out once
 
 	iProvider, iEID, iICCID, iCLI, iIMEI int
-	fieldCols                            []fieldCol // provider fields present in the header, in file order
-	colNames                             []string   // position -> canonical name, or the header as written
-	fieldNames                           nameSet    // every field a row's map may hold: fieldCols' and the defaults'
+	fieldCols                            []fieldCol   // provider fields present in the header, in file order
+	colNames                             []string     // position -> canonical name, or the header as written
+	fieldNames                           nameSet      // every field a row may have: fieldCols' and the defaults', in slot order
+	noDefaults                           *fieldLayout // the fields of a row whose provider is unknown
 
 	headersFound  string // for messages: the headers as written, the first few
 	noProviderMsg string
@@ -51,13 +52,47 @@ type providerSetup struct {
 	manifest                    Manifest      // the provider's rules
 	rules                       ProviderRules // as rulesFor gives them
 	needEID, needICCID, needCLI bool          // required identifiers
-	defaults                    []fieldDefault
+	fields                      *fieldLayout  // where its fields come from
 }
 
-// fieldDefault is a configured default value of a provider field.
-type fieldDefault struct {
-	name, value string
-	col         int // the same column in fieldCols, or -1 when the header lacks it
+// fieldLayout is where one provider's fields come from in the rows of one
+// manifest: a column, a configured default, or both (the cell wins when
+// it is not empty). It is worked out once per provider, and every Row
+// points to it instead of carrying a map of its own.
+type fieldLayout struct {
+	names *nameSet    // the Validator's fieldNames: name -> slot
+	slots []fieldSlot // by the names' order
+}
+
+// fieldSlot is one provider field of a fieldLayout.
+type fieldSlot struct {
+	name string
+	col  int    // position in the record, -1 when the header lacks it
+	def  string // the configured default, "" for none
+}
+
+// slot returns the value of field slot i in a row with these cells.
+func (l *fieldLayout) slot(values []string, i int) string {
+	s := &l.slots[i]
+	if s.col >= 0 && s.col < len(values) {
+		val := values[s.col]
+		if !plainEnds(val) {
+			val = strings.TrimSpace(val)
+		}
+		if val != "" {
+			return val
+		}
+	}
+	return s.def
+}
+
+// get returns field col of a row with these cells, "" when the layout
+// has no such field.
+func (l *fieldLayout) get(values []string, col string) string {
+	if i := l.names.index(col); i >= 0 {
+		return l.slot(values, i)
+	}
+	return ""
 }
 
 func isIdentifier(col string) bool {
@@ -157,6 +192,7 @@ func NewValidator(h Header, opts ValidateOptions) (*Validator, []Problem) {
 		}
 	}
 	v.fieldNames = newNameSet(names)
+	v.noDefaults = v.newFieldLayout(nil)
 	v.setups = make(map[string]*providerSetup, len(providerNames))
 	for _, p := range providerNames {
 		v.setups[p] = v.newProviderSetup(p)
@@ -206,12 +242,22 @@ func (v *Validator) newProviderSetup(p string) *providerSetup {
 		needEID:   slices.Contains(required, ColEID),
 		needICCID: slices.Contains(required, ColICCID),
 		needCLI:   slices.Contains(required, ColCLI),
-	}
-	for name, value := range v.defaults[p] {
-		col := slices.IndexFunc(v.fieldCols, func(fc fieldCol) bool { return fc.name == name })
-		s.defaults = append(s.defaults, fieldDefault{name: name, value: value, col: col})
+		fields:    v.newFieldLayout(v.defaults[p]),
 	}
 	return s
+}
+
+// newFieldLayout lays out the fields of a provider with these defaults:
+// one slot per name in fieldNames, each with its column and default.
+func (v *Validator) newFieldLayout(defaults map[string]string) *fieldLayout {
+	l := &fieldLayout{names: &v.fieldNames, slots: make([]fieldSlot, len(v.fieldNames.names))}
+	for i, name := range v.fieldNames.names {
+		l.slots[i] = fieldSlot{name: name, col: -1, def: defaults[name]}
+	}
+	for _, fc := range v.fieldCols {
+		l.slots[v.fieldNames.index(fc.name)].col = fc.idx
+	}
+	return l
 }
 
 // setupFor returns the setup of a row's provider. Rows whose provider is
@@ -220,7 +266,7 @@ func (v *Validator) setupFor(prov string, known bool) *providerSetup {
 	if known {
 		return v.setups[prov]
 	}
-	return &providerSetup{rules: v.rulesFor(prov)}
+	return &providerSetup{rules: v.rulesFor(prov), fields: v.noDefaults}
 }
 
 // expectRows tells the Validator how many rows the manifest probably has
@@ -232,8 +278,12 @@ func (v *Validator) expectRows(rowsSoFar, total int) {
 	if rowsSoFar == 0 || total <= rowsSoFar || v.dups.n == 0 {
 		return
 	}
-	ids := float64(v.dups.n) / float64(rowsSoFar) * float64(total)
-	v.dups.reserve(int(ids * 1.125)) // the first rows are a small sample
+	n := v.dups.held()
+	for k := range n {
+		// The first rows are a small sample: an eighth more.
+		n[k] = int(float64(n[k]) / float64(rowsSoFar) * float64(total) * 1.125)
+	}
+	v.dups.reserve(n)
 }
 
 // columnsNeeded lists the columns every row of provider p needs, as far
@@ -298,7 +348,7 @@ func (v *Validator) Check(rec Record) (Row, []Problem) {
 // to a provider's Fields rule (an unknown function), it and its
 // FieldCheck would otherwise be allocated for every row.
 func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []Problem) {
-	s.c = rowCheck{v: v, rec: rec, uses: uses, spoiled: s.c.spoiled[:0]}
+	s.c = rowCheck{v: v, rec: rec, uses: uses, spoiled: s.c.spoiled[:0], last: s.c.last}
 	c := &s.c
 	row := Row{Number: rec.Row, Values: rec.Values}
 	c.readerProblems()
@@ -315,20 +365,26 @@ func (v *Validator) check(rec Record, uses *[]dupUse, s *checkScratch) (Row, []P
 	if rec.BadEncoding {
 		c.badEncoding()
 	}
-	c.controls() // after badEncoding: it replaces control characters with U+FFFD
+	if !rec.noControls {
+		c.controls() // after badEncoding: it replaces control characters with U+FFFD
+	}
 
 	prov, known := c.provider()
 	row.Provider = prov
-	setup := v.setupFor(prov, known)
+	setup := c.last.setup
+	if !known || setup == nil || c.last.name != prov {
+		setup = v.setupFor(prov, known)
+	}
 	row.EID = c.eid(prov, setup.rules, setup.needEID)
 	row.ICCID = c.iccid(prov, setup.rules, setup.needICCID)
 	row.CLI = c.cli(prov, setup.manifest.CLI, setup.needCLI)
 	row.IMEI = c.imei(prov, setup.rules)
 
-	row.Fields = c.fields(setup)
+	row.fields = setup.fields
 	if known && setup.manifest.Fields != nil {
-		s.fc = FieldCheck{c: c, prov: prov, f: row.Fields}
+		s.fc = FieldCheck{c: c, prov: prov, fields: setup.fields, lengths: v.fieldNames.lengths}
 		setup.manifest.Fields(&s.fc)
+		row.set, s.fc.set = s.fc.set, nil
 	}
 	return row, c.problems
 }
@@ -371,6 +427,15 @@ type rowCheck struct {
 	// that makes checking its value pointless (a cell cut short, a control
 	// character), so that it does not also get missing_value or bad_format.
 	spoiled []string
+	last    lastProvider // kept from row to row
+}
+
+// lastProvider is the provider of the last row with a known one, and the
+// cell that named it: most manifests name the same provider row after
+// row, and finding it from the cell took three map lookups.
+type lastProvider struct {
+	cell, name string
+	setup      *providerSetup
 }
 
 func (c *rowCheck) spoil(col string) { c.spoiled = append(c.spoiled, col) }
@@ -503,17 +568,24 @@ func (c *rowCheck) provider() (name string, known bool) {
 			c.add(ColProvider, raw, CodeBadValue, SeverityError, fmt.Sprintf(
 				"this row is for provider %q but --provider %s was given; leave the cell empty or make them agree", val, c.v.provider))
 		}
+		if c.v.providerKnown && c.last.setup == nil {
+			c.last = lastProvider{name: c.v.provider, setup: c.v.setups[c.v.provider]}
+		}
 		return c.v.provider, c.v.providerKnown
 	}
 	if val == "" {
 		c.add(ColProvider, raw, CodeMissingValue, SeverityError, c.v.noProviderMsg)
 		return "", false
 	}
+	if c.last.setup != nil && val == c.last.cell {
+		return c.last.name, true
+	}
 	p := normaliseProvider(val)
 	if !knownProvider(p) {
 		c.add(ColProvider, raw, CodeUnknownProvider, SeverityError, unknownProviderMessage(val))
 		return val, false
 	}
+	c.last = lastProvider{cell: val, name: p, setup: c.v.setups[p]}
 	return p, true
 }
 
@@ -543,24 +615,40 @@ const needEveryRow = "for every row"
 // may have added and reports spreadsheet damage. ok is false when there is
 // nothing more to check: the cell is empty or too damaged to read.
 func (c *rowCheck) ident(prov, col string, i int, lossy, required bool) (raw, val string, ok bool) {
-	raw, val, numeric := c.cell(i)
+	raw, val, numeric, ok := c.identCell(prov, col, i, required)
+	if !ok {
+		return raw, val, false
+	}
+	return raw, val, c.excel(col, raw, val, numeric, lossy)
+}
+
+// identCell is the first half of ident: the cell, unwrapped, and whether
+// a spreadsheet stored it as a number. ok is false when the cell is empty
+// or already reported.
+func (c *rowCheck) identCell(prov, col string, i int, required bool) (raw, val string, numeric, ok bool) {
+	raw, val, numeric = c.cell(i)
 	if c.isSpoiled(col) {
-		return raw, "", false
+		return raw, "", numeric, false
 	}
 	if val == "" {
 		if required {
 			c.missing(prov, col, raw, needEveryRow)
 		}
-		return raw, "", false
+		return raw, "", numeric, false
 	}
-	val = unwrapText(val)
+	return raw, unwrapText(val), numeric, true
+}
+
+// excel is the second half of ident: it reports spreadsheet damage and
+// says whether the value is still worth checking. A text cell of digits
+// alone has none, so the EID and ICCID checks read such cells first and
+// come here only when they are not that.
+func (c *rowCheck) excel(col, raw, val string, numeric, lossy bool) bool {
 	if msg, sev, found := excelDamage(label(col), val, numeric, lossy); found {
 		c.add(col, raw, CodeExcelDamage, sev, msg)
-		if sev == SeverityError {
-			return raw, val, false
-		}
+		return sev != SeverityError
 	}
-	return raw, val, true
+	return true
 }
 
 // idProblem records an identifier problem; checksum failures (and the
@@ -578,13 +666,27 @@ func (c *rowCheck) idProblem(col, raw string, p idProblem, rules ProviderRules) 
 // dup queues a usable identifier for the duplicate index, which reports a
 // repeat at this point among the row's problems.
 func (c *rowCheck) dup(kind dupKind, key, raw string) {
-	*c.uses = append(*c.uses, dupUse{key: c.v.dups.hash(kind, key), raw: raw, row: c.rec.Row,
-		at: len(c.problems), kind: kind})
+	c.dupKey(kind, c.v.dups.key(kind, key), raw)
+}
+
+// dupKey is dup of an identifier already packed.
+func (c *rowCheck) dupKey(kind dupKind, k dupKey, raw string) {
+	*c.uses = append(*c.uses, dupUse{key: k, raw: raw, row: c.rec.Row, at: len(c.problems), kind: kind})
 }
 
 func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
-	raw, val, ok := c.ident(prov, ColEID, c.v.iEID, true, required)
+	raw, val, numeric, ok := c.identCell(prov, ColEID, c.v.iEID, required)
 	if !ok {
+		return val
+	}
+	// The common case in one pass: the digits of a text cell read as
+	// numbers give the check digits' test and the duplicate index's key,
+	// and mean there is no spreadsheet damage to look for.
+	if hi, lo, ok := eidNumbers(val); ok && !numeric && eidMod97(hi, lo) == 1 {
+		c.dupKey(dupEID, c.v.dups.eidKey(hi, lo), raw)
+		return val
+	}
+	if !c.excel(ColEID, raw, val, numeric, true) {
 		return val
 	}
 	if p := checkEID(val); !p.ok() && c.idProblem(ColEID, raw, p, rules) {
@@ -595,8 +697,17 @@ func (c *rowCheck) eid(prov string, rules ProviderRules, required bool) string {
 }
 
 func (c *rowCheck) iccid(prov string, rules ProviderRules, required bool) string {
-	raw, val, ok := c.ident(prov, ColICCID, c.v.iICCID, true, required)
+	raw, val, numeric, ok := c.identCell(prov, ColICCID, c.v.iICCID, required)
 	if !ok {
+		return val
+	}
+	// The common case in one pass, as for the EID: a complete ICCID
+	// that passes Luhn is its own canonical form under either rule.
+	if k, ok := iccidNumber(val); ok && !numeric {
+		c.dupKey(dupICCID, c.v.dups.shortKey(dupICCID, k), raw)
+		return val
+	}
+	if !c.excel(ColICCID, raw, val, numeric, true) {
 		return val
 	}
 	canon, p := checkICCID(val, rules.AllowICCIDWithoutCheckDigit)
@@ -669,53 +780,13 @@ func (c *rowCheck) cli(prov string, form CLIForm, required bool) string {
 	return m.digits
 }
 
-// fields gathers the provider fields: the provider's defaults, overridden
-// by the row's non-empty cells. The map is the caller's to keep, so each
-// row gets its own, sized to what it will hold: most rows fill a few of
-// a manifest's many field columns, and a map with room for eight or fewer
-// entries is a fraction of the cost of a larger one.
-func (c *rowCheck) fields(setup *providerSetup) map[string]string {
-	var buf [32]string // more than the canonical field columns
-	vals := buf[:0]
-	n := 0
-	for _, fc := range c.v.fieldCols {
-		val := ""
-		if fc.idx < len(c.rec.Values) {
-			if val = c.rec.Values[fc.idx]; !plainEnds(val) {
-				val = strings.TrimSpace(val)
-			}
-		}
-		if val != "" {
-			n++
-		}
-		vals = append(vals, val)
-	}
-	for _, d := range setup.defaults {
-		if d.col < 0 || vals[d.col] == "" {
-			n++
-		}
-	}
-	f := make(map[string]string, n)
-	for _, d := range setup.defaults {
-		if d.col < 0 || vals[d.col] == "" {
-			f[d.name] = d.value
-		}
-	}
-	for j, fc := range c.v.fieldCols {
-		if vals[j] != "" {
-			f[fc.name] = vals[j]
-		}
-	}
-	return f
-}
-
 // fieldRaw returns what a problem with field col should show as its value:
 // the cell as written, or the default it came from.
-func (c *rowCheck) fieldRaw(col string, f map[string]string) string {
+func (c *rowCheck) fieldRaw(col string, fc *FieldCheck) string {
 	if raw, val, _ := c.cell(c.v.h.Index(col)); val != "" {
 		return raw
 	}
-	return f[col]
+	return fc.Get(col)
 }
 
 // require reports a required field that is empty (val is its value);
@@ -745,15 +816,18 @@ func article(label string) string {
 	return "a " + label
 }
 
-// nameSet tells whether a string is one of a few names without hashing
-// it: a probe table keyed by its length and end bytes, each hit confirmed
-// by comparison. A provider's Fields rule asks for a dozen fields per row
-// that most manifests lack, and hashing each name for a map lookup was a
-// tenth of a narrow manifest's validation.
+// nameSet tells whether a string is one of a few names, and which,
+// without hashing it: a probe table keyed by its length and end bytes,
+// each hit confirmed by comparison. A provider's Fields rule asks for a
+// dozen fields per row that most manifests lack, and hashing each name for
+// a map lookup was a tenth of a narrow manifest's validation.
 type nameSet struct {
 	names []string
 	slots [nameSlots]uint8 // 1 + index into names; 0 is empty
 	all   bool             // too many names for slots: has says yes to all
+	many  map[string]int   // when all: the index of each name
+	// lengths has bit len(name)&63 set for each name (all bits when all).
+	lengths uint64
 }
 
 const nameSlots = 256
@@ -761,18 +835,31 @@ const nameSlots = 256
 func newNameSet(names []string) nameSet {
 	var s nameSet
 	for _, n := range names {
-		if s.has(n) {
+		if s.index(n) >= 0 {
 			continue
 		}
 		if len(s.names) == nameSlots/2 { // kept at most half full
-			return nameSet{all: true}
+			return manyNames(names)
 		}
 		s.names = append(s.names, n)
+		s.lengths |= 1 << (len(n) & 63)
 		i := nameHome(n)
 		for s.slots[i] != 0 {
 			i = (i + 1) % nameSlots
 		}
 		s.slots[i] = uint8(len(s.names))
+	}
+	return s
+}
+
+// manyNames is the nameSet of more names than its table holds: a map.
+func manyNames(names []string) nameSet {
+	s := nameSet{all: true, many: make(map[string]int, len(names)), lengths: ^uint64(0)}
+	for _, n := range names {
+		if _, ok := s.many[n]; !ok {
+			s.many[n] = len(s.names)
+			s.names = append(s.names, n)
+		}
 	}
 	return s
 }
@@ -787,13 +874,21 @@ func nameHome(n string) int {
 // has reports whether n is one of the names (always, when there were too
 // many to hold).
 func (s *nameSet) has(n string) bool {
+	return s.all || s.index(n) >= 0
+}
+
+// index returns n's position in names, or -1.
+func (s *nameSet) index(n string) int {
 	if s.all {
-		return true
+		if i, ok := s.many[n]; ok {
+			return i
+		}
+		return -1
 	}
 	for i := nameHome(n); s.slots[i] != 0; i = (i + 1) % nameSlots {
-		if s.names[s.slots[i]-1] == n {
-			return true
+		if j := int(s.slots[i]) - 1; s.names[j] == n {
+			return j
 		}
 	}
-	return false
+	return -1
 }

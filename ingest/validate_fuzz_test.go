@@ -169,8 +169,8 @@ func FuzzValidatorCheck(f *testing.F) {
 		if row.Provider == "simcard" && !bracketedCLI.MatchString(row.CLI) {
 			t.Fatalf("simcard CLI %q does not match the bracketed pattern", row.CLI)
 		}
-		if row.Provider == "esim" && !slices.Contains(testPlatforms, row.Fields[ColCMP]) {
-			t.Fatalf("esim cmp %q", row.Fields[ColCMP])
+		if row.Provider == "esim" && !slices.Contains(testPlatforms, row.Fields()[ColCMP]) {
+			t.Fatalf("esim cmp %q", row.Fields()[ColCMP])
 		}
 
 		// The same row again repeats every identifier it indexed.

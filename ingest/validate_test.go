@@ -68,8 +68,8 @@ func TestValidateRowBasics(t *testing.T) {
 		t.Errorf("row = %+v", row)
 	}
 	want := map[string]string{ColCMP: "IOTA_EU", ColEUICCAgreementID: "agr", ColLocaleID: "loc"}
-	if fmt.Sprint(row.Fields) != fmt.Sprint(want) {
-		t.Errorf("fields = %v, want %v", row.Fields, want)
+	if fmt.Sprint(row.Fields()) != fmt.Sprint(want) {
+		t.Errorf("fields = %v, want %v", row.Fields(), want)
 	}
 
 	// Problems carry the row, the canonical column and the raw cell.
@@ -98,12 +98,12 @@ func TestValidateDefaults(t *testing.T) {
 		t.Fatalf("problems %v", ps)
 	}
 	want := map[string]string{ColCMP: "IOTA_EU", ColEUICCAgreementID: "agr-default", ColLocaleID: "loc-default"}
-	if fmt.Sprint(row.Fields) != fmt.Sprint(want) {
-		t.Errorf("fields = %v, want %v", row.Fields, want)
+	if fmt.Sprint(row.Fields()) != fmt.Sprint(want) {
+		t.Errorf("fields = %v, want %v", row.Fields(), want)
 	}
 	// The row's own values win over defaults.
 	row, ps = v.Check(record(3, goodEID2, "arqia_br", "loc-row"))
-	if len(ps) != 0 || row.Fields[ColCMP] != "ARQIA_BR" || row.Fields[ColLocaleID] != "loc-row" {
+	if len(ps) != 0 || row.Fields()[ColCMP] != "ARQIA_BR" || row.Fields()[ColLocaleID] != "loc-row" {
 		t.Errorf("row = %+v, problems %v", row, ps)
 	}
 	// A default is checked like a cell; the problem shows the default.
@@ -713,16 +713,17 @@ func BenchmarkValidatorCheck(b *testing.B) {
 func TestDupIndex(t *testing.T) {
 	d := newDupIndex()
 	const n = 100_000 // several doublings
+	iccid := func(i int) string { return fmt.Sprintf("89%018d", i) }
 	for i := 0; i < n; i++ {
-		if earlier, dup := d.use(d.hash(dupICCID, fmt.Sprint(i)), i+2); dup {
+		if earlier, dup := d.use(dupICCID, d.key(dupICCID, iccid(i)), i+2); dup {
 			t.Fatalf("value %d: false duplicate of row %d", i, earlier)
 		}
 	}
 	for i := 0; i < n; i += 997 {
-		if earlier, dup := d.use(d.hash(dupICCID, fmt.Sprint(i)), n+i); !dup || earlier != i+2 {
+		if earlier, dup := d.use(dupICCID, d.key(dupICCID, iccid(i)), n+i); !dup || earlier != i+2 {
 			t.Fatalf("value %d: use = %d, %v; want row %d", i, earlier, dup, i+2)
 		}
-		if _, dup := d.use(d.hash(dupEID, fmt.Sprint(i)), n+i); dup {
+		if _, dup := d.use(dupEID, d.key(dupEID, fmt.Sprintf("%012d", 0)+iccid(i)), n+i); dup {
 			t.Fatalf("value %d: an EID clashed with an ICCID", i)
 		}
 	}
@@ -730,7 +731,47 @@ func TestDupIndex(t *testing.T) {
 		t.Errorf("n = %d, size = %d", d.n, d.size())
 	}
 	d.reset()
-	if _, dup := d.use(d.hash(dupICCID, "0"), 2); dup {
+	if _, dup := d.use(dupICCID, d.key(dupICCID, iccid(0)), 2); dup {
 		t.Error("reset index remembers")
+	}
+}
+
+// The index is exact: identifiers that differ only in length, leading
+// zeros or a digit beyond what one word holds are different, whether they
+// pack into integers or not, and only the same identifier is a duplicate.
+func TestDupIndexExact(t *testing.T) {
+	distinct := map[dupKind][]string{
+		dupEID: {
+			"89049032123455636959161810462812", "89049032123455636959161810462813",
+			"99049032123455636959161810462812", "00000000000000000000000000000000",
+			"00000000000000010000000000000000", "00000000000000000000000000000001",
+			"8904903212345563695916181046281", "8904903212345563695916181046281x",
+		},
+		dupICCID: {
+			"8944306091635171524", "89443060916351715240", "894430609163517152", "89443060916351715241",
+			"8900000000000000000", "89000000000000000000", "890000000000000000", "8800000000000000000",
+			"89999999999999999999", "899999999999999999999", "8944306091635171524a",
+		},
+		dupMSISDN: {"447700900123", "4477009001230", "0447700900123", "1", "01", "001", "99999999999999999", "999999999999999999"},
+		dupIMSI:   {"001010123456789", "01010123456789", "1010123456789", "0010101234567890", "12345678901234567890"},
+	}
+	d := newDupIndex()
+	row := 2
+	for kind := dupEID; kind < dupKinds; kind++ {
+		for _, v := range distinct[kind] {
+			if earlier, dup := d.use(kind, d.key(kind, v), row); dup {
+				t.Errorf("kind %d %q at row %d: false duplicate of row %d", kind, v, row, earlier)
+			}
+			row++
+		}
+	}
+	row = 2
+	for kind := dupEID; kind < dupKinds; kind++ {
+		for _, v := range distinct[kind] {
+			if earlier, dup := d.use(kind, d.key(kind, v), 1000+row); !dup || earlier != row {
+				t.Errorf("kind %d %q again: use = %d, %v; want row %d", kind, v, earlier, dup, row)
+			}
+			row++
+		}
 	}
 }

@@ -50,7 +50,7 @@ func Load(ctx context.Context, c LoadStore, run Run, r ingest.Reader, opts inges
 	}
 	sum, headerProblems, err := ingest.Scan(r, opts, func(row ingest.Row, problems []ingest.Problem) error {
 		rec := RowRecord{RunID: run.ID, Row: row.Number, Provider: row.Provider, EID: row.EID, ICCID: row.ICCID,
-			CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields, Cells: row.Values, State: Pending}
+			CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields(), Cells: row.Values, State: Pending}
 		if ingest.HasErrors(problems) {
 			rec.State = Invalid
 			rec.ErrorCode, rec.ErrorMessage = describeProblems(problems)

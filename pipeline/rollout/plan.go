@@ -70,7 +70,7 @@ func (s *Service) Plan(ctx context.Context, path string, opts PlanOptions) (Plan
 		if !ingest.HasErrors(problems) {
 			perProvider[row.Provider]++
 			if pl := plans[row.Provider]; pl != nil && pl.key != nil {
-				pl.groups[pl.key(providers.Order{EID: row.EID, ICCID: row.ICCID, CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields})]++
+				pl.groups[pl.key(providers.Order{EID: row.EID, ICCID: row.ICCID, CLI: row.CLI, IMEI: row.IMEI, Fields: row.Fields()})]++
 			}
 		}
 		return ctx.Err()

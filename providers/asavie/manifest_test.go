@@ -52,7 +52,7 @@ func TestManifestCLI(t *testing.T) {
 			if len(ps) != 0 {
 				t.Fatalf("problems = %v", ps)
 			}
-			if row.CLI != tt.want || row.ICCID != providertest.ICCID || row.Fields[ingest.ColAccount] != "acct-1" {
+			if row.CLI != tt.want || row.ICCID != providertest.ICCID || row.Fields()[ingest.ColAccount] != "acct-1" {
 				t.Errorf("row = %+v, want CLI %q", row, tt.want)
 			}
 		})

@@ -44,7 +44,7 @@ func TestManifest(t *testing.T) {
 				if row.Provider != iotconnect.Name || row.EID != providertest.EID {
 					t.Errorf("row = %+v", row)
 				}
-				if cmp := row.Fields[ingest.ColCMP]; cmp != strings.ToUpper(tt.cells[2]) {
+				if cmp := row.Fields()[ingest.ColCMP]; cmp != strings.ToUpper(tt.cells[2]) {
 					t.Errorf("cmp = %q", cmp)
 				}
 			}

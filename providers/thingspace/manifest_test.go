@@ -69,8 +69,8 @@ func TestManifest(t *testing.T) {
 			if got := providertest.Summary(ps); !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
 				t.Fatalf("problems = %v, want %v\n%v", got, tt.want, ps)
 			}
-			if tt.name == "full place of use" && (row.Fields[ingest.ColState] != "MA" || row.Fields[ingest.ColCountry] != "USA" || row.Fields[ingest.ColZip] != "02134") {
-				t.Errorf("fields = %v", row.Fields)
+			if tt.name == "full place of use" && (row.Fields()[ingest.ColState] != "MA" || row.Fields()[ingest.ColCountry] != "USA" || row.Fields()[ingest.ColZip] != "02134") {
+				t.Errorf("fields = %v", row.Fields())
 			}
 		})
 	}

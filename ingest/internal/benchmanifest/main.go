@@ -26,7 +26,9 @@
 // shared machine vary from run to run, so each floor and its simbulk phase
 // take turns, -runs times, and the table shows the median times, the
 // ratio of the medians, and the largest peaks. Two sizes show whether
-// memory stays flat as the row count grows.
+// memory stays flat as the row count grows. The peak heap is the Go
+// heap's: validation's duplicate index keeps its large tables outside it
+// (ingest/dupmem.go), so only the peak RSS counts them.
 package main
 
 import (
@@ -80,6 +82,7 @@ func main() {
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each phase to `DIR` (for go tool pprof; the last run's)")
 	runs := flag.Int("runs", 3, "run each phase this many times and report the median time")
 	engine := flag.String("engine", "", "the benchrollout `binary`, to add the engine rows (empty: they are not measured here)")
+	only := flag.String("only", "", "measure only the rows whose work starts with this (\"validate\", \"load\", \"validate wide\"); empty: all")
 	flag.Parse()
 
 	var err error
@@ -89,7 +92,7 @@ func main() {
 	case *runs < 1:
 		err = fmt.Errorf("-runs %d: need at least one run", *runs)
 	default:
-		err = parent(config{rows: *rows, loadRows: *loadRows, dir: *dir, profile: *profile, runs: *runs, engine: *engine}, os.Stdout)
+		err = parent(config{rows: *rows, loadRows: *loadRows, dir: *dir, profile: *profile, runs: *runs, engine: *engine, only: *only}, os.Stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchmanifest:", err)
@@ -102,6 +105,7 @@ type config struct {
 	dir, profile   string
 	runs           int
 	engine         string
+	only           string // a prefix of the works to measure; "" for all
 }
 
 // measurement is what a child reports for one phase.
@@ -220,24 +224,35 @@ func parent(c config, out io.Writer) error {
 		files[path] = size
 		return path, size, err
 	}
+	// -only keeps the rows asked for, and only their manifests are
+	// written: a helper tuning one phase need not wait for the others.
 	var items []*item
-	for _, l := range []layout{narrow, wide} {
-		for _, n := range sizes {
-			path, size, err := manifest(l, n)
-			if err != nil {
-				return fmt.Errorf("write manifest: %w", err)
-			}
-			items = append(items, &item{work: "validate " + l.name, rows: n, file: path, bytes: size,
-				floor: phaseRead, simb: phaseValidate, floorLabel: "encoding/csv read", goal: goalValidateRatio})
+	add := func(work string, l layout, n int, floor, simb, floorLabel string, goal float64) error {
+		if !strings.HasPrefix(work, c.only) {
+			return nil
 		}
-	}
-	for _, n := range loadSizes {
-		path, size, err := manifest(narrow, n)
+		path, size, err := manifest(l, n)
 		if err != nil {
 			return fmt.Errorf("write manifest: %w", err)
 		}
-		items = append(items, &item{work: "load narrow", rows: n, file: path, bytes: size,
-			floor: phaseInsertFloor, simb: phaseLoad, floorLabel: "prepared INSERT", goal: goalLoadRatio})
+		items = append(items, &item{work: work, rows: n, file: path, bytes: size,
+			floor: floor, simb: simb, floorLabel: floorLabel, goal: goal})
+		return nil
+	}
+	for _, l := range []layout{narrow, wide} {
+		for _, n := range sizes {
+			if err := add("validate "+l.name, l, n, phaseRead, phaseValidate, "encoding/csv read", goalValidateRatio); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range loadSizes {
+		if err := add("load narrow", narrow, n, phaseInsertFloor, phaseLoad, "prepared INSERT", goalLoadRatio); err != nil {
+			return err
+		}
+	}
+	if len(items) == 0 && c.only != "" {
+		return fmt.Errorf("-only %q matches no work (validate narrow, validate wide, load narrow)", c.only)
 	}
 
 	for _, it := range items {
