@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -71,9 +75,16 @@ func (c *Store) AddRows(ctx context.Context, rows []pipeline.RowRecord) error {
 // AddRowsWithDoubts is AddRows with the other runs' identifiers in doubt
 // already known (Load asks once for the whole manifest).
 func (c *Store) AddRowsWithDoubts(ctx context.Context, rows []pipeline.RowRecord, doubt pipeline.Doubts) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	inserts, err := c.prepareInserts()
+	if err != nil {
+		return err
+	}
 	now := c.now().UnixMilli()
 	return c.write(ctx, func(tx *sql.Tx) error {
-		ins := rowInserter{tx: tx, now: now}
+		ins := rowInserter{tx: tx, now: now, inserts: inserts}
 		defer ins.close()
 		done, err := prepareProvisioned(tx, rows[0].RunID)
 		if err != nil {
@@ -103,13 +114,30 @@ func (c *Store) AddRowsWithDoubts(ctx context.Context, rows []pipeline.RowRecord
 
 // insertGroup is how many plain rows (see rowInserter) one INSERT
 // stores. Each statement run has a cost of its own besides its rows'
-// (database/sql's call, SQLite's reset, cursors opened and closed), which
-// a group shares; larger groups gain little more.
-const insertGroup = 64
+// (database/sql's call, SQLite's reset, cursors opened and closed, and,
+// for a statement of several rows, its statement journal: the pages it
+// changes are copied first, so that a failed statement undoes only
+// itself), which a group shares. At 64 rows the statement journal was
+// still a twentieth of the load.
+const insertGroup = 256
 
 // plainColumns are the columns a plain row binds, after the run id and
 // updated_at that its whole group shares; the others take their defaults.
-var plainColumns = []string{"row", "provider", "eid", "iccid", "cli", "imei", "fields", "cells"}
+// An identifier a row lacks (most manifests have two or three of the
+// four) is bound as NULL and stored as ”: SQLite copies every text
+// bound, even an empty one, into memory of its own.
+var plainColumns = []struct{ name, value string }{
+	{"row", "?"}, {"provider", "?"}, {"eid", "ifnull(?, '')"}, {"iccid", "ifnull(?, '')"},
+	{"cli", "ifnull(?, '')"}, {"imei", "ifnull(?, '')"}, {"fields", "?"}, {"cells", "?"},
+}
+
+// orNull is s, or nil (NULL) when it is empty: see plainColumns.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
 
 // rowInserter stores new rows in one transaction. Nearly every row of a
 // manifest load is plain: pending, nothing sent, no result, no error.
@@ -120,16 +148,17 @@ var plainColumns = []string{"row", "provider", "eid", "iccid", "cli", "imei", "f
 // by row through database/sql. Any other row is stored on its own with
 // every column.
 type rowInserter struct {
-	tx     *sql.Tx
-	now    int64
-	full   *sql.Stmt            // one row, every column
-	groups map[int]*sql.Stmt    // plain rows, by how many
-	runID  string               // of the rows in group
-	group  []pipeline.RowRecord // plain rows waiting for their INSERT
-	ends   []int                // in text: where each group row's fields, then cells, end
-	text   []byte               // the group's fields and cells, as JSON
-	args   []any
-	fields fieldsEncoder
+	tx      *sql.Tx
+	now     int64
+	full    *sql.Stmt              // one row, every column
+	inserts *[groupSizes]*sql.Stmt // the checkpoint's plain-row INSERTs (groupInserts)
+	groups  [groupSizes]*sql.Stmt  // the same in tx, once used
+	runID   string                 // of the rows in group
+	group   []pipeline.RowRecord   // plain rows waiting for their INSERT
+	ends    []int                  // in text: where each group row's fields, then cells, end
+	text    []byte                 // the group's fields and cells, as JSON
+	args    []any
+	fields  fieldsEncoder
 }
 
 // plain reports whether r is stored as the table's defaults but for
@@ -160,68 +189,136 @@ func (ins *rowInserter) add(r pipeline.RowRecord) error {
 	return nil
 }
 
-// flush stores the plain rows waiting in group.
+// flush stores the plain rows waiting in group, in statements of
+// insertGroup rows or fewer, a power of two each (see groupInserts).
 func (ins *rowInserter) flush() error {
-	n := len(ins.group)
-	if n == 0 {
-		return nil
-	}
-	st, err := ins.groupStmt(n)
-	if err != nil {
-		return err
-	}
 	text := string(ins.text) // one string for the group; each row's JSON is a slice of it
+	for start := 0; start < len(ins.group); {
+		size := insertGroup
+		for size > len(ins.group)-start {
+			size /= 2
+		}
+		from := 0 // where the first row's JSON starts in text
+		if start > 0 {
+			from = ins.ends[2*start-1]
+		}
+		if err := ins.exec(ins.group[start:start+size], text, from, ins.ends[2*start:]); err != nil {
+			return err
+		}
+		start += size
+	}
+	ins.group, ins.ends, ins.text = ins.group[:0], ins.ends[:0], ins.text[:0]
+	return nil
+}
+
+// exec stores rows with one INSERT. Their JSON is in text, from from,
+// ending at ends (each row's fields, then its cells).
+func (ins *rowInserter) exec(rows []pipeline.RowRecord, text string, from int, ends []int) error {
+	st := ins.groupStmt(len(rows))
 	args := append(ins.args[:0], ins.runID, ins.now)
-	start := 0
-	for i, r := range ins.group {
-		fields, cells := text[start:ins.ends[2*i]], text[ins.ends[2*i]:ins.ends[2*i+1]]
-		start = ins.ends[2*i+1]
-		args = append(args, r.Row, r.Provider, r.EID, r.ICCID, r.CLI, r.IMEI, fields, cells)
+	start := from
+	for i, r := range rows {
+		fields, cells := text[start:ends[2*i]], text[ends[2*i]:ends[2*i+1]]
+		start = ends[2*i+1]
+		args = append(args, r.Row, r.Provider, orNull(r.EID), orNull(r.ICCID), orNull(r.CLI), orNull(r.IMEI), fields, cells)
 	}
 	ins.args = args
-	_, err = st.Exec(args...)
+	_, err := st.Exec(args...)
+	clear(ins.args) // the next statement's strings are its own
 	if err != nil {
 		// A failed statement changes nothing (the transaction stays), so
 		// the rows go again one by one, for the error to name the row.
-		for _, r := range ins.group {
+		for _, r := range rows {
 			if rerr := ins.addFull(r); rerr != nil {
 				return rerr
 			}
 		}
-		return fmt.Errorf("store rows %d to %d: %w", ins.group[0].Row, ins.group[n-1].Row, err)
+		return fmt.Errorf("store rows %d to %d: %w", rows[0].Row, rows[len(rows)-1].Row, err)
 	}
-	ins.group, ins.ends, ins.text = ins.group[:0], ins.ends[:0], ins.text[:0]
-	clear(ins.args) // the next group's strings are its own
 	return nil
 }
 
-func (ins *rowInserter) groupStmt(n int) (*sql.Stmt, error) {
-	if st := ins.groups[n]; st != nil {
-		return st, nil
+// groupStmt is the INSERT of n plain rows, n a power of two, in this
+// transaction.
+func (ins *rowInserter) groupStmt(n int) *sql.Stmt {
+	i := bits.Len(uint(n)) - 1
+	if ins.groups[i] == nil {
+		ins.groups[i] = ins.tx.Stmt(ins.inserts[i])
 	}
+	return ins.groups[i]
+}
+
+// groupInserts holds the INSERT statements of plain rows, one for each
+// power of two up to insertGroup, prepared once per checkpoint: preparing
+// them in each transaction, several thousand parameters each, was a
+// sixteenth of a million-row load.
+type groupInserts struct {
+	mu    sync.Mutex
+	stmts *[groupSizes]*sql.Stmt // by log2 of the rows; nil until the first rows are stored
+}
+
+const groupSizes = 9 // 1, 2, 4, ... insertGroup
+
+// prepared returns the statements, preparing them the first time. It
+// runs outside the writer, which holds the write connection in each
+// transaction: a transaction's own statements are derived from these
+// (Tx.Stmt reuses the connection's prepared statement).
+func (g *groupInserts) prepared(db *sql.DB) (*[groupSizes]*sql.Stmt, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stmts != nil {
+		return g.stmts, nil
+	}
+	var stmts [groupSizes]*sql.Stmt
+	for i := range stmts {
+		st, err := db.Prepare(groupInsertSQL(1 << i))
+		if err != nil {
+			for _, st := range stmts[:i] {
+				st.Close()
+			}
+			return nil, fmt.Errorf("prepare row inserts: %w", err)
+		}
+		stmts[i] = st
+	}
+	g.stmts = &stmts
+	return g.stmts, nil
+}
+
+func (g *groupInserts) close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var errs []error
+	if g.stmts != nil {
+		for _, st := range g.stmts {
+			errs = append(errs, st.Close())
+		}
+		g.stmts = nil
+	}
+	return errors.Join(errs...)
+}
+
+// groupInsertSQL is the INSERT of n plain rows: ?1 is the run id, ?2 the
+// time, then plainColumns for each row.
+func groupInsertSQL(n int) string {
 	var q strings.Builder
-	q.WriteString("INSERT INTO rows (run_id, state, updated_at, " + strings.Join(plainColumns, ", ") + ") VALUES ")
-	p := 3 // ?1 is the run id, ?2 the time
+	q.WriteString("INSERT INTO rows (run_id, state, updated_at")
+	for _, c := range plainColumns {
+		q.WriteString(", " + c.name)
+	}
+	q.WriteString(") VALUES ")
+	p := 3
 	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString("(?1, " + sqlLit(pipeline.Pending) + ", ?2")
-		for range plainColumns {
-			fmt.Fprintf(&q, ", ?%d", p)
+		for _, c := range plainColumns {
+			q.WriteString(", " + strings.Replace(c.value, "?", "?"+strconv.Itoa(p), 1))
 			p++
 		}
 		q.WriteString(")")
 	}
-	st, err := ins.tx.Prepare(q.String())
-	if err != nil {
-		return nil, err
-	}
-	if ins.groups == nil {
-		ins.groups = map[int]*sql.Stmt{}
-	}
-	ins.groups[n] = st
-	return st, nil
+	return q.String()
 }
 
 // addFull stores one row with every column.
@@ -247,7 +344,9 @@ func (ins *rowInserter) close() {
 		ins.full.Close()
 	}
 	for _, st := range ins.groups {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 	}
 }
 
