@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/simbulk/simbulk/pipeline"
 )
 
@@ -226,8 +228,12 @@ func (ins *rowInserter) exec(rows []pipeline.RowRecord, text string, from int, e
 	_, err := st.Exec(args...)
 	clear(ins.args) // the next statement's strings are its own
 	if err != nil {
-		// A failed statement changes nothing (the transaction stays), so
-		// the rows go again one by one, for the error to name the row.
+		if !isConstraint(err) {
+			return fmt.Errorf("store rows %d to %d: %w", rows[0].Row, rows[len(rows)-1].Row, err)
+		}
+		// A statement that breaks a constraint changes nothing and the
+		// transaction stays (other errors may end it), so the rows go
+		// again one by one, for the error to name the row.
 		for _, r := range rows {
 			if rerr := ins.addFull(r); rerr != nil {
 				return rerr
@@ -236,6 +242,13 @@ func (ins *rowInserter) exec(rows []pipeline.RowRecord, text string, from int, e
 		return fmt.Errorf("store rows %d to %d: %w", rows[0].Row, rows[len(rows)-1].Row, err)
 	}
 	return nil
+}
+
+// isConstraint reports whether err is SQLite refusing a row (a key
+// stored twice, a NULL where none may be).
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
 // groupStmt is the INSERT of n plain rows, n a power of two, in this
