@@ -126,8 +126,8 @@ const insertGroup = 256
 // plainColumns are the columns a plain row binds, after the run id and
 // updated_at that its whole group shares; the others take their defaults.
 // An identifier a row lacks (most manifests have two or three of the
-// four) is bound as NULL and stored as ”: SQLite copies every text
-// bound, even an empty one, into memory of its own.
+// four) is bound as NULL and stored as the empty text, as before: SQLite
+// copies every text bound, even an empty one, into memory of its own.
 var plainColumns = []struct{ name, value string }{
 	{"row", "?"}, {"provider", "?"}, {"eid", "ifnull(?, '')"}, {"iccid", "ifnull(?, '')"},
 	{"cli", "ifnull(?, '')"}, {"imei", "ifnull(?, '')"}, {"fields", "?"}, {"cells", "?"},
@@ -425,7 +425,7 @@ func (e *fieldsEncoder) sameKeys(fields map[string]string) bool {
 // through json.Marshal, so the stored text never differs from before.
 func appendJSONString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b >= utf8.RuneSelf || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+		if !jsonAsIs[s[i]] {
 			q, _ := json.Marshal(s) // a string always marshals
 			return append(buf, q...)
 		}
@@ -434,6 +434,18 @@ func appendJSONString(buf []byte, s string) []byte {
 	buf = append(buf, s...)
 	return append(buf, '"')
 }
+
+// jsonAsIs marks the bytes appendJSONString copies: one look-up a byte
+// took half the time of seven comparisons (the narrow layout's cells).
+var jsonAsIs = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = true
+	}
+	for _, b := range `"\<>&` {
+		t[b] = false
+	}
+	return t
+}()
 
 // provisionedStmts find a succeeded row of another run with a row's
 // identifier, through statements prepared once per batch of rows (a
