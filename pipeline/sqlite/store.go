@@ -40,6 +40,8 @@ type Store struct {
 	stopped  chan struct{}
 	mu       sync.RWMutex // guards closed against sends on ops after Close
 	closed   bool
+
+	inserts groupInserts // AddRows' statements, prepared at its first call
 }
 
 type writeOp struct {
@@ -367,6 +369,20 @@ func (c *Store) enqueue(op writeOp) error {
 	return nil
 }
 
+// prepareInserts returns the checkpoint's INSERTs of plain rows (see
+// groupInserts), preparing them at the first call.
+func (c *Store) prepareInserts() (*[groupSizes]*sql.Stmt, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	if c.writeDB == nil {
+		return nil, pipeline.ErrReadOnly
+	}
+	return c.inserts.prepared(c.writeDB)
+}
+
 // Path is the checkpoint file's path.
 func (c *Store) Path() string { return c.path }
 
@@ -379,7 +395,7 @@ func (c *Store) Close() error {
 		close(c.ops)
 		c.mu.Unlock()
 		<-c.stopped
-		err = c.read.Close()
+		err = errors.Join(c.inserts.close(), c.read.Close())
 		if c.writeDB != nil {
 			err = errors.Join(err, c.writeDB.Close())
 		}
