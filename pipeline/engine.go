@@ -399,6 +399,9 @@ type runner struct {
 	stop      context.CancelCauseFunc
 	failLimit int
 	failures  atomic.Int64
+	// seenOthers: other workers have been seen on the run, whose accepted
+	// rows may come free for this one to follow (see follow).
+	seenOthers atomic.Bool
 }
 
 func (r *runner) failed(n int) {
@@ -420,8 +423,13 @@ type laneRunner struct {
 	stopCtx  context.Context
 	stopLane context.CancelCauseFunc
 
+	// follows are the accepted rows the lane checks itself (follow).
+	follows *followQueue
+	// outcomes go to the recorder (recordLater).
+	outcomes chan recording
+
 	mu   sync.Mutex
-	busy map[int]bool // rows handed to a worker and not yet recorded
+	busy map[int]bool // rows handed to a sender or followed, and not yet recorded
 	// released are rows whose worker has recorded them but that stay busy
 	// until the next Claim starts: a query already running reads a
 	// snapshot from before that commit and may still return them pending.
@@ -430,10 +438,19 @@ type laneRunner struct {
 
 func (l *laneRunner) drive() error {
 	l.busy = map[int]bool{}
+	l.follows = newFollowQueue()
+	l.outcomes = make(chan recording, 2*l.lane.Concurrency)
+	recorded := make(chan error, 1)
+	go func() { recorded <- l.recorder() }()
 	var g errgroup.Group
 	g.Go(l.send)
 	g.Go(l.follow)
 	err := g.Wait()
+	// Both are done, and so are their workers: nothing more is recorded.
+	close(l.outcomes)
+	if rerr := <-recorded; err == nil {
+		err = rerr
+	}
 	var ce *CredentialsError
 	if err == nil && errors.As(context.Cause(l.stopCtx), &ce) {
 		err = ce
@@ -492,6 +509,9 @@ func (r *runner) keepUp(ctx context.Context, lanes []*laneRunner) int {
 	pauses, err := r.e.Checkpoint.ProviderPauses(ctx, r.run.ID)
 	if err != nil {
 		return 0
+	}
+	if len(ws) > 1 {
+		r.seenOthers.Store(true)
 	}
 	for _, ln := range lanes {
 		ln.limiter.Share(len(ws))

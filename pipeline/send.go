@@ -63,10 +63,7 @@ func (l *laneRunner) send() error {
 				l.release(batch)
 				continue
 			}
-			g.Go(func() error {
-				defer l.release(batch)
-				return l.work(batch)
-			})
+			g.Go(func() error { return l.work(batch) })
 		}
 	}
 	if err := g.Wait(); err != nil && fatal == nil {
@@ -131,6 +128,15 @@ func (l *laneRunner) release(rows []RowRecord) {
 	l.mu.Unlock()
 }
 
+// held counts the rows the lane works on: busy and not yet released.
+// Released rows are committed, so a count of the checkpoint's open rows
+// taken now sees their new state.
+func (l *laneRunner) held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.busy) - len(l.released)
+}
+
 // settle frees the released rows; called just before a Claim, whose
 // snapshot then includes their committed state.
 func (l *laneRunner) settle() {
@@ -145,10 +151,7 @@ func (l *laneRunner) settle() {
 // quiet reports whether the lane has no work left at all: nothing pending,
 // in flight or accepted in the checkpoint, and nothing held by a worker.
 func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
-	l.mu.Lock()
-	busy := len(l.busy)
-	l.mu.Unlock()
-	if busy > 0 {
+	if l.held() > 0 {
 		return false, nil
 	}
 	var n int
@@ -163,9 +166,11 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 }
 
 // work takes one batch: rows whose earlier request may have taken effect
-// are looked up first; the rest are sent in one request.
+// are looked up first; the rest are sent in one request. The rows' new
+// states go to the recorder, which frees them once they are committed;
+// the sender goes on at once to its next batch.
 func (l *laneRunner) work(batch []RowRecord) error {
-	var send []RowRecord
+	var send, looked []RowRecord
 	var ts []transition
 	for _, r := range batch {
 		if !r.MustLookup {
@@ -175,19 +180,18 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		if t, resend := l.recover(r); resend {
 			send = append(send, r)
 		} else {
-			ts = append(ts, t)
+			looked, ts = append(looked, r), append(ts, t)
 		}
 	}
 	if len(ts) > 0 {
-		if err := l.record(ts); err != nil {
-			return err
-		}
+		l.recordLater(looked, ts)
 	}
 	if len(send) == 0 {
 		return nil
 	}
 	if err := l.limiter.Turn(l.stopCtx); err != nil {
-		return nil // stopping: the rows stay pending, untouched
+		l.release(send) // stopping: the rows stay pending, untouched
+		return nil
 	}
 	rowNums := make([]int, len(send))
 	for i, r := range send {
@@ -195,6 +199,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	}
 	marked, err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, l.worker, rowNums)
 	if errors.Is(err, ErrLeaseLost) {
+		l.release(send)
 		return fmt.Errorf("record intent: %w", err)
 	}
 	if err != nil {
@@ -206,11 +211,22 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		for i, r := range send {
 			held[i] = holdForLookup(r, nil)
 		}
-		return l.record(held)
+		l.recordLater(send, held)
+		return nil
 	}
 	// Only the rows still this worker's are sent: another worker has the
 	// rest (it took them over while this one's lease had lapsed).
-	send = slices.DeleteFunc(send, func(r RowRecord) bool { return !slices.Contains(marked, r.Row) })
+	if len(marked) < len(send) {
+		var gone []RowRecord
+		send = slices.DeleteFunc(send, func(r RowRecord) bool {
+			if !slices.Contains(marked, r.Row) {
+				gone = append(gone, r)
+				return true
+			}
+			return false
+		})
+		l.release(gone)
+	}
 	if len(send) == 0 {
 		return nil
 	}
@@ -225,19 +241,21 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	started := l.e.Now()
 	outs := l.lane.Client.Submit(l.limiter.Paced(l.reqCtx), orders)
 	latency := l.e.Now().Sub(started)
-	ts = ts[:0]
-	for i, r := range send {
+	ts = make([]transition, 0, len(send))
+	for i := range send {
+		r := &send[i]
 		out := providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeMalformed, Message: "provider client returned no outcome", Retryable: true, MaybeApplied: true}}
 		if i < len(outs) {
 			out = outs[i]
 		}
 		r.Attempts++
-		t := l.afterSubmit(r, out)
+		t := l.afterSubmit(*r, out)
 		t.attempt = &attempt{row: r.Row, kind: "submit", started: started, latency: latency, outcome: out}
 		observe(l.e.Observe, l.lane.Name, t.attempt, t.retry)
 		ts = append(ts, t)
 	}
-	return l.record(ts)
+	l.recordLater(send, ts)
+	return nil
 }
 
 // recover looks up a row whose earlier request may have reached the
@@ -350,15 +368,94 @@ func (l *laneRunner) ok() {
 	}
 }
 
-func (l *laneRunner) record(ts []transition) error {
+// recording is rows' new states on their way to the checkpoint.
+type recording struct {
+	rows []RowRecord
+	ts   []transition // ts[i] is rows[i]'s
+}
+
+// recordLater hands the transitions ts of rows to the recorder, which
+// commits them and then frees the rows, or follows those they leave
+// accepted. Only outcomes go this way: an intent is committed before its
+// request leaves (MarkInFlight), and the sender waits for that.
+func (l *laneRunner) recordLater(rows []RowRecord, ts []transition) {
+	l.outcomes <- recording{rows: rows, ts: ts}
+}
+
+// maxRecorded bounds the transitions the recorder commits in one write.
+const maxRecorded = 512
+
+// recorder commits the lane's outcomes as they come, in groups: all that
+// came while the last group was being written go in one Apply. Rows are
+// freed, or followed, only once their state is committed. It returns when
+// outcomes is closed, with the first error (after which the lane is
+// stopped and nothing more is written).
+func (l *laneRunner) recorder() error {
+	var failed error
+	var group []recording
+	var ts []transition
+	for first := range l.outcomes {
+		if failed != nil {
+			continue
+		}
+		group, ts = append(group[:0], first), append(ts[:0], first.ts...)
+	drain:
+		for len(ts) < maxRecorded {
+			select {
+			case more, ok := <-l.outcomes:
+				if !ok {
+					break drain
+				}
+				group, ts = append(group, more), append(ts, more.ts...)
+			default:
+				break drain
+			}
+		}
+		full := l.follows.len() >= maxFollowed
+		for i := range ts {
+			if ts[i].state == Accepted {
+				ts[i].follow = !full
+				if full {
+					l.follows.overflowed.Store(true)
+				}
+			}
+		}
+		at, err := l.record(ts)
+		if err != nil {
+			failed = err
+			l.stop(err)
+			continue
+		}
+		i := 0
+		for _, g := range group {
+			for j, r := range g.rows {
+				if t := ts[i+j]; t.follow {
+					r = t.applyTo(r, at)
+					r.Cells = nil // not needed to check it
+					l.follows.add(at.Add(l.lane.PollInterval), r)
+				} else {
+					l.release(g.rows[j : j+1])
+				}
+			}
+			i += len(g.rows)
+		}
+	}
+	return failed
+}
+
+// record applies ts to the checkpoint and returns the time that stamped
+// them.
+func (l *laneRunner) record(ts []transition) (at time.Time, err error) {
 	ctx := context.WithoutCancel(l.reqCtx)
-	err := l.retry(ctx, "record outcomes", func() error {
-		return l.e.Checkpoint.Apply(ctx, l.run.ID, l.worker, l.e.Now(), records(ts))
+	recs := records(ts)
+	err = l.retry(ctx, "record outcomes", func() error {
+		at = l.e.Now()
+		return l.e.Checkpoint.Apply(ctx, l.run.ID, l.worker, at, recs)
 	})
 	if err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
+		return at, fmt.Errorf("record outcomes: %w", err)
 	}
-	return nil
+	return at, nil
 }
 
 // sleep waits d or until ctx is done.

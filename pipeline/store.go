@@ -151,7 +151,8 @@ type EngineStore interface {
 	// if the worker's lease had expired: it must send nothing.
 	MarkInFlight(ctx context.Context, runID, worker string, rows []int) ([]int, error)
 	// Apply records transitions and their attempts in one durable write,
-	// and frees the rows. at stamps the change (and AcceptedAt of rows
+	// and frees the rows, but those whose Transition.Follow is set: they
+	// stay leased to worker. at stamps the change (and AcceptedAt of rows
 	// newly accepted). Transitions of rows another worker holds are
 	// dropped: that worker took them over after this one's lease expired,
 	// and looks them up itself.

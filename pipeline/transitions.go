@@ -36,7 +36,9 @@ type transition struct {
 	failure bool
 	// retry: the row is back to be tried again for a retryable cause
 	// (Request.Retry).
-	retry   bool
+	retry bool
+	// follow: the lane checks the accepted row itself (Transition.Follow).
+	follow  bool
 	attempt *attempt
 }
 
@@ -162,6 +164,10 @@ type Transition struct {
 	Accepted bool
 	// AddAttempt counts one more attempt (a failed lookup).
 	AddAttempt bool
+	// Follow says the worker follows the accepted row itself (it checks
+	// the row when its completion is due): the row stays leased to it
+	// instead of being freed, so no other worker checks it meanwhile.
+	Follow bool
 	// Attempt, if set, is the request that led to the change.
 	Attempt *Attempt
 }
@@ -180,7 +186,7 @@ type Attempt struct {
 // record is the transition as the checkpoint stores it.
 func (t transition) record() Transition {
 	out := Transition{Row: t.row, State: t.state, Handle: t.handle, Result: t.result, NextAttemptAt: t.nextTry,
-		MustLookup: t.mustLookup, Accepted: t.accepted, AddAttempt: t.addAttempt}
+		MustLookup: t.mustLookup, Accepted: t.accepted, AddAttempt: t.addAttempt, Follow: t.follow}
 	if t.err != nil {
 		out.ErrorCode, out.ErrorMessage, out.Retryable = t.err.Code, t.err.Message, t.err.Retryable
 	}
@@ -197,6 +203,31 @@ func (a *attempt) record() *Attempt {
 		out.HTTPStatus, out.ErrorCode = a.outcome.Err.HTTPStatus, a.outcome.Err.Code
 	}
 	return out
+}
+
+// applyTo is r as the checkpoint holds it once t is applied at at, as
+// EngineStore.Apply records it: the row a lane follows is checked from
+// memory, without reading it back.
+func (t transition) applyTo(r RowRecord, at time.Time) RowRecord {
+	r.State = t.state
+	if t.handle != "" {
+		r.Handle = t.handle
+	}
+	if len(t.result) > 0 {
+		r.Result = t.result
+	}
+	r.ErrorCode, r.ErrorMessage, r.Retryable = "", "", false
+	if t.err != nil {
+		r.ErrorCode, r.ErrorMessage, r.Retryable = t.err.Code, t.err.Message, t.err.Retryable
+	}
+	r.NextAttemptAt, r.MustLookup = t.nextTry, t.mustLookup
+	if t.accepted {
+		r.AcceptedAt = at
+	}
+	if t.addAttempt {
+		r.Attempts++
+	}
+	return r
 }
 
 // records converts transitions for EngineStore.Apply.

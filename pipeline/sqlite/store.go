@@ -40,6 +40,12 @@ type Store struct {
 	stopped  chan struct{}
 	mu       sync.RWMutex // guards closed against sends on ops after Close
 	closed   bool
+
+	// The writer goroutine's own: the engine's prepared writes, and the
+	// leases renewed in the transaction it is filling (renewOnce).
+	markStmt, applyStmt, attemptStmt *sql.Stmt
+	renewedIn                        *sql.Tx
+	renewed                          map[[2]string]bool
 }
 
 type writeOp struct {
@@ -182,6 +188,11 @@ func Open(p string, opts ...Option) (*Store, error) {
 		o(c)
 	}
 	if err := c.migrate(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
+	}
+	if err := c.prepareWrites(); err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open checkpoint %s: %w", p, err)
