@@ -17,10 +17,49 @@ import (
 // stopped. The rows are leased to this worker (Claim), so other workers
 // on the run send others; a batch is cut from one claim, so all its rows
 // are this worker's.
+//
+// A batch goes through two stages of Concurrency goroutines each, which
+// live as long as the lane: one commits its intent (prepare), the other
+// sends it (deliver). A sender has the next batch's intent committed
+// while its request is out, so the commit's wait is not added to every
+// request; and each request still leaves only once its intent is durable.
+// At most Concurrency requests are in flight, and the next claim is made
+// while the last one's batches are being worked. A batch whose intent is
+// committed but whose request has not left when the lane stops is
+// withdrawn (see deliver): the stop sends nothing more.
 func (l *laneRunner) send() error {
-	g := new(errgroup.Group)
-	g.SetLimit(l.lane.Concurrency)
 	ctx := l.stopCtx
+	batches := make(chan []RowRecord, l.lane.Concurrency)
+	ready := make(chan []RowRecord)
+	var preparers, senders errgroup.Group
+	for range l.lane.Concurrency {
+		preparers.Go(func() error {
+			for batch := range batches {
+				if ctx.Err() != nil {
+					l.release(batch)
+					continue
+				}
+				send, err := l.prepare(batch)
+				if err != nil {
+					l.stop(err)
+					for batch := range batches {
+						l.release(batch)
+					}
+					return err
+				}
+				if len(send) > 0 {
+					ready <- send
+				}
+			}
+			return nil
+		})
+		senders.Go(func() error {
+			for send := range ready {
+				l.deliver(send)
+			}
+			return nil
+		})
+	}
 	after := 0
 	var fatal error
 	for fatal == nil && ctx.Err() == nil {
@@ -59,16 +98,19 @@ func (l *laneRunner) send() error {
 		}
 		after = rows[len(rows)-1].Row
 		for _, batch := range l.batches(rows) {
-			if ctx.Err() != nil {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
 				l.release(batch)
-				continue
 			}
-			g.Go(func() error { return l.work(batch) })
 		}
 	}
-	if err := g.Wait(); err != nil && fatal == nil {
+	close(batches)
+	if err := preparers.Wait(); err != nil && fatal == nil {
 		fatal = err
 	}
+	close(ready)
+	_ = senders.Wait()
 	if fatal != nil {
 		l.stop(fatal)
 	}
@@ -165,11 +207,11 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 	return n == 0, nil
 }
 
-// work takes one batch: rows whose earlier request may have taken effect
-// are looked up first; the rest are sent in one request. The rows' new
-// states go to the recorder, which frees them once they are committed;
-// the sender goes on at once to its next batch.
-func (l *laneRunner) work(batch []RowRecord) error {
+// prepare readies one batch to be sent: rows whose earlier request may
+// have taken effect are looked up first, and the intent to send the rest
+// is committed. It returns the rows to send, in flight now; the others'
+// new states go to the recorder, or they are freed untouched.
+func (l *laneRunner) prepare(batch []RowRecord) ([]RowRecord, error) {
 	var send, looked []RowRecord
 	var ts []transition
 	for _, r := range batch {
@@ -187,11 +229,11 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		l.recordLater(looked, ts)
 	}
 	if len(send) == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := l.limiter.Turn(l.stopCtx); err != nil {
 		l.release(send) // stopping: the rows stay pending, untouched
-		return nil
+		return nil, nil
 	}
 	rowNums := make([]int, len(send))
 	for i, r := range send {
@@ -200,7 +242,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	marked, err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, l.worker, rowNums)
 	if errors.Is(err, ErrLeaseLost) {
 		l.release(send)
-		return fmt.Errorf("record intent: %w", err)
+		return nil, fmt.Errorf("record intent: %w", err)
 	}
 	if err != nil {
 		// Whether the intent was committed is unknown (the connection
@@ -212,7 +254,7 @@ func (l *laneRunner) work(batch []RowRecord) error {
 			held[i] = holdForLookup(r, nil)
 		}
 		l.recordLater(send, held)
-		return nil
+		return nil, nil
 	}
 	// Only the rows still this worker's are sent: another worker has the
 	// rest (it took them over while this one's lease had lapsed).
@@ -227,8 +269,21 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		})
 		l.release(gone)
 	}
-	if len(send) == 0 {
-		return nil
+	return send, nil
+}
+
+// deliver sends rows whose intent is committed in one request, and hands
+// their outcomes to the recorder.
+func (l *laneRunner) deliver(send []RowRecord) {
+	if l.stopCtx.Err() != nil {
+		// Stopped before it left: nothing is sent after a stop that was
+		// not already on its way.
+		ts := make([]transition, len(send))
+		for i, r := range send {
+			ts[i] = withdraw(r)
+		}
+		l.recordLater(send, ts)
+		return
 	}
 	orders := make([]providers.Order, len(send))
 	for i, r := range send {
@@ -236,12 +291,12 @@ func (l *laneRunner) work(batch []RowRecord) error {
 	}
 	// Spaced as it leaves, after the intent's commit, however long that
 	// took. Stopped meanwhile, it still goes (or fails at once when its
-	// requests are cut off): its rows are in flight.
+	// requests are cut off): it was on its way.
 	_ = l.limiter.Depart(l.reqCtx)
 	started := l.e.Now()
 	outs := l.lane.Client.Submit(l.limiter.Paced(l.reqCtx), orders)
 	latency := l.e.Now().Sub(started)
-	ts = make([]transition, 0, len(send))
+	ts := make([]transition, 0, len(send))
 	for i := range send {
 		r := &send[i]
 		out := providers.Outcome{Status: providers.Failed, Err: &providers.Error{Code: providers.CodeMalformed, Message: "provider client returned no outcome", Retryable: true, MaybeApplied: true}}
@@ -255,7 +310,6 @@ func (l *laneRunner) work(batch []RowRecord) error {
 		ts = append(ts, t)
 	}
 	l.recordLater(send, ts)
-	return nil
 }
 
 // recover looks up a row whose earlier request may have reached the

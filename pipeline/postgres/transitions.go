@@ -64,7 +64,10 @@ func (s *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 			}
 			add := 0
 			if t.AddAttempt {
-				add = 1
+				add++
+			}
+			if t.Withdrawn {
+				add--
 			}
 			b.Queue(applyRow, t.State, t.Handle, orEmpty(t.Result), t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup,
 				t.Accepted, at, add, runID, t.Row, worker, t.Follow)

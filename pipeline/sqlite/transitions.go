@@ -109,7 +109,7 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 			}
 			res := jsonText(t.Result)
 			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now,
-				t.AddAttempt, t.Follow, worker, runID, t.Row, worker); err != nil {
+				addAttempts(t), t.Follow, worker, runID, t.Row, worker); err != nil {
 				return err
 			}
 			if a := t.Attempt; a != nil {
@@ -120,6 +120,18 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 		}
 		return nil
 	})
+}
+
+// addAttempts is what t adds to the row's attempts.
+func addAttempts(t pipeline.Transition) int {
+	n := 0
+	if t.AddAttempt {
+		n++
+	}
+	if t.Withdrawn {
+		n--
+	}
+	return n
 }
 
 // Redrive makes failed rows of a run pending again with fresh attempts:
