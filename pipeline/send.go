@@ -66,7 +66,7 @@ func (l *laneRunner) send() error {
 		l.settle()
 		var rows []RowRecord
 		err := l.retry(ctx, "claim rows", func() (err error) {
-			rows, err = l.e.Checkpoint.Claim(ctx, l.run.ID, l.lane.Name, l.worker, l.e.Now(), after, l.lane.BatchSize*l.lane.Concurrency)
+			rows, err = l.e.Checkpoint.Claim(ctx, l.run.ID, l.lane.Name, l.worker, l.e.Now(), after, l.claimSize())
 			return err
 		})
 		if err != nil {
@@ -115,6 +115,15 @@ func (l *laneRunner) send() error {
 		l.stop(fatal)
 	}
 	return fatal
+}
+
+// claimSize is how many rows one Claim asks for: enough for every sender
+// and a few batches more each, so a claim's own cost (a query, the leases,
+// a look for rows left in flight by gone workers) is shared by many rows;
+// but not so many that one claim holds the checkpoint's writer for long.
+func (l *laneRunner) claimSize() int {
+	n := l.lane.BatchSize * l.lane.Concurrency
+	return max(n, min(4*n, 256))
 }
 
 // batches cuts rows into Submits of at most BatchSize rows, keeping

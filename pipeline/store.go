@@ -128,7 +128,8 @@ type EngineStore interface {
 	// holds already come again: it tells the ones it is working on
 	// apart.) Rows of provider that gone workers left in flight are
 	// reclaimed first (as ReclaimInFlight does), so they come back
-	// pending, to be looked up before anything is sent.
+	// pending, to be looked up before anything is sent. Claimed rows may
+	// come without their Cells, which sending does not need.
 	Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]RowRecord, error)
 	// ClaimAccepted leases to worker up to limit accepted rows of provider
 	// held by no other live worker, with row numbers above after, in row
