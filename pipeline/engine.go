@@ -427,6 +427,8 @@ type laneRunner struct {
 	follows *followQueue
 	// outcomes go to the recorder (recordLater).
 	outcomes chan recording
+	// idle hears when the lane holds no row any more (release).
+	idle chan struct{}
 
 	mu   sync.Mutex
 	busy map[int]bool // rows handed to a sender or followed, and not yet recorded
@@ -439,6 +441,7 @@ type laneRunner struct {
 func (l *laneRunner) drive() error {
 	l.busy = map[int]bool{}
 	l.follows = newFollowQueue()
+	l.idle = make(chan struct{}, 1)
 	l.outcomes = make(chan recording, 2*l.lane.Concurrency)
 	recorded := make(chan error, 1)
 	go func() { recorded <- l.recorder() }()

@@ -93,7 +93,13 @@ func (l *laneRunner) send() error {
 			if done {
 				break
 			}
-			sleep(ctx, 50*time.Millisecond)
+			// Nothing due now: rows wait for a retry, or are being worked.
+			// Look again shortly, or as soon as the last of them is done.
+			select {
+			case <-ctx.Done():
+			case <-l.idle:
+			case <-time.After(50 * time.Millisecond):
+			}
 			continue
 		}
 		after = rows[len(rows)-1].Row
@@ -176,7 +182,18 @@ func (l *laneRunner) release(rows []RowRecord) {
 	for _, r := range rows {
 		l.released = append(l.released, r.Row)
 	}
+	idle := len(l.busy) == len(l.released)
 	l.mu.Unlock()
+	if idle {
+		// The lane may be done: the sender and the follower look now
+		// rather than at their next poll.
+		for _, c := range []chan struct{}{l.idle, l.follows.wake} {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // held counts the rows the lane works on: busy and not yet released.
