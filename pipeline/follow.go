@@ -101,6 +101,10 @@ func (l *laneRunner) dispatch(ctx context.Context, due chan<- RowRecord) error {
 				return nil
 			}
 		}
+		if sweepAt.IsZero() && l.follows.overflowed.Load() {
+			// Accepted rows were left to the sweep meanwhile.
+			sweepAt = l.e.Now().Add(l.lane.PollInterval)
+		}
 		wait := l.lane.PollInterval
 		next, any := l.follows.next()
 		if any {
@@ -214,8 +218,8 @@ func (l *laneRunner) check(r RowRecord) transition {
 type followQueue struct {
 	mu   sync.Mutex
 	rows dueRows
-	// wake hears of every row added, so that the dispatcher waiting for a
-	// later one looks again.
+	// wake hears of a row added that is due before all others, so that
+	// the dispatcher waiting for a later one looks again.
 	wake chan struct{}
 	// overflowed: an accepted row was left to the sweep since the last
 	// one began, the queue being full.
@@ -227,11 +231,14 @@ func newFollowQueue() *followQueue { return &followQueue{wake: make(chan struct{
 // add follows r from at.
 func (q *followQueue) add(at time.Time, r RowRecord) {
 	q.mu.Lock()
+	sooner := len(q.rows) == 0 || at.Before(q.rows[0].at)
 	heap.Push(&q.rows, dueRow{at: at, r: r})
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if sooner { // else the dispatcher wakes for an earlier row anyway
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -474,6 +474,7 @@ func (l *laneRunner) recorder() error {
 	var failed error
 	var group []recording
 	var ts []transition
+	var done []RowRecord
 	for first := range l.outcomes {
 		if failed != nil {
 			continue
@@ -506,7 +507,7 @@ func (l *laneRunner) recorder() error {
 			l.stop(err)
 			continue
 		}
-		i := 0
+		i, done := 0, done[:0]
 		for _, g := range group {
 			for j, r := range g.rows {
 				if t := ts[i+j]; t.follow {
@@ -514,11 +515,13 @@ func (l *laneRunner) recorder() error {
 					r.Cells = nil // not needed to check it
 					l.follows.add(at.Add(l.lane.PollInterval), r)
 				} else {
-					l.release(g.rows[j : j+1])
+					done = append(done, r)
 				}
 			}
 			i += len(g.rows)
 		}
+		l.release(done)
+		clear(group)
 	}
 	return failed
 }
