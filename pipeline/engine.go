@@ -429,6 +429,9 @@ type laneRunner struct {
 	outcomes chan recording
 	// idle hears when the lane holds no row any more (release).
 	idle chan struct{}
+	// outages counts the pauses the lane's failures started (noteAnswer):
+	// batches prepared before one are not sent into it (deliver).
+	outages atomic.Int64
 
 	mu   sync.Mutex
 	busy map[int]bool // rows handed to a sender or followed, and not yet recorded

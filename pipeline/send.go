@@ -30,7 +30,7 @@ import (
 func (l *laneRunner) send() error {
 	ctx := l.stopCtx
 	batches := make(chan []RowRecord, l.lane.Concurrency)
-	ready := make(chan []RowRecord)
+	ready := make(chan prepared)
 	var preparers, senders errgroup.Group
 	for range l.lane.Concurrency {
 		preparers.Go(func() error {
@@ -39,7 +39,7 @@ func (l *laneRunner) send() error {
 					l.release(batch)
 					continue
 				}
-				send, err := l.prepare(batch)
+				p, err := l.prepare(batch)
 				if err != nil {
 					l.stop(err)
 					for batch := range batches {
@@ -47,15 +47,15 @@ func (l *laneRunner) send() error {
 					}
 					return err
 				}
-				if len(send) > 0 {
-					ready <- send
+				if len(p.rows) > 0 {
+					ready <- p
 				}
 			}
 			return nil
 		})
 		senders.Go(func() error {
-			for send := range ready {
-				l.deliver(send)
+			for p := range ready {
+				l.deliver(p)
 			}
 			return nil
 		})
@@ -233,11 +233,20 @@ func (l *laneRunner) quiet(ctx context.Context) (bool, error) {
 	return n == 0, nil
 }
 
+// prepared is a batch whose intent is committed, ready to be sent.
+type prepared struct {
+	rows []RowRecord
+	// outages is the lane's count of outages when the batch got its turn
+	// (laneRunner.outages): one begun since means it is withdrawn rather
+	// than sent into it.
+	outages int64
+}
+
 // prepare readies one batch to be sent: rows whose earlier request may
 // have taken effect are looked up first, and the intent to send the rest
 // is committed. It returns the rows to send, in flight now; the others'
 // new states go to the recorder, or they are freed untouched.
-func (l *laneRunner) prepare(batch []RowRecord) ([]RowRecord, error) {
+func (l *laneRunner) prepare(batch []RowRecord) (prepared, error) {
 	var send, looked []RowRecord
 	var ts []transition
 	for _, r := range batch {
@@ -255,12 +264,13 @@ func (l *laneRunner) prepare(batch []RowRecord) ([]RowRecord, error) {
 		l.recordLater(looked, ts)
 	}
 	if len(send) == 0 {
-		return nil, nil
+		return prepared{}, nil
 	}
 	if err := l.limiter.Turn(l.stopCtx); err != nil {
 		l.release(send) // stopping: the rows stay pending, untouched
-		return nil, nil
+		return prepared{}, nil
 	}
+	outages := l.outages.Load() // after the turn: a probe's is in the outage
 	rowNums := make([]int, len(send))
 	for i, r := range send {
 		rowNums[i] = r.Row
@@ -268,7 +278,7 @@ func (l *laneRunner) prepare(batch []RowRecord) ([]RowRecord, error) {
 	marked, err := l.e.Checkpoint.MarkInFlight(l.reqCtx, l.run.ID, l.worker, rowNums)
 	if errors.Is(err, ErrLeaseLost) {
 		l.release(send)
-		return nil, fmt.Errorf("record intent: %w", err)
+		return prepared{}, fmt.Errorf("record intent: %w", err)
 	}
 	if err != nil {
 		// Whether the intent was committed is unknown (the connection
@@ -280,7 +290,7 @@ func (l *laneRunner) prepare(batch []RowRecord) ([]RowRecord, error) {
 			held[i] = holdForLookup(r, nil)
 		}
 		l.recordLater(send, held)
-		return nil, nil
+		return prepared{}, nil
 	}
 	// Only the rows still this worker's are sent: another worker has the
 	// rest (it took them over while this one's lease had lapsed).
@@ -295,15 +305,17 @@ func (l *laneRunner) prepare(batch []RowRecord) ([]RowRecord, error) {
 		})
 		l.release(gone)
 	}
-	return send, nil
+	return prepared{rows: send, outages: outages}, nil
 }
 
 // deliver sends rows whose intent is committed in one request, and hands
 // their outcomes to the recorder.
-func (l *laneRunner) deliver(send []RowRecord) {
-	if l.stopCtx.Err() != nil {
-		// Stopped before it left: nothing is sent after a stop that was
-		// not already on its way.
+func (l *laneRunner) deliver(p prepared) {
+	send := p.rows
+	if l.stopCtx.Err() != nil || (l.limiter.Down() && l.outages.Load() != p.outages) {
+		// Stopped, or the provider went down, before it left: nothing
+		// is sent after a stop, nor into an outage, that was not already
+		// on its way (the outage's probe got its turn in it).
 		ts := make([]transition, len(send))
 		for i, r := range send {
 			ts[i] = withdraw(r)
@@ -414,6 +426,7 @@ func (l *laneRunner) noteAnswer(pe *providers.Error) {
 		l.sharePause(pe.RetryAfter)
 	case pe.Retryable && (pe.HTTPStatus == 0 || pe.HTTPStatus >= 500):
 		if pause := l.limiter.Trouble(); pause > 0 {
+			l.outages.Add(1)
 			l.sharePause(pause)
 			l.e.Logger.Warn("provider failing every request; pausing its rows rather than spend their attempts",
 				"provider", l.lane.Name, "pause", pause.String(), "last_error", pe.Code, "http_status", pe.HTTPStatus)
