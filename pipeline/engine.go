@@ -40,7 +40,9 @@ type Lane struct {
 	Rate        float64 // requests per second shared by all workers (0 = unlimited)
 	BatchSize   int     // orders per Submit (ThingSpace takes up to 100)
 	MaxAttempts int     // sends before a retryable failure becomes final
-	// PollInterval is how often accepted work is checked.
+	// PollInterval is when accepted work is checked: this long after its
+	// acceptance, and again this long after each look that found it not
+	// done.
 	PollInterval time.Duration
 	// CompletionTimeout is how long accepted work may take before the row
 	// fails as not_completed (retryable: a retry-failed run looks it up).

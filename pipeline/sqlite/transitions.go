@@ -107,7 +107,10 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 			if !t.NextAttemptAt.IsZero() {
 				next = t.NextAttemptAt.UnixMilli()
 			}
-			res := jsonText(t.Result)
+			res := "{}" // keeps the row's result
+			if len(t.Result) > 0 {
+				res = jsonText(t.Result)
+			}
 			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now,
 				addAttempts(t), t.Follow, worker, runID, t.Row, worker); err != nil {
 				return err
