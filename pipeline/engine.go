@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -497,7 +498,7 @@ func (l *laneRunner) refused(pe *providers.Error) bool {
 
 // orderOf builds the provider's view of a row.
 func orderOf(r RowRecord) providers.Order {
-	return providers.Order{Key: fmt.Sprintf("%s/%d", r.RunID, r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
+	return providers.Order{Key: r.RunID + "/" + strconv.Itoa(r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
 }
 
 // keepUpEvery is how often a worker looks at the other workers of its run

@@ -102,6 +102,7 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 		defer up.Close()
 		at := tx.Stmt(c.attemptStmt)
 		defer at.Close()
+		var buf []byte
 		for _, t := range ts {
 			var next int64
 			if !t.NextAttemptAt.IsZero() {
@@ -109,7 +110,8 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 			}
 			res := "{}" // keeps the row's result
 			if len(t.Result) > 0 {
-				res = jsonText(t.Result)
+				buf = appendJSONFields(buf[:0], t.Result)
+				res = string(buf)
 			}
 			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now,
 				addAttempts(t), t.Follow, worker, runID, t.Row, worker); err != nil {
