@@ -244,7 +244,7 @@ func decideCheck(r RowRecord, out providers.Outcome, env rowEnv) transition {
 	case pe.Code == providers.CodeCredentials:
 		return unchanged()
 	case pe.Retryable && !env.pastTimeout(r):
-		// A failed poll is not a failed provisioning: look again next sweep.
+		// A failed poll is not a failed provisioning: look again next time.
 		return unchanged()
 	case pe.Code == providers.CodeMalformed:
 		// Unreadable for the whole completion timeout: the row's bound in

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,9 @@ type Lane struct {
 	Rate        float64 // requests per second shared by all workers (0 = unlimited)
 	BatchSize   int     // orders per Submit (ThingSpace takes up to 100)
 	MaxAttempts int     // sends before a retryable failure becomes final
-	// PollInterval is how often accepted work is checked.
+	// PollInterval is when accepted work is checked: this long after its
+	// acceptance, and again this long after each look that found it not
+	// done.
 	PollInterval time.Duration
 	// CompletionTimeout is how long accepted work may take before the row
 	// fails as not_completed (retryable: a retry-failed run looks it up).
@@ -400,6 +403,9 @@ type runner struct {
 	stop      context.CancelCauseFunc
 	failLimit int
 	failures  atomic.Int64
+	// seenOthers: other workers have been seen on the run, whose accepted
+	// rows may come free for this one to follow (see follow).
+	seenOthers atomic.Bool
 }
 
 func (r *runner) failed(n int) {
@@ -421,8 +427,18 @@ type laneRunner struct {
 	stopCtx  context.Context
 	stopLane context.CancelCauseFunc
 
+	// follows are the accepted rows the lane checks itself (follow).
+	follows *followQueue
+	// outcomes go to the recorder (recordLater).
+	outcomes chan recording
+	// idle hears when the lane holds no row any more (release).
+	idle chan struct{}
+	// outages counts the pauses the lane's failures started (noteAnswer):
+	// batches prepared before one are not sent into it (deliver).
+	outages atomic.Int64
+
 	mu   sync.Mutex
-	busy map[int]bool // rows handed to a worker and not yet recorded
+	busy map[int]bool // rows handed to a sender or followed, and not yet recorded
 	// released are rows whose worker has recorded them but that stay busy
 	// until the next Claim starts: a query already running reads a
 	// snapshot from before that commit and may still return them pending.
@@ -431,10 +447,20 @@ type laneRunner struct {
 
 func (l *laneRunner) drive() error {
 	l.busy = map[int]bool{}
+	l.follows = newFollowQueue()
+	l.idle = make(chan struct{}, 1)
+	l.outcomes = make(chan recording, 2*l.lane.Concurrency)
+	recorded := make(chan error, 1)
+	go func() { recorded <- l.recorder() }()
 	var g errgroup.Group
 	g.Go(l.send)
 	g.Go(l.follow)
 	err := g.Wait()
+	// Both are done, and so are their workers: nothing more is recorded.
+	close(l.outcomes)
+	if rerr := <-recorded; err == nil {
+		err = rerr
+	}
 	var ce *CredentialsError
 	if err == nil && errors.As(context.Cause(l.stopCtx), &ce) {
 		err = ce
@@ -473,7 +499,7 @@ func (l *laneRunner) refused(pe *providers.Error) bool {
 
 // orderOf builds the provider's view of a row.
 func orderOf(r RowRecord) providers.Order {
-	return providers.Order{Key: fmt.Sprintf("%s/%d", r.RunID, r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
+	return providers.Order{Key: r.RunID + "/" + strconv.Itoa(r.Row), EID: r.EID, ICCID: r.ICCID, CLI: r.CLI, IMEI: r.IMEI, Fields: r.Fields}
 }
 
 // keepUpEvery is how often a worker looks at the other workers of its run
@@ -495,6 +521,9 @@ func (r *runner) keepUp(ctx context.Context, lanes []*laneRunner) int {
 		return 0
 	}
 	seat := slices.IndexFunc(ws, func(w Worker) bool { return w.ID == r.worker })
+	if len(ws) > 1 {
+		r.seenOthers.Store(true)
+	}
 	for _, ln := range lanes {
 		ln.limiter.Share(len(ws), max(seat, 0))
 		if d := pauses[ln.lane.Name]; d > 0 {

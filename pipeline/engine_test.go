@@ -273,3 +273,79 @@ func testRunLeavesCallersStructsAlone(t *testing.T) {
 		t.Errorf("Reconcile changed its Lane: %+v, was %+v", *lane, laneBefore)
 	}
 }
+
+// dueFake accepts every order, answers its first check "not yet" and its
+// second "done", and notes when each was accepted and checked.
+type dueFake struct {
+	*fakeProvider
+	accepted map[string]time.Time
+	checked  map[string][]time.Time
+}
+
+func (d *dueFake) Submit(ctx context.Context, orders []providers.Order) []providers.Outcome {
+	outs := d.fakeProvider.Submit(ctx, orders)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, o := range orders {
+		if outs[i].Status == providers.Accepted {
+			d.accepted[o.EID] = time.Now()
+		}
+	}
+	return outs
+}
+
+func (d *dueFake) Check(_ context.Context, o providers.Order, handle string) providers.Outcome {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.checked[o.EID] = append(d.checked[o.EID], time.Now())
+	if len(d.checked[o.EID]) == 1 {
+		return providers.Outcome{Status: providers.Accepted, Handle: handle}
+	}
+	return providers.Outcome{Status: providers.Succeeded}
+}
+
+// Accepted rows are checked when their completion is due, one
+// PollInterval after their own acceptance and again one after each "not
+// yet", whenever they were accepted: not at the next sweep of them all.
+// (Virtual time: synctest.)
+func TestAcceptedRowsCheckedWhenDue(t *testing.T) {
+	synctest.Test(t, testAcceptedRowsCheckedWhenDue)
+}
+
+func testAcceptedRowsCheckedWhenDue(t *testing.T) {
+	cp, err := openStore(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	run := seedRun(t, cp, 40)
+	fake := &dueFake{fakeProvider: newFake(), accepted: map[string]time.Time{}, checked: map[string][]time.Time{}}
+	// A few rows are accepted later, after a retry.
+	for _, eid := range []string{"E003", "E017", "E030"} {
+		fake.failOnce[eid] = &providers.Error{Code: providers.CodeServer, HTTPStatus: 503, Retryable: true}
+	}
+	const poll = time.Minute
+	e := &Engine{Checkpoint: cp, Lanes: map[string]*Lane{"fake": {Name: "fake", Client: fake, Concurrency: 4, PollInterval: poll}},
+		Backoff: func(int) time.Duration { return 7 * time.Second }}
+	state, err := e.Run(context.Background(), run)
+	if err != nil || state != RunCompleted {
+		t.Fatalf("state %s err %v", state, err)
+	}
+	// Each look comes a PollInterval after the last answer, give or take
+	// the time its outcome took to be committed.
+	within := func(from, at time.Time) bool { d := at.Sub(from); return d >= poll && d < poll+time.Second }
+	for eid, at := range fake.accepted {
+		looks := fake.checked[eid]
+		if len(looks) != 2 || !within(at, looks[0]) || !within(looks[0], looks[1]) {
+			var when []string
+			for _, l := range looks {
+				when = append(when, l.Format(time.TimeOnly))
+			}
+			t.Errorf("%s accepted at %s, checked at %v: want a look %s after acceptance and another %[4]s after it",
+				eid, at.Format(time.TimeOnly), when, poll)
+		}
+	}
+	if len(fake.accepted) != 40 {
+		t.Errorf("%d rows accepted, want 40", len(fake.accepted))
+	}
+}

@@ -128,7 +128,8 @@ type EngineStore interface {
 	// holds already come again: it tells the ones it is working on
 	// apart.) Rows of provider that gone workers left in flight are
 	// reclaimed first (as ReclaimInFlight does), so they come back
-	// pending, to be looked up before anything is sent.
+	// pending, to be looked up before anything is sent. Claimed rows may
+	// come without their Cells, which sending does not need.
 	Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]RowRecord, error)
 	// ClaimAccepted leases to worker up to limit accepted rows of provider
 	// held by no other live worker, with row numbers above after, in row
@@ -151,7 +152,8 @@ type EngineStore interface {
 	// if the worker's lease had expired: it must send nothing.
 	MarkInFlight(ctx context.Context, runID, worker string, rows []int) ([]int, error)
 	// Apply records transitions and their attempts in one durable write,
-	// and frees the rows. at stamps the change (and AcceptedAt of rows
+	// and frees the rows, but those whose Transition.Follow is set: they
+	// stay leased to worker. at stamps the change (and AcceptedAt of rows
 	// newly accepted). Transitions of rows another worker holds are
 	// dropped: that worker took them over after this one's lease expired,
 	// and looks them up itself.

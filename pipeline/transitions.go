@@ -32,11 +32,15 @@ type transition struct {
 	// MarkInFlight counts a send: a row whose answers cannot be read is
 	// bounded whether it is being sent or looked up.
 	addAttempt bool
+	// withdrawn: the intent is taken back, and its attempt with it.
+	withdrawn bool
 	// failure: the row failed for good and counts against --max-failures.
 	failure bool
 	// retry: the row is back to be tried again for a retryable cause
 	// (Request.Retry).
-	retry   bool
+	retry bool
+	// follow: the lane checks the accepted row itself (Transition.Follow).
+	follow  bool
 	attempt *attempt
 }
 
@@ -135,6 +139,18 @@ func requeueLost(r RowRecord) transition {
 		err: &providers.Error{Code: providers.CodeNotFound, Message: "accepted request no longer known to the provider", Retryable: true}}
 }
 
+// withdraw: the lane stopped after the row's intent was committed but
+// before its request left, so nothing reached the provider: the row is
+// pending again as it was, and the attempt its intent counted is not
+// spent.
+func withdraw(r RowRecord) transition {
+	t := transition{row: r.Row, state: Pending, mustLookup: r.MustLookup, nextTry: r.NextAttemptAt, withdrawn: true}
+	if r.ErrorCode != "" || r.ErrorMessage != "" {
+		t.err = &providers.Error{Code: r.ErrorCode, Message: r.ErrorMessage, Retryable: r.Retryable}
+	}
+	return t
+}
+
 // lookupFirst marks a transition of a row whose request the provider
 // accepted once: whatever it says of it now, the row is looked up before
 // anything is sent again.
@@ -162,6 +178,13 @@ type Transition struct {
 	Accepted bool
 	// AddAttempt counts one more attempt (a failed lookup).
 	AddAttempt bool
+	// Withdrawn takes back the attempt MarkInFlight counted: the request
+	// never left.
+	Withdrawn bool
+	// Follow says the worker follows the accepted row itself (it checks
+	// the row when its completion is due): the row stays leased to it
+	// instead of being freed, so no other worker checks it meanwhile.
+	Follow bool
 	// Attempt, if set, is the request that led to the change.
 	Attempt *Attempt
 }
@@ -180,7 +203,7 @@ type Attempt struct {
 // record is the transition as the checkpoint stores it.
 func (t transition) record() Transition {
 	out := Transition{Row: t.row, State: t.state, Handle: t.handle, Result: t.result, NextAttemptAt: t.nextTry,
-		MustLookup: t.mustLookup, Accepted: t.accepted, AddAttempt: t.addAttempt}
+		MustLookup: t.mustLookup, Accepted: t.accepted, AddAttempt: t.addAttempt, Withdrawn: t.withdrawn, Follow: t.follow}
 	if t.err != nil {
 		out.ErrorCode, out.ErrorMessage, out.Retryable = t.err.Code, t.err.Message, t.err.Retryable
 	}
@@ -197,6 +220,34 @@ func (a *attempt) record() *Attempt {
 		out.HTTPStatus, out.ErrorCode = a.outcome.Err.HTTPStatus, a.outcome.Err.Code
 	}
 	return out
+}
+
+// applyTo is r as the checkpoint holds it once t is applied at at, as
+// EngineStore.Apply records it: the row a lane follows is checked from
+// memory, without reading it back.
+func (t transition) applyTo(r RowRecord, at time.Time) RowRecord {
+	r.State = t.state
+	if t.handle != "" {
+		r.Handle = t.handle
+	}
+	if len(t.result) > 0 {
+		r.Result = t.result
+	}
+	r.ErrorCode, r.ErrorMessage, r.Retryable = "", "", false
+	if t.err != nil {
+		r.ErrorCode, r.ErrorMessage, r.Retryable = t.err.Code, t.err.Message, t.err.Retryable
+	}
+	r.NextAttemptAt, r.MustLookup = t.nextTry, t.mustLookup
+	if t.accepted {
+		r.AcceptedAt = at
+	}
+	if t.addAttempt {
+		r.Attempts++
+	}
+	if t.withdrawn {
+		r.Attempts--
+	}
+	return r
 }
 
 // records converts transitions for EngineStore.Apply.

@@ -35,20 +35,21 @@ func (s *Store) MarkInFlight(ctx context.Context, runID, worker string, rows []i
 }
 
 // applyRow is one transition of Apply. An empty handle or result keeps
-// the row's; accepted_at is stamped with the change's time.
+// the row's; accepted_at is stamped with the change's time; a row the
+// worker follows stays its own.
 const applyRow = `UPDATE rows SET state = $1,
 	handle = CASE WHEN $2 <> '' THEN $2 ELSE handle END,
 	result = CASE WHEN $3::jsonb <> '{}' THEN $3 ELSE result END,
 	error_code = $4, error_message = $5, retryable = $6, next_attempt_at = $7, must_lookup = $8,
 	accepted_at = CASE WHEN $9 THEN $10 ELSE accepted_at END, updated_at = $10,
-	attempts = attempts + $11, lease_owner = NULL
+	attempts = attempts + $11, lease_owner = CASE WHEN $15 THEN $14 ELSE NULL END
 	WHERE run_id = $12 AND row = $13 AND (lease_owner IS NULL OR lease_owner = $14)`
 
 const insertAttempt = `INSERT INTO attempts (run_id, row, started_at, latency_ms, kind, http_status, outcome, error_code)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
 // Apply records transitions and their attempts in one transaction, sent
-// as one batch, and frees their rows; transitions of rows another worker
+// as one batch, and frees their rows (but those the worker follows); transitions of rows another worker
 // holds are dropped. at stamps the change.
 func (s *Store) Apply(ctx context.Context, runID, worker string, at time.Time, ts []pipeline.Transition) error {
 	if len(ts) == 0 {
@@ -63,10 +64,13 @@ func (s *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 			}
 			add := 0
 			if t.AddAttempt {
-				add = 1
+				add++
+			}
+			if t.Withdrawn {
+				add--
 			}
 			b.Queue(applyRow, t.State, t.Handle, orEmpty(t.Result), t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup,
-				t.Accepted, at, add, runID, t.Row, worker)
+				t.Accepted, at, add, runID, t.Row, worker, t.Follow)
 			if a := t.Attempt; a != nil {
 				b.Queue(insertAttempt, runID, a.Row, a.Started, a.Latency.Milliseconds(), a.Kind, a.HTTPStatus, a.Outcome, a.ErrorCode)
 			}

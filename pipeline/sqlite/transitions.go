@@ -19,14 +19,10 @@ func (c *Store) MarkInFlight(ctx context.Context, runID, worker string, rows []i
 	var live bool
 	err := c.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		if live, err = renew(tx, runID, worker, now); err != nil || !live {
+		if live, err = c.renewOnce(tx, runID, worker, now); err != nil || !live {
 			return err
 		}
-		st, err := tx.Prepare("UPDATE rows SET state = " + sqlLit(pipeline.InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ?, lease_owner = ?" +
-			" WHERE run_id = ? AND row = ? AND state = " + sqlLit(pipeline.Pending) + " AND (lease_owner IS NULL OR lease_owner = ?)")
-		if err != nil {
-			return err
-		}
+		st := tx.Stmt(c.markStmt)
 		defer st.Close()
 		for _, r := range rows {
 			res, err := st.Exec(now, worker, runID, r, worker)
@@ -47,34 +43,78 @@ func (c *Store) MarkInFlight(ctx context.Context, runID, worker string, rows []i
 	return marked, err
 }
 
+// renewOnce renews the worker's lease in tx, once per transaction: the
+// writer commits many workers' intents together, and one renewal in a
+// commit gives each of them a whole lease from it.
+func (c *Store) renewOnce(tx *sql.Tx, runID, worker string, now int64) (live bool, err error) {
+	if c.renewedIn != tx {
+		c.renewedIn, c.renewed = tx, map[[2]string]bool{}
+	}
+	key := [2]string{runID, worker}
+	if live, ok := c.renewed[key]; ok {
+		return live, nil
+	}
+	if live, err = renew(tx, runID, worker, now); err == nil {
+		c.renewed[key] = live
+	}
+	return live, err
+}
+
+// The engine's writes, prepared once on the write connection (see
+// prepareWrites): they run for every row, several times, and preparing
+// them afresh in each transaction cost as much as running them.
+var (
+	markSQL = "UPDATE rows SET state = " + sqlLit(pipeline.InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ?, lease_owner = ?" +
+		" WHERE run_id = ? AND row = ? AND state = " + sqlLit(pipeline.Pending) + " AND (lease_owner IS NULL OR lease_owner = ?)"
+	applySQL = `UPDATE rows SET state = ?, handle = CASE WHEN ? != '' THEN ? ELSE handle END,
+			result = CASE WHEN ? != '{}' THEN ? ELSE result END, error_code = ?, error_message = ?, retryable = ?,
+			next_attempt_at = ?, must_lookup = ?, accepted_at = CASE WHEN ? THEN ? ELSE accepted_at END, updated_at = ?,
+			attempts = attempts + ?, lease_owner = CASE WHEN ? THEN ? ELSE NULL END
+			WHERE run_id = ? AND row = ? AND (lease_owner IS NULL OR lease_owner = ?)`
+	attemptSQL = "INSERT INTO attempts (run_id, row, started_at, latency_ms, kind, http_status, outcome, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+// prepareWrites prepares the engine's writes on the write connection,
+// before the writer starts. A transaction reuses them (tx.Stmt) on the
+// same connection, and prepares them again only on a new one.
+func (c *Store) prepareWrites() error {
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&c.markStmt, markSQL}, {&c.applyStmt, applySQL}, {&c.attemptStmt, attemptSQL}} {
+		st, err := c.writeDB.Prepare(p.sql)
+		if err != nil {
+			return err
+		}
+		*p.st = st
+	}
+	return nil
+}
+
 // Apply records transitions (and their attempts) in one committed write,
-// and frees their rows; transitions of rows another worker holds are
-// dropped. now is the engine's clock: it stamps accepted_at, which
+// and frees their rows (but those the worker follows); transitions of rows
+// another worker holds are dropped. now is the engine's clock: it stamps accepted_at, which
 // completion timeouts are measured from.
 func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, ts []pipeline.Transition) error {
 	now := at.UnixMilli()
 	return c.write(ctx, func(tx *sql.Tx) error {
-		up, err := tx.Prepare(`UPDATE rows SET state = ?, handle = CASE WHEN ? != '' THEN ? ELSE handle END,
-			result = CASE WHEN ? != '{}' THEN ? ELSE result END, error_code = ?, error_message = ?, retryable = ?,
-			next_attempt_at = ?, must_lookup = ?, accepted_at = CASE WHEN ? THEN ? ELSE accepted_at END, updated_at = ?,
-			attempts = attempts + ?, lease_owner = NULL
-			WHERE run_id = ? AND row = ? AND (lease_owner IS NULL OR lease_owner = ?)`)
-		if err != nil {
-			return err
-		}
+		up := tx.Stmt(c.applyStmt)
 		defer up.Close()
-		at, err := tx.Prepare("INSERT INTO attempts (run_id, row, started_at, latency_ms, kind, http_status, outcome, error_code) VALUES (" + placeholders(8) + ")")
-		if err != nil {
-			return err
-		}
+		at := tx.Stmt(c.attemptStmt)
 		defer at.Close()
+		var buf []byte
 		for _, t := range ts {
 			var next int64
 			if !t.NextAttemptAt.IsZero() {
 				next = t.NextAttemptAt.UnixMilli()
 			}
-			res := jsonText(t.Result)
-			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now, t.AddAttempt, runID, t.Row, worker); err != nil {
+			res := "{}" // keeps the row's result
+			if len(t.Result) > 0 {
+				buf = appendJSONFields(buf[:0], t.Result)
+				res = string(buf)
+			}
+			if _, err := up.Exec(t.State, t.Handle, t.Handle, res, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now, now,
+				addAttempts(t), t.Follow, worker, runID, t.Row, worker); err != nil {
 				return err
 			}
 			if a := t.Attempt; a != nil {
@@ -85,6 +125,18 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 		}
 		return nil
 	})
+}
+
+// addAttempts is what t adds to the row's attempts.
+func addAttempts(t pipeline.Transition) int {
+	n := 0
+	if t.AddAttempt {
+		n++
+	}
+	if t.Withdrawn {
+		n--
+	}
+	return n
 }
 
 // Redrive makes failed rows of a run pending again with fresh attempts:

@@ -43,6 +43,7 @@ func Run(t *testing.T, s Stores) {
 		{"InFlightAndReclaim", testInFlightAndReclaim},
 		{"Apply", testApply},
 		{"Leases", testLeases},
+		{"FollowAndWithdraw", testFollowAndWithdraw},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ProviderPauses", testProviderPauses},
@@ -887,6 +888,63 @@ func testLeases(t *testing.T, st Stores) {
 // testLeaseExpiry: a worker that stops renewing loses its lease when its
 // ttl has passed: its rows in flight are taken over (to be looked up
 // first), it may no longer record intents, and it is no longer listed.
+// testFollowAndWithdraw: an accepted row the worker follows itself stays
+// its own, and a withdrawn intent leaves the row as it was before it.
+func testFollowAndWithdraw(t *testing.T, st Stores) {
+	s := st.New(t)
+	run := newRun(t, s, "fp", 4) // p1: 2, 4; p2: 3, 5
+	join(t, s, run.ID, "a", time.Hour, false)
+	join(t, s, run.ID, "b", time.Hour, false)
+	if got := claim(t, s, run.ID, "p1", "a", t0, 10); !slices.Equal(got, []int{2, 4}) {
+		t.Fatalf("a claims %v, want [2 4]", got)
+	}
+	marked, err := s.MarkInFlight(ctx, run.ID, "a", []int{2, 4})
+	must(t, err)
+	if !slices.Equal(marked, []int{2, 4}) {
+		t.Fatalf("a marks %v, want [2 4]", marked)
+	}
+	must(t, s.Apply(ctx, run.ID, "a", t0, []pipeline.Transition{
+		{Row: 2, State: pipeline.Accepted, Handle: "h2", Accepted: true, Follow: true},
+		{Row: 4, State: pipeline.Accepted, Handle: "h4", Accepted: true}}))
+	// Row 2 is a's still; row 4 was freed for any worker to follow.
+	if acc, _ := s.ClaimAccepted(ctx, run.ID, "p1", "b", 0, 10); !slices.Equal(rowNumbers(acc), []int{4}) {
+		t.Errorf("b claims accepted %v, want [4]: a follows 2 itself", rowNumbers(acc))
+	}
+	if acc, _ := s.ClaimAccepted(ctx, run.ID, "p1", "a", 0, 10); !slices.Equal(rowNumbers(acc), []int{2}) {
+		t.Errorf("a claims accepted %v, want [2]", rowNumbers(acc))
+	}
+	// a's change of the row it follows is recorded, and frees it.
+	must(t, s.Apply(ctx, run.ID, "a", t0, []pipeline.Transition{{Row: 2, State: pipeline.Succeeded}}))
+	if r := rowsOf(t, s, run.ID)[2]; r.State != pipeline.Succeeded || r.Handle != "h2" {
+		t.Errorf("row 2 after a's check: %s handle %q, want succeeded with h2", r.State, r.Handle)
+	}
+
+	// A withdrawn intent: pending again as before, its attempt not spent.
+	must(t, s.Apply(ctx, run.ID, "b", t0, []pipeline.Transition{{Row: 3, State: pipeline.Failed, ErrorCode: "timeout",
+		Retryable: true, MustLookup: true, NextAttemptAt: t0}}))
+	_, err = s.Redrive(ctx, run.ID, false)
+	must(t, err)
+	before := rowsOf(t, s, run.ID)[3]
+	if got := claim(t, s, run.ID, "p2", "b", t0, 1); !slices.Equal(got, []int{3}) {
+		t.Fatalf("b claims %v, want [3]", got)
+	}
+	if marked, err := s.MarkInFlight(ctx, run.ID, "b", []int{3}); err != nil || !slices.Equal(marked, []int{3}) {
+		t.Fatalf("b marks %v %v, want [3]", marked, err)
+	}
+	if r := rowsOf(t, s, run.ID)[3]; r.State != pipeline.InFlight || r.Attempts != before.Attempts+1 {
+		t.Fatalf("row 3 marked: %s attempts %d", r.State, r.Attempts)
+	}
+	must(t, s.Apply(ctx, run.ID, "b", t0, []pipeline.Transition{{Row: 3, State: pipeline.Pending, MustLookup: before.MustLookup,
+		NextAttemptAt: before.NextAttemptAt, Withdrawn: true}}))
+	if r := rowsOf(t, s, run.ID)[3]; r.State != pipeline.Pending || r.Attempts != before.Attempts || r.MustLookup != before.MustLookup {
+		t.Errorf("row 3 withdrawn: %s attempts %d must_lookup %v, want pending, %d, %v as before",
+			r.State, r.Attempts, r.MustLookup, before.Attempts, before.MustLookup)
+	}
+	if got := claim(t, s, run.ID, "p2", "a", t0, 10); !slices.Equal(got, []int{3, 5}) {
+		t.Errorf("a claims %v after b's withdrawal, want [3 5]: a withdrawn row is free", got)
+	}
+}
+
 func testLeaseExpiry(t *testing.T, st Stores) {
 	s := st.New(t)
 	run := newRun(t, s, "fp", 4) // p1: 2,4

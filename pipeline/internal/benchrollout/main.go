@@ -2,7 +2,7 @@
 // simulators and prints figures; it asserts nothing, because timings
 // depend on the machine. Four benchmarks, each read against a goal:
 //
-//	overhead  N Asavie rows through the Engine (checkpoint, intents, sweeps)
+//	overhead  N Asavie rows through the Engine (checkpoint, intents, checks)
 //	          against a bare errgroup loop making the same calls with the
 //	          same client and no checkpoint; goal: pipeline <= 1.15x bare.
 //	rate      a lane limited to the rate the simulator enforces: requests/s
