@@ -50,16 +50,7 @@ func manyRows(runID string, n int) ([]pipeline.RowRecord, pipeline.Doubts) {
 // writes, whatever the number of rows and their kinds.
 func TestAddRowsInGroups(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "simbulk.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	run, err := s.CreateRun(ctx, "fp", "m.csv", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, run, path := newRun(t)
 	want, doubt := manyRows(run.ID, 1234)
 	// Uneven calls: a group split across powers of two, a single row.
 	for _, part := range [][2]int{{0, 1}, {1, 300}, {300, 301}, {301, 1234}} {
@@ -127,20 +118,12 @@ func TestAddRowsInGroups(t *testing.T) {
 // the call is kept.
 func TestAddRowsInGroupsNamesTheRow(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "simbulk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	run, err := s.CreateRun(ctx, "fp", "m.csv", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, run, _ := newRun(t)
 	rows, _ := manyRows(run.ID, 600)
 	if err := s.AddRows(ctx, rows[150:151]); err != nil { // row 152
 		t.Fatal(err)
 	}
-	err = s.AddRows(ctx, rows)
+	err := s.AddRows(ctx, rows)
 	if err == nil || !strings.Contains(err.Error(), "store row 152:") {
 		t.Fatalf("storing row 152 twice: %v, want an error naming it", err)
 	}
@@ -155,4 +138,21 @@ func TestAddRowsInGroupsNamesTheRow(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d rows stored after the failed call, want the 1 stored before", n)
 	}
+}
+
+// newRun opens a fresh checkpoint at path, closed when the test ends,
+// with one run.
+func newRun(t *testing.T) (s *sqlite.Store, run pipeline.Run, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "simbulk.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	run, err = s.CreateRun(context.Background(), "fp", "m.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, run, path
 }
