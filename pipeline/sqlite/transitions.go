@@ -25,7 +25,7 @@ func (c *Store) MarkInFlight(ctx context.Context, runID, worker string, rows []i
 		st := tx.Stmt(c.markStmt)
 		defer st.Close()
 		for _, r := range rows {
-			res, err := st.Exec(now, worker, runID, r, worker)
+			res, err := st.Exec(now, worker, runID, r)
 			if err != nil {
 				return err
 			}
@@ -62,13 +62,13 @@ func (c *Store) renewOnce(tx *sql.Tx, runID, worker string, now int64) (live boo
 
 // The engine's writes, prepared once on the write connection (see
 // prepareWrites): they run for every row, several times, and preparing
-// them afresh in each transaction cost as much as running them.
+// them afresh in each transaction cost as much as running them. Their
+// parameters are numbered so that a value used twice (the handle, the
+// result, the clock, the worker) is bound once: binding was a fifth of a
+// statement's cost.
 var (
-	markSQL = "UPDATE rows SET state = " + sqlLit(pipeline.InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ?, lease_owner = ?" +
-		" WHERE run_id = ? AND row = ? AND state = " + sqlLit(pipeline.Pending) + " AND (lease_owner IS NULL OR lease_owner = ?)"
-	// Numbered parameters: a value used twice (the handle, the result,
-	// the clock, the worker) is bound once, and binding is a fifth of
-	// the statement's cost.
+	markSQL = "UPDATE rows SET state = " + sqlLit(pipeline.InFlight) + ", attempts = attempts + 1, must_lookup = 1, updated_at = ?1, lease_owner = ?2" +
+		" WHERE run_id = ?3 AND row = ?4 AND state = " + sqlLit(pipeline.Pending) + " AND (lease_owner IS NULL OR lease_owner = ?2)"
 	applySQL = `UPDATE rows SET state = ?1, handle = CASE WHEN ?2 != '' THEN ?2 ELSE handle END,
 			result = CASE WHEN ?3 != '{}' THEN ?3 ELSE result END, error_code = ?4, error_message = ?5, retryable = ?6,
 			next_attempt_at = ?7, must_lookup = ?8, accepted_at = CASE WHEN ?9 THEN ?10 ELSE accepted_at END, updated_at = ?10,
