@@ -138,7 +138,7 @@ func (c *Store) ReclaimInFlight(ctx context.Context, runID string) (int64, error
 // numbers above after, to worker (see
 // pipeline.EngineStore). The engine asks many times a second, so the
 // index is named: left to itself, SQLite walks the whole run in row order
-// (see migration 003).
+// (see migrations 003 and 007).
 func (c *Store) Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
 	at := c.now().UnixMilli()
 	return c.claim(ctx, "claim due rows", worker, func(tx *sql.Tx) (*sql.Rows, error) {
