@@ -509,7 +509,7 @@ func (p *provisionedStmts) find(r pipeline.RowRecord) (pipeline.RowRecord, bool,
 // an index of rows in those states would cost every state change of every
 // rollout, for the rare edited manifest after a crash.
 func (c *Store) InDoubtElsewhere(ctx context.Context, runID string) (pipeline.Doubts, error) {
-	rows, err := c.read.QueryContext(ctx, `SELECT r.provider, r.eid, r.cli, r.iccid FROM runs u JOIN rows r INDEXED BY rows_by_state ON r.run_id = u.id
+	rows, err := c.read.QueryContext(ctx, `SELECT r.provider, r.eid, r.cli, r.iccid FROM runs u JOIN rows r INDEXED BY rows_open ON r.run_id = u.id
 		WHERE u.id != ? AND u.state != `+sqlLit(pipeline.RunCompleted)+`
 		  AND (r.state `+sqlIn(pipeline.InFlight, pipeline.Accepted)+` OR (r.state = `+sqlLit(pipeline.Pending)+` AND r.must_lookup = 1))`, runID)
 	if err != nil {

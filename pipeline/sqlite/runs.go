@@ -194,7 +194,7 @@ func (c *Store) DiscardRows(ctx context.Context, id string) error {
 // OpenProviders lists the providers that still have work in a run.
 func (c *Store) OpenProviders(ctx context.Context, id string) ([]string, error) {
 	return c.providersIn(ctx, "list providers with work",
-		"SELECT DISTINCT provider FROM rows INDEXED BY rows_by_state WHERE run_id = ? AND state "+sqlOpen+" ORDER BY provider", id)
+		"SELECT DISTINCT provider FROM rows INDEXED BY rows_open WHERE run_id = ? AND state "+sqlOpen+" ORDER BY provider", id)
 }
 
 // LatestRun returns the newest run with this fingerprint, whatever its state.

@@ -112,7 +112,7 @@ func (c *Store) Workers(ctx context.Context, runID string) ([]pipeline.Worker, e
 // is "") that gone workers left in flight back to pending, to be looked
 // up first, in tx.
 func reclaimInFlight(tx *sql.Tx, runID, provider string, now int64) (int64, error) {
-	res, err := tx.Exec("UPDATE rows INDEXED BY rows_by_state SET state = "+sqlLit(pipeline.Pending)+", must_lookup = 1, next_attempt_at = 0, lease_owner = NULL"+
+	res, err := tx.Exec("UPDATE rows INDEXED BY rows_open SET state = "+sqlLit(pipeline.Pending)+", must_lookup = 1, next_attempt_at = 0, lease_owner = NULL"+
 		" WHERE run_id = ? AND state = "+sqlLit(pipeline.InFlight)+" AND (? = '' OR provider = ?) AND "+notHeld,
 		runID, provider, provider, runID, now)
 	if err != nil {
@@ -138,7 +138,7 @@ func (c *Store) ReclaimInFlight(ctx context.Context, runID string) (int64, error
 // numbers above after, to worker (see
 // pipeline.EngineStore). The engine asks many times a second, so the
 // index is named: left to itself, SQLite walks the whole run in row order
-// (see migration 003).
+// (see migrations 003 and 007).
 func (c *Store) Claim(ctx context.Context, runID, provider, worker string, now time.Time, after, limit int) ([]pipeline.RowRecord, error) {
 	at := c.now().UnixMilli()
 	return c.claim(ctx, "claim due rows", worker, func(tx *sql.Tx) (*sql.Rows, error) {
