@@ -436,6 +436,10 @@ type laneRunner struct {
 	// outages counts the pauses the lane's failures started (noteAnswer):
 	// batches prepared before one are not sent into it (deliver).
 	outages atomic.Int64
+	// credentialsTold is set by the first refusal of the credentials:
+	// senders and the follower may meet it at once, and the operator is
+	// told once.
+	credentialsTold atomic.Bool
 
 	mu   sync.Mutex
 	busy map[int]bool // rows handed to a sender or followed, and not yet recorded
@@ -489,7 +493,7 @@ func (l *laneRunner) refused(pe *providers.Error) bool {
 	if pe == nil || pe.Code != providers.CodeCredentials {
 		return false
 	}
-	if l.stopCtx.Err() == nil {
+	if l.stopCtx.Err() == nil && l.credentialsTold.CompareAndSwap(false, true) {
 		l.e.Logger.Error("provider refused simbulk's credentials; stopping its lane", "provider", l.lane.Name, "error", pe.Message)
 		l.e.notify(Notice{Provider: l.lane.Name, Kind: NoticeCredentialsRefused, Message: pe.Message})
 	}
