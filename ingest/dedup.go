@@ -41,10 +41,10 @@ const (
 // the Go heap the tables would let it grow to twice their size before each
 // collection, which is why large ones live outside it (see slotMemory).
 type dupIndex struct {
-	eids  eidTable                 // dupEID
-	short [dupKinds]shortTable     // dupICCID, dupMSISDN, dupIMSI (not dupEID)
-	odd   [dupKinds]map[string]int // values that do not pack, any kind
-	n     int                      // identifiers held
+	eids  table[[4]uint32]           // dupEID
+	short [dupKinds]table[[2]uint32] // dupICCID, dupMSISDN, dupIMSI (not dupEID)
+	odd   [dupKinds]map[string]int   // values that do not pack, any kind
+	n     int                        // identifiers held
 
 	touched uint32 // see resolve
 }
@@ -54,10 +54,10 @@ func newDupIndex() *dupIndex {
 	mem := newSlotMemory(d)
 	// Each table hashes with a seed of its own, random per index.
 	var h maphash.Hash
-	d.eids.seed, d.eids.mem = h.Sum64(), mem
+	d.eids.seed, d.eids.hash, d.eids.mem = h.Sum64(), hashEID, mem
 	for k := range d.short {
 		h.WriteByte(byte(k))
-		d.short[k].seed, d.short[k].mem = h.Sum64(), mem
+		d.short[k].seed, d.short[k].hash, d.short[k].mem = h.Sum64(), hashShort, mem
 	}
 	return d
 }
@@ -126,12 +126,12 @@ func (d *dupIndex) key(kind dupKind, v string) dupKey {
 // eidKey is the key of the EID whose first and last 16 digits are hi and
 // lo.
 func (d *dupIndex) eidKey(hi, lo uint64) dupKey {
-	return dupKey{hi: hi, lo: lo, h: d.eids.hash(hi, lo), ok: true}
+	return dupKey{hi: hi, lo: lo, h: hashEID(eidWords(hi, lo), d.eids.seed), ok: true}
 }
 
 // shortKey is the key of an identifier of a kind but EID packed into k.
 func (d *dupIndex) shortKey(kind dupKind, k uint64) dupKey {
-	return dupKey{lo: k, h: d.short[kind].hash(k), ok: true}
+	return dupKey{lo: k, h: hashShort(shortWords(k), d.short[kind].seed), ok: true}
 }
 
 // use records that row uses the identifier with this key. When an earlier
@@ -150,11 +150,11 @@ func (d *dupIndex) use(kind dupKind, k dupKey, row int) (earlier int, dup bool) 
 		}
 		m[k.s] = row
 	case kind == dupEID:
-		if earlier, dup = d.eids.use(k.hi, k.lo, k.h, row); dup {
+		if earlier, dup = d.eids.use(eidWords(k.hi, k.lo), k.h, row); dup {
 			return earlier, true
 		}
 	default:
-		if earlier, dup = d.short[kind].use(k.lo, k.h, row); dup {
+		if earlier, dup = d.short[kind].use(shortWords(k.lo), k.h, row); dup {
 			return earlier, true
 		}
 	}
@@ -220,10 +220,10 @@ func (d *dupIndex) resolve(uses []dupUse) {
 // small steps.
 func (d *dupIndex) reserve(n [dupKinds]int) {
 	d.eids.reserve(n[dupEID])
-	size := len(d.eids.slots) * int(unsafe.Sizeof(eidSlot{}))
+	size := d.eids.bytes()
 	for k := dupICCID; k < dupKinds; k++ {
 		d.short[k].reserve(n[k])
-		size += len(d.short[k].slots) * int(unsafe.Sizeof(shortSlot{}))
+		size += d.short[k].bytes()
 	}
 	d.eids.mem.reserveHeadroom(size)
 }
@@ -311,20 +311,44 @@ func reservedSize(n, size int) int {
 	return 0
 }
 
-// shortTable holds 64-bit keys: ICCIDs, MSISDNs, IMSIs. A slot is the key
-// in two words and 1 + the row that used it first (0: empty), 12 bytes:
-// three words, so that no padding rounds it up to 16.
-type shortTable struct {
-	slots    []shortSlot
-	n        int
-	reserved bool
-	seed     uint64      // of the slot hash
-	mem      *slotMemory // where its slots come from
+// words is an identifier's packed key as a slot holds it, in 32-bit
+// words so that no padding rounds a slot up: two for ICCIDs, MSISDNs and
+// IMSIs (one 64-bit key), four for EIDs (two 64-bit halves).
+type words interface{ [2]uint32 | [4]uint32 }
+
+// slot is a key and 1 + the row that used it first (0: empty): 12 bytes
+// for a short key, 20 for an EID.
+type slot[K words] struct {
+	key K
+	row uint32
 }
 
-type shortSlot struct{ k0, k1, row uint32 }
+// table holds the packed keys of one kind in open addressing.
+type table[K words] struct {
+	slots    []slot[K]
+	n        int
+	reserved bool
+	seed     uint64                        // of the slot hash
+	hash     func(k K, seed uint64) uint64 // where a key goes: see home
+	mem      *slotMemory                   // where its slots come from
+}
 
-func (t *shortTable) use(k, h uint64, row int) (earlier int, dup bool) {
+func shortWords(k uint64) [2]uint32 { return [2]uint32{uint32(k), uint32(k >> 32)} }
+
+func eidWords(hi, lo uint64) [4]uint32 {
+	return [4]uint32{uint32(hi), uint32(hi >> 32), uint32(lo), uint32(lo >> 32)}
+}
+
+func hashShort(k [2]uint32, seed uint64) uint64 {
+	return mix((uint64(k[0]) | uint64(k[1])<<32) ^ seed)
+}
+
+func hashEID(k [4]uint32, seed uint64) uint64 {
+	hi, lo := uint64(k[0])|uint64(k[1])<<32, uint64(k[2])|uint64(k[3])<<32
+	return mix(hi ^ mix(lo^seed))
+}
+
+func (t *table[K]) use(k K, h uint64, row int) (earlier int, dup bool) {
 	if (t.n+1)*4 > len(t.slots)*3 {
 		t.resize(grownSize(len(t.slots), t.reserved))
 	}
@@ -332,22 +356,18 @@ func (t *shortTable) use(k, h uint64, row int) (earlier int, dup bool) {
 	if s.row != 0 {
 		return int(s.row) - 1, true
 	}
-	*s = shortSlot{uint32(k), uint32(k >> 32), uint32(row) + 1}
+	*s = slot[K]{k, uint32(row) + 1}
 	t.n++
 	return 0, false
 }
 
-// hash is where key k goes: see home.
-func (t *shortTable) hash(k uint64) uint64 { return mix(k ^ t.seed) }
-
 // find returns the slot that holds k (whose hash is h), or the empty slot
 // where it belongs (linear probing).
-func (t *shortTable) find(k, h uint64) int {
-	k0, k1 := uint32(k), uint32(k>>32)
+func (t *table[K]) find(k K, h uint64) int {
 	slots := t.slots
 	for i := home(h, len(slots)); ; {
 		s := &slots[i]
-		if s.row == 0 || (s.k0 == k0 && s.k1 == k1) {
+		if s.row == 0 || s.key == k {
 			return i
 		}
 		if i++; i == len(slots) {
@@ -356,7 +376,7 @@ func (t *shortTable) find(k, h uint64) int {
 	}
 }
 
-func (t *shortTable) reserve(n int) {
+func (t *table[K]) reserve(n int) {
 	t.reserved = true
 	if size := reservedSize(n, len(t.slots)); size > 0 {
 		t.resize(size)
@@ -364,73 +384,16 @@ func (t *shortTable) reserve(n int) {
 }
 
 // resize moves the keys to a table of size slots.
-func (t *shortTable) resize(size int) {
+func (t *table[K]) resize(size int) {
 	old := t.slots
-	t.slots = slots[shortSlot](t.mem, size)
+	t.slots = slots[slot[K]](t.mem, size)
 	for _, s := range old {
 		if s.row != 0 {
-			k := uint64(s.k0) | uint64(s.k1)<<32
-			t.slots[t.find(k, t.hash(k))] = s
+			t.slots[t.find(s.key, t.hash(s.key, t.seed))] = s
 		}
 	}
 	release(t.mem, old)
 }
 
-// eidTable holds EIDs, two 64-bit halves. A slot is 20 bytes: five words.
-type eidTable struct {
-	slots    []eidSlot
-	n        int
-	reserved bool
-	seed     uint64      // of the slot hash
-	mem      *slotMemory // where its slots come from
-}
-
-type eidSlot struct{ h0, h1, l0, l1, row uint32 }
-
-func (t *eidTable) use(hi, lo, h uint64, row int) (earlier int, dup bool) {
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(grownSize(len(t.slots), t.reserved))
-	}
-	s := &t.slots[t.find(hi, lo, h)]
-	if s.row != 0 {
-		return int(s.row) - 1, true
-	}
-	*s = eidSlot{uint32(hi), uint32(hi >> 32), uint32(lo), uint32(lo >> 32), uint32(row) + 1}
-	t.n++
-	return 0, false
-}
-
-func (t *eidTable) hash(hi, lo uint64) uint64 { return mix(hi ^ mix(lo^t.seed)) }
-
-func (t *eidTable) find(hi, lo, h uint64) int {
-	h0, h1, l0, l1 := uint32(hi), uint32(hi>>32), uint32(lo), uint32(lo>>32)
-	slots := t.slots
-	for i := home(h, len(slots)); ; {
-		s := &slots[i]
-		if s.row == 0 || (s.l0 == l0 && s.h0 == h0 && s.l1 == l1 && s.h1 == h1) {
-			return i
-		}
-		if i++; i == len(slots) {
-			i = 0
-		}
-	}
-}
-
-func (t *eidTable) reserve(n int) {
-	t.reserved = true
-	if size := reservedSize(n, len(t.slots)); size > 0 {
-		t.resize(size)
-	}
-}
-
-func (t *eidTable) resize(size int) {
-	old := t.slots
-	t.slots = slots[eidSlot](t.mem, size)
-	for _, s := range old {
-		if s.row != 0 {
-			hi, lo := uint64(s.h0)|uint64(s.h1)<<32, uint64(s.l0)|uint64(s.l1)<<32
-			t.slots[t.find(hi, lo, t.hash(hi, lo))] = s
-		}
-	}
-	release(t.mem, old)
-}
+// bytes is the memory of its slots.
+func (t *table[K]) bytes() int { return len(t.slots) * int(unsafe.Sizeof(slot[K]{})) }
