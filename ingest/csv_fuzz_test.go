@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -45,6 +46,8 @@ func FuzzCSVReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzCSV(t, data, defaultCSVLimits())
 		fuzzCSV(t, data, csvLimits{cellBytes: 16, columns: 8})
+		fuzzSameByteByByte(t, data, defaultCSVLimits())
+		fuzzSameByteByByte(t, data, csvLimits{cellBytes: 16, columns: 8})
 	})
 }
 
@@ -98,4 +101,47 @@ func fuzzCSV(t *testing.T, data []byte, limits csvLimits) {
 			}
 		}
 	}
+}
+
+// fuzzSameByteByByte reads data with and without the fieldLimiter's
+// whole-line pass: a shortcut must not change a single record, row number,
+// problem or error.
+func fuzzSameByteByByte(t *testing.T, data []byte, limits csvLimits) {
+	t.Helper()
+	slow := limits
+	slow.byteByByte = true
+	fastRecs, fastErr := readAllCSV(data, limits)
+	slowRecs, slowErr := readAllCSV(data, slow)
+	if fastErr != slowErr {
+		t.Fatalf("error %q with the whole-line pass, %q byte by byte", fastErr, slowErr)
+	}
+	if !reflect.DeepEqual(fastRecs, slowRecs) {
+		t.Fatalf("records differ:\nwhole lines  %+v\nbyte by byte %+v", fastRecs, slowRecs)
+	}
+}
+
+// readAllCSV returns every record and row error of data, and the error
+// that ended the reading ("" for io.EOF).
+func readAllCSV(data []byte, limits csvLimits) ([]any, string) {
+	r, err := newLimitedCSVReader(bytes.NewReader(data), "", limits)
+	if err != nil {
+		return nil, err.Error()
+	}
+	defer r.Close()
+	out := []any{r.Header()}
+	for calls := 0; calls <= len(data)+1; calls++ {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return out, ""
+		}
+		var rowErr *RowError
+		if err != nil && !errors.As(err, &rowErr) {
+			return out, err.Error()
+		}
+		out = append(out, rec)
+		if rowErr != nil {
+			out = append(out, rowErr.Error())
+		}
+	}
+	return out, "stuck"
 }

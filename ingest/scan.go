@@ -158,8 +158,14 @@ func readAhead(r Reader, v *Validator, out chan<- *scanBatch, free <-chan *scanB
 		}
 		for len(b.items) < scanBatchSize {
 			rec, err := r.Next()
-			var rowErr *RowError
-			if err != nil && !errors.As(err, &rowErr) {
+			if err == nil {
+				b.items = append(b.items, scanItem{rec: rec})
+				continue
+			}
+			// Its own function: the address errors.As takes would put a
+			// variable on the heap for every row, not only the bad ones.
+			rowErr := asRowError(err)
+			if rowErr == nil {
 				b.err = err
 				break
 			}
@@ -187,4 +193,13 @@ func readAhead(r Reader, v *Validator, out chan<- *scanBatch, free <-chan *scanB
 			return
 		}
 	}
+}
+
+// asRowError returns err as a *RowError, or nil when it is not one.
+func asRowError(err error) *RowError {
+	var rowErr *RowError
+	if errors.As(err, &rowErr) {
+		return rowErr
+	}
+	return nil
 }

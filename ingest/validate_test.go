@@ -686,6 +686,36 @@ func BenchmarkScanCSV(b *testing.B) {
 	}
 }
 
+// narrowManifest renders n ThingSpace rows in the narrow layout of make
+// bench: five columns, two identifiers.
+func narrowManifest(n int) string {
+	var b strings.Builder
+	b.WriteString("provider,eid,iccid,account_name,service_plan\n")
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("8904903212345123451234%08d", i)
+		ic := fmt.Sprintf("8914800000%09d", i)
+		fmt.Fprintf(&b, "thingspace,%s%s,%s%c,0000123456-00001,M2M 5GB\n", p, EIDCheckDigits(p), ic, LuhnDigit(ic))
+	}
+	return b.String()
+}
+
+// BenchmarkScanCSVNarrow is BenchmarkScanCSV over the narrow layout, where
+// the per-row costs weigh most against the bytes read.
+func BenchmarkScanCSVNarrow(b *testing.B) {
+	data := narrowManifest(benchRows)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		r, err := NewCSVReader(strings.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum, _, err := Scan(r, ValidateOptions{}, func(Row, []Problem) error { return nil })
+		if err != nil || sum.Valid != benchRows {
+			b.Fatal(sum, err)
+		}
+	}
+}
+
 // BenchmarkValidatorCheck measures one row: esim with EID, ICCID and
 // IMEI, all valid and distinct.
 func BenchmarkValidatorCheck(b *testing.B) {

@@ -1,0 +1,5 @@
+//go:build darwin || freebsd
+
+package ingest
+
+func adviseHuge([]byte) {}
