@@ -45,7 +45,10 @@ type csvReader struct {
 	lineOffset int        // lines encoding/csv did not see: "sep=", and those the limiter dropped
 	dropped    int        // of lineOffset, the lines the limiter dropped
 	header     Header
-	pending    *csvRead // a record read ahead to classify a quote error
+	lines      *bufio.Reader // the text, for the plain-line path (csv_plain.go)
+	feed       *lineFeeder   // the text for encoding/csv: the lines that are not plain
+	plainBytes int64         // bytes of the lines the plain-line path took
+	pending    *csvRead      // a record read ahead to classify a quote error
 	lastLine   int      // start line of the last record read
 	err        error    // sticky: the fatal error, or io.EOF
 }
@@ -117,7 +120,9 @@ func newLimitedCSVReader(src io.Reader, name string, limits csvLimits) (*csvRead
 		r.text = &utf8Watch{r: lines}
 		lines = r.text
 	}
-	r.limit = newFieldLimiter(lines, comma, limits)
+	r.lines = bufio.NewReaderSize(lines, sniffSize)
+	r.feed = &lineFeeder{lines: r.lines}
+	r.limit = newFieldLimiter(r.feed, comma, limits)
 	r.count = &recordLimiter{r: r.limit, max: maxRecordBytes}
 	r.cr = csv.NewReader(r.count)
 	r.cr.Comma = comma
@@ -190,11 +195,11 @@ func (r *csvReader) Next() (Record, error) {
 		return Record{}, r.err
 	}
 	for {
-		var rd csvRead
+		rd, plain := csvRead{}, false
 		if r.pending != nil {
 			rd, r.pending = *r.pending, nil
-		} else {
-			rd = r.read()
+		} else if rd, plain = r.nextPlain(); !plain {
+			rd = r.read() // through encoding/csv
 		}
 		switch {
 		case rd.err == io.EOF:
@@ -363,7 +368,7 @@ func groupDigits(n int64) string {
 // index; 0 when it cannot tell (a stream, UTF-16 text, or fewer than a
 // few hundred records so far).
 func (r *csvReader) estimateRows() int {
-	read := r.cr.InputOffset()
+	read := r.readBytes()
 	if r.size <= 0 || r.utf16 || r.records < 256 || read <= 0 {
 		return 0
 	}

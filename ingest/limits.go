@@ -30,9 +30,10 @@ const (
 type csvLimits struct {
 	cellBytes int64
 	columns   int
-	// byteByByte turns the fieldLimiter's whole-line pass (plainLines)
-	// off, for the tests that compare the two ways through the text.
-	byteByByte bool
+	// noShortcuts turns off the passes over plain lines (the reader's
+	// plain-line path and the fieldLimiter's plainLines), for the tests
+	// that compare them with the long way through the text.
+	noShortcuts bool
 }
 
 func defaultCSVLimits() csvLimits {
@@ -286,7 +287,7 @@ loop:
 // reader's own time; the first line that is not plain, and the last one
 // when it is not complete in b, are left to plainFields' loop.
 func (f *fieldLimiter) plainLines(b []byte) (n, lines int) {
-	if f.limits.byteByByte || f.comma == '\t' { // a TAB is a control byte elsewhere
+	if f.limits.noShortcuts {
 		return 0, 0
 	}
 	for {
@@ -298,7 +299,7 @@ func (f *fieldLimiter) plainLines(b []byte) (n, lines int) {
 		if l := len(line); l > 0 && line[l-1] == '\r' {
 			line = line[:l-1]
 		}
-		if int64(len(line)) >= f.limits.cellBytes || !plainText(line) ||
+		if int64(len(line)) >= f.limits.cellBytes || !plainText(line, f.comma) ||
 			bytes.Count(line, []byte{f.comma}) >= f.limits.columns {
 			return n, lines
 		}
@@ -308,15 +309,17 @@ func (f *fieldLimiter) plainLines(b []byte) (n, lines int) {
 }
 
 // plainText reports whether b holds no quote and no byte that may start a
-// control character (C0, DEL, 0xC2), testing eight bytes at a time.
-func plainText(b []byte) bool {
+// control character (C0 but a TAB delimiter, DEL, 0xC2), testing eight
+// bytes at a time.
+func plainText(b []byte, comma byte) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	// Each term has a byte's high bit set when that byte of x is below
 	// 0x20 or equal to the other value (exact for "any", which is all
 	// that is asked).
 	var found uint64
-	for ; len(b) >= 8; b = b[8:] {
-		x := binary.LittleEndian.Uint64(b)
+	rest := b
+	for ; len(rest) >= 8; rest = rest[8:] {
+		x := binary.LittleEndian.Uint64(rest)
 		found |= (x - 0x20*ones) &^ x
 		for _, v := range [...]uint64{'"' * ones, 0x7f * ones, 0xc2 * ones} {
 			y := x ^ v
@@ -324,10 +327,13 @@ func plainText(b []byte) bool {
 		}
 	}
 	if found&highs != 0 {
-		return false
+		if comma != '\t' {
+			return false
+		}
+		rest = b // a TAB delimiter is below 0x20 too: look byte by byte
 	}
-	for _, c := range b {
-		if c < 0x20 || c == '"' || c == 0x7f || c == 0xc2 {
+	for _, c := range rest {
+		if (c < 0x20 && c != comma) || c == '"' || c == 0x7f || c == 0xc2 {
 			return false
 		}
 	}
@@ -421,13 +427,15 @@ func (f *fieldLimiter) inQuotes(c byte) bool {
 	if c == '\n' {
 		f.controls = true // a line end inside a cell
 		f.line++
-		if f.dropping {
-			f.cuts[len(f.cuts)-1].lines++
-		}
 	}
 	wasDropping := f.dropping
 	if f.content(1) {
 		return true
+	}
+	if c == '\n' {
+		// Dropped, whether the cut began with it or before: the rows
+		// after it keep their numbers only if the cut counts it.
+		f.cuts[len(f.cuts)-1].lines++
 	}
 	if wasDropping {
 		return false
