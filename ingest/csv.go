@@ -48,9 +48,10 @@ type csvReader struct {
 	lines      *bufio.Reader // the text, for the plain-line path (csv_plain.go)
 	feed       *lineFeeder   // the text for encoding/csv: the lines that are not plain
 	plainBytes int64         // bytes of the lines the plain-line path took
+	arena      rowArena      // where the plain rows' text and fields come from
 	pending    *csvRead      // a record read ahead to classify a quote error
-	lastLine   int      // start line of the last record read
-	err        error    // sticky: the fatal error, or io.EOF
+	lastLine   int           // start line of the last record read
+	err        error         // sticky: the fatal error, or io.EOF
 }
 
 // csvRead is one record as encoding/csv produced it, captured immediately
@@ -138,7 +139,8 @@ func newLimitedCSVReader(src io.Reader, name string, limits csvLimits) (*csvRead
 
 func (r *csvReader) readHeader() error {
 	for {
-		rd := r.read()
+		var rd csvRead
+		r.read(&rd)
 		switch {
 		case rd.err == io.EOF:
 			return ErrNoHeader
@@ -191,29 +193,39 @@ func (r *csvReader) Header() Header { return r.header }
 // *RowError (with the row's Record) for a row with a quote error, after
 // which reading may go on.
 func (r *csvReader) Next() (Record, error) {
+	var rec Record
+	err := r.nextInto(&rec)
+	return rec, err
+}
+
+// nextInto is Next, into rec (see recordFiller).
+func (r *csvReader) nextInto(rec *Record) error {
 	if r.err != nil {
-		return Record{}, r.err
+		return r.err
 	}
+	var rd csvRead
 	for {
-		rd, plain := csvRead{}, false
 		if r.pending != nil {
 			rd, r.pending = *r.pending, nil
-		} else if rd, plain = r.nextPlain(); !plain {
-			rd = r.read() // through encoding/csv
+		} else if !r.nextPlain(&rd) {
+			r.read(&rd) // through encoding/csv
 		}
 		switch {
 		case rd.err == io.EOF:
 			r.err = io.EOF
-			return Record{}, io.EOF
+			return io.EOF
 		case rd.err != nil:
 			r.err = r.wrap(rd.err)
-			return Record{}, r.err
+			return r.err
 		case rd.perr != nil:
-			return r.rowError(rd)
+			var err error
+			*rec, err = r.rowError(rd)
+			return err
 		case isBlankRow(rd.fields):
 			continue
 		}
-		return r.record(rd), nil
+		r.record(rec, &rd)
+		return nil
 	}
 }
 
@@ -238,10 +250,10 @@ func (r *csvReader) wrap(err error) error {
 }
 
 // read reads one record and captures where it started.
-func (r *csvReader) read() csvRead {
+func (r *csvReader) read(rd *csvRead) {
 	r.count.reset()
 	fields, err := r.cr.Read()
-	var rd csvRead
+	*rd = csvRead{}
 	// rd.perr's address would put every row's csvRead on the heap, so
 	// the error gets a variable of its own, made only when there is one.
 	if err != nil {
@@ -260,7 +272,8 @@ func (r *csvReader) read() csvRead {
 			sep := r.lineOffset - r.dropped
 			err = &unclosedQuoteError{start: uq.start + sep, end: uq.end + sep}
 		}
-		return csvRead{err: err}
+		rd.err = err
+		return
 	}
 	r.records++
 	rd.fields = fields
@@ -280,21 +293,20 @@ func (r *csvReader) read() csvRead {
 		r.lineOffset += c.lines
 		r.dropped += c.lines
 	}
-	return rd
 }
 
 // record turns a good row into a Record: short rows are padded to the
 // header's width so every column can be looked up, long rows keep their
 // extra fields, and FieldCount keeps the truth for the validator.
-func (r *csvReader) record(rd csvRead) Record {
+func (r *csvReader) record(rec *Record, rd *csvRead) {
 	n := len(rd.fields)
 	width := max(n, len(r.header.Names))
-	rec := Record{Row: rd.line, Values: slices.Grow(rd.fields, width-n)[:width], FieldCount: n, noControls: !r.limit.controls}
+	*rec = Record{Row: rd.line, Values: slices.Grow(rd.fields, width-n)[:width], FieldCount: n, noControls: !r.limit.controls}
 	if len(rd.cuts) > 0 {
-		r.applyCuts(&rec, rd.cuts)
+		r.applyCuts(rec, rd.cuts)
 	}
 	if r.text != nil && !r.text.bad {
-		return rec // every byte so far was valid UTF-8, so every field is
+		return // every byte so far was valid UTF-8, so every field is
 	}
 	for i, f := range rec.Values[:n] {
 		var ok bool
@@ -302,7 +314,6 @@ func (r *csvReader) record(rd csvRead) Record {
 			rec.BadEncoding = true
 		}
 	}
-	return rec
 }
 
 // applyCuts reports what the fieldLimiter dropped of a record: the true
@@ -396,14 +407,16 @@ func (r *csvReader) validText(s string) (string, bool) {
 func (r *csvReader) rowError(rd csvRead) (Record, error) {
 	pe := rd.perr
 	if errors.Is(pe.Err, csv.ErrQuote) && pe.Line > pe.StartLine {
-		next := r.read()
+		var next csvRead
+		r.read(&next)
 		if next.err == io.EOF {
 			r.err = r.wrap(fmt.Errorf("line %d: a quoted field opened on this line is never closed, so it runs to the end of the file (line %d); close or remove the stray \"", rd.line, pe.Line+r.lineOffset))
 			return Record{}, r.err
 		}
 		r.pending = &next
 	}
-	rec := r.record(rd)
+	var rec Record
+	r.record(&rec, &rd)
 	msg := quoteErrorMessage(pe)
 	if pe.Line > pe.StartLine {
 		dropped := 0

@@ -320,11 +320,8 @@ func plainText(b []byte, comma byte) bool {
 	rest := b
 	for ; len(rest) >= 8; rest = rest[8:] {
 		x := binary.LittleEndian.Uint64(rest)
-		found |= (x - 0x20*ones) &^ x
-		for _, v := range [...]uint64{'"' * ones, 0x7f * ones, 0xc2 * ones} {
-			y := x ^ v
-			found |= (y - ones) &^ y
-		}
+		q, d, c := x^('"'*ones), x^(0x7f*ones), x^(0xc2*ones)
+		found |= (x-0x20*ones)&^x | (q-ones)&^q | (d-ones)&^d | (c-ones)&^c
 	}
 	if found&highs != 0 {
 		if comma != '\t' {

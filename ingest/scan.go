@@ -123,9 +123,9 @@ func (b *scanBatch) check(v *Validator) {
 		it := &b.items[i]
 		it.uses = len(b.uses)
 		if it.err != nil {
-			it.row, it.problems = v.unreadRow(it.rec, it.err)
+			it.row, it.problems = v.unreadRow(&it.rec, it.err)
 		} else {
-			it.row, it.problems = v.check(it.rec, &b.uses, &b.scratch)
+			it.problems = v.check(&it.rec, &it.row, &b.uses, &b.scratch)
 		}
 	}
 	b.checked = true
@@ -139,10 +139,23 @@ type rowEstimator interface {
 	estimateRows() int
 }
 
+// recordFiller is a Reader that can read a record into place: the batch's
+// item, rather than through two copies on the way.
+type recordFiller interface {
+	nextInto(rec *Record) error
+}
+
 // readAhead reads r into batches until the end, a fatal error, or done.
 func readAhead(r Reader, v *Validator, out chan<- *scanBatch, free <-chan *scanBatch, done <-chan struct{}) {
 	defer close(out)
 	est, _ := r.(rowEstimator)
+	next := func(rec *Record) (err error) {
+		*rec, err = r.Next()
+		return err
+	}
+	if f, ok := r.(recordFiller); ok {
+		next = f.nextInto
+	}
 	for {
 		select {
 		case <-done: // the caller has stopped: read no further
@@ -157,19 +170,19 @@ func readAhead(r Reader, v *Validator, out chan<- *scanBatch, free <-chan *scanB
 			b = &scanBatch{items: make([]scanItem, 0, scanBatchSize)}
 		}
 		for len(b.items) < scanBatchSize {
-			rec, err := r.Next()
+			b.items = append(b.items, scanItem{})
+			it := &b.items[len(b.items)-1]
+			err := next(&it.rec)
 			if err == nil {
-				b.items = append(b.items, scanItem{rec: rec})
 				continue
 			}
 			// Its own function: the address errors.As takes would put a
 			// variable on the heap for every row, not only the bad ones.
-			rowErr := asRowError(err)
-			if rowErr == nil {
+			if it.err = asRowError(err); it.err == nil {
+				b.items = b.items[:len(b.items)-1]
 				b.err = err
 				break
 			}
-			b.items = append(b.items, scanItem{rec: rec, err: rowErr})
 		}
 		if est != nil {
 			if b.rows = est.estimateRows(); b.rows > 0 {
