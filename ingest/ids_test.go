@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -301,5 +302,25 @@ func TestIdentifierFastPaths(t *testing.T) {
 		if _, p := checkICCID(bad, false); ok && !p.ok() {
 			t.Errorf("ICCID %s: one pass accepts it (%x), checkICCID does not", bad, k)
 		}
+	}
+}
+
+// digits8 against strconv, with every byte value in every position: the
+// word-wide digit test must refuse exactly the bytes that are not digits.
+func TestDigits8(t *testing.T) {
+	for pos := range 8 {
+		for b := range 256 {
+			s := []byte("90817263")
+			s[pos] = byte(b)
+			got, ok := digits8(string(s))
+			want, err := strconv.ParseUint(string(s), 10, 64)
+			isDigit := b >= '0' && b <= '9'
+			if ok != isDigit || (err == nil) != isDigit || ok && got != want {
+				t.Fatalf("digits8(%q) = %d, %v; want %d, %v", s, got, ok, want, isDigit)
+			}
+		}
+	}
+	if n, ok := digits16("9999999999999999"); !ok || n != 9999999999999999 {
+		t.Fatalf("digits16 of sixteen nines = %d, %v", n, ok)
 	}
 }

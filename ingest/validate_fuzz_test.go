@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -26,6 +27,22 @@ func FuzzEID(f *testing.F) {
 		}
 		if p := checkEID(s); p.ok() != want {
 			t.Fatalf("checkEID(%q) = %+v, want ok %v", s, p, want)
+		}
+		// The word-at-a-time reading of the duplicate index and the
+		// row check's fast path.
+		hi, lo, ok := eidNumbers(s)
+		if digits := len(s) == 32 && allDigits(s); ok != digits {
+			t.Fatalf("eidNumbers(%q) ok = %v, want %v", s, ok, digits)
+		}
+		if ok {
+			wantHi, _ := strconv.ParseUint(s[:16], 10, 64)
+			wantLo, _ := strconv.ParseUint(s[16:], 10, 64)
+			if hi != wantHi || lo != wantLo {
+				t.Fatalf("eidNumbers(%q) = %d, %d, want %d, %d", s, hi, lo, wantHi, wantLo)
+			}
+			if (eidMod97(hi, lo) == 1) != want {
+				t.Fatalf("eidMod97(%q) = %d, want valid %v", s, eidMod97(hi, lo), want)
+			}
 		}
 		if len(s) < 30 {
 			return
