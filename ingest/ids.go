@@ -149,9 +149,16 @@ func iccidNumber(s string) (k uint64, ok bool) {
 	if (n != 19 && n != 20) || s[0] != '8' || s[1] != '9' {
 		return 0, false
 	}
+	// The last 16 digits eight at a time (luhn8), the one or two between
+	// them and the 89 one by one.
+	hi, ok1 := digits8(s[n-16 : n-8])
+	lo, ok2 := digits8(s[n-8:])
+	if !ok1 || !ok2 {
+		return 0, false
+	}
 	var v uint64
-	sum := 0
-	for i := 2; i < n; i++ {
+	sum := luhn8(s[n-16:n-8]) + luhn8(s[n-8:])
+	for i := 2; i < n-16; i++ {
 		d := int(s[i] - '0')
 		if d > 9 {
 			return 0, false
@@ -171,7 +178,26 @@ func iccidNumber(s string) (k uint64, ok bool) {
 	} else {
 		sum += 8 + 9
 	}
+	v = v*10_000_000_000_000_000 + hi*100_000_000 + lo
 	return uint64(n-17)<<60 | v, sum%10 == 0
+}
+
+// luhn8 is the Luhn sum of 8 digits that end an even distance from the
+// check digit (the last 8, or the 8 before them): the first, third, fifth
+// and seventh are doubled, and a doubled digit of 5 or more loses 9. It
+// works on the 8 as one word, the first digit in its lowest byte; s must
+// be digits (digits8).
+func luhn8(s string) int {
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	x -= 0x3030303030303030
+	const doubled = 0x00FF00FF00FF00FF
+	d := x & doubled
+	// A digit is 5 or more when adding 123 reaches 128.
+	five := (d + 0x007B007B007B007B) & 0x0080008000800080 >> 7
+	x = x&^doubled + d*2 - five*9 // each byte a digit's share, 0 to 9
+	return int(x * 0x0101010101010101 >> 56)
 }
 
 // checkICCID applies the ICCID rules to a trimmed value. canon is the ICCID

@@ -199,3 +199,48 @@ func FuzzValidatorCheck(f *testing.F) {
 		}
 	})
 }
+
+// FuzzICCIDNumber holds the word-wide ICCID reading to the plain one:
+// the same key and the same Luhn verdict for every string.
+func FuzzICCIDNumber(f *testing.F) {
+	f.Add("89148000003908108900")
+	f.Add("8944306091635171524")
+	f.Add("89443060916351715x4")
+	f.Add("8914800000390810890/")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, ok := iccidNumber(s)
+		wantK, wantOK := iccidNumberByDigit(s)
+		if ok != wantOK || ok && k != wantK {
+			t.Fatalf("iccidNumber(%q) = %x, %v; digit by digit %x, %v", s, k, ok, wantK, wantOK)
+		}
+	})
+}
+
+// iccidNumberByDigit is iccidNumber one digit at a time, as it was.
+func iccidNumberByDigit(s string) (k uint64, ok bool) {
+	n := len(s)
+	if (n != 19 && n != 20) || s[0] != '8' || s[1] != '9' {
+		return 0, false
+	}
+	var v uint64
+	sum := 0
+	for i := 2; i < n; i++ {
+		d := int(s[i] - '0')
+		if d > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(d)
+		if (n-1-i)&1 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	if n%2 == 0 {
+		sum += 7 + 9
+	} else {
+		sum += 8 + 9
+	}
+	return uint64(n-17)<<60 | v, sum%10 == 0
+}

@@ -67,6 +67,6 @@ func benchRate(o options) (string, error) {
 	fmt.Printf("  %d requests (%v) in %.2f s: %.1f requests/s over the run, %.1f from first to last request; %d answered 429 (%.2f%%)\n",
 		total, st.Requests, wall.Seconds(), perSec, spanRate, st.TooManyRequests, 100*share429)
 	ok := perSec >= goalRateShare*o.rate && share429 < goal429Share
-	return fmt.Sprintf("rate: %.1f%% of the enforced limit achieved, %.2f%% answered 429 (goal >= %.0f%% and < %.0f%%: %s)",
+	return fmt.Sprintf("rate: %.1f%% of the enforced limit achieved, %.2f%% answered 429 (goal >= %.0f%% and < %.1f%%: %s)",
 		100*perSec/o.rate, 100*share429, 100*goalRateShare, 100*goal429Share, verdict(ok)), nil
 }
