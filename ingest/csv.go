@@ -124,6 +124,9 @@ func newLimitedCSVReader(src io.Reader, name string, limits csvLimits) (*csvRead
 	r.lines = bufio.NewReaderSize(lines, sniffSize)
 	r.feed = &lineFeeder{lines: r.lines}
 	r.limit = newFieldLimiter(r.feed, comma, limits)
+	if !limits.noShortcuts {
+		r.feed.inQuotes = r.limit.inQuotedField
+	}
 	r.count = &recordLimiter{r: r.limit, max: maxRecordBytes}
 	r.cr = csv.NewReader(r.count)
 	r.cr.Comma = comma

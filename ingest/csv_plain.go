@@ -26,12 +26,18 @@ import (
 // records, row numbers, problems and errors.
 
 // lineFeeder is encoding/csv's text (through the fieldLimiter): the line
-// Next did not take (held), then the lines after it, at most one per read.
+// Next did not take (held), then the lines after it, at most one per read,
+// but for text inside quotes: no record can end before the next quote, so
+// up to it goes at once (many lines of a long quoted cell, or of a quote
+// never closed, one at a time had made reading them twice as slow).
 type lineFeeder struct {
 	lines *bufio.Reader
-	held  []byte // the unread rest of a line Next handed over
-	err   error  // the text's error (io.EOF) after held
-	ends  int    // line ends passed on, or held to be
+	// inQuotes tells whether the text so far ends inside a quoted
+	// field (the fieldLimiter's state); nil to feed line by line only.
+	inQuotes func() bool
+	held     []byte // the unread rest of what was read last
+	err      error  // the text's error (io.EOF) after held
+	ends     int    // line ends passed on, or held to be
 }
 
 func (f *lineFeeder) Read(p []byte) (int, error) {
@@ -39,12 +45,16 @@ func (f *lineFeeder) Read(p []byte) (int, error) {
 		if f.err != nil {
 			return 0, f.err
 		}
-		line, err := f.lines.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			err = nil // the rest of a long line comes with the next read
+		delim := byte('\n')
+		if f.inQuotes != nil && f.inQuotes() {
+			delim = '"'
 		}
-		f.hand(line, err)
-		if len(line) == 0 {
+		text, err := f.lines.ReadSlice(delim)
+		if err == bufio.ErrBufferFull {
+			err = nil // the rest comes with the next read
+		}
+		f.hand(text, err)
+		if len(text) == 0 {
 			return 0, err
 		}
 	}
@@ -53,14 +63,12 @@ func (f *lineFeeder) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// hand makes line, just read from f.lines, the next text encoding/csv
-// reads, and err what comes after it. line stays valid until f reads
-// f.lines again, which f does only once it has passed all of line on.
-func (f *lineFeeder) hand(line []byte, err error) {
-	f.held, f.err = line, err
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		f.ends++
-	}
+// hand makes text, just read from f.lines, the next text encoding/csv
+// reads, and err what comes after it. text stays valid until f reads
+// f.lines again, which f does only once it has passed all of it on.
+func (f *lineFeeder) hand(text []byte, err error) {
+	f.held, f.err = text, err
+	f.ends += bytes.Count(text, []byte{'\n'})
 }
 
 // nextPlain reads the next line and, when it is plain, puts its record in

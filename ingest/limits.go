@@ -132,6 +132,10 @@ func newFieldLimiter(r io.Reader, comma rune, limits csvLimits) *fieldLimiter {
 	return f
 }
 
+// inQuotedField reports whether the text so far ends inside a quoted
+// field, where only a quote can lead to the end of the record.
+func (f *fieldLimiter) inQuotedField() bool { return f.state == inQuotes }
+
 // noteControl takes a byte of class controlByte (step's, or plainFields'
 // with the byte after it, next, when b has one: -1 otherwise).
 func (f *fieldLimiter) noteControl(c byte, next int) {
