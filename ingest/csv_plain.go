@@ -19,8 +19,9 @@ import (
 // machine, which made reading twice the bare encoding/csv read.
 //
 // encoding/csv only ever sees whole records: it asks for more text only
-// while one is open, and the feeder gives it at most one line per read,
-// so when it returns a record it holds nothing of the next. Lines it does
+// while one is open, and the feeder never gives it more than can belong to
+// that record (one line, or quoted text up to the next quote), so when it
+// returns a record it holds nothing of the next. Lines it does
 // not see are counted into lineOffset, so rows keep the numbers an editor
 // shows. FuzzCSVReader reads every input both ways and requires the same
 // records, row numbers, problems and errors.
@@ -72,9 +73,9 @@ func (f *lineFeeder) hand(text []byte, err error) {
 }
 
 // nextPlain reads the next line and, when it is plain, puts its record in
-// rd and reports true. Empty lines, which encoding/csv skips, are skipped here too. Any
-// other line is handed to the feeder for encoding/csv; so is the end of
-// the text, whose error the csv path reports.
+// rd and reports true. Empty lines, which encoding/csv skips, are skipped
+// here too. Any other line is handed to the feeder for encoding/csv; so is
+// the end of the text, whose error the csv path reports.
 func (r *csvReader) nextPlain(rd *csvRead) bool {
 	for {
 		line, err := r.lines.ReadSlice('\n')
