@@ -520,7 +520,8 @@ func (l *laneRunner) recorder() error {
 			l.stop(err)
 			continue
 		}
-		i, done := 0, done[:0]
+		i := 0
+		done = done[:0]
 		for _, g := range group {
 			for j, r := range g.rows {
 				if t := ts[i+j]; t.follow {

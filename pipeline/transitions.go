@@ -200,6 +200,19 @@ type Attempt struct {
 	ErrorCode  string
 }
 
+// AttemptsAdded is what t changes the row's attempts by: one more for a
+// failed lookup, one fewer for an intent withdrawn.
+func (t Transition) AttemptsAdded() int {
+	n := 0
+	if t.AddAttempt {
+		n++
+	}
+	if t.Withdrawn {
+		n--
+	}
+	return n
+}
+
 // record is the transition as the checkpoint stores it.
 func (t transition) record() Transition {
 	out := Transition{Row: t.row, State: t.state, Handle: t.handle, Result: t.result, NextAttemptAt: t.nextTry,
@@ -241,12 +254,7 @@ func (t transition) applyTo(r RowRecord, at time.Time) RowRecord {
 	if t.accepted {
 		r.AcceptedAt = at
 	}
-	if t.addAttempt {
-		r.Attempts++
-	}
-	if t.withdrawn {
-		r.Attempts--
-	}
+	r.Attempts += Transition{AddAttempt: t.addAttempt, Withdrawn: t.withdrawn}.AttemptsAdded()
 	return r
 }
 

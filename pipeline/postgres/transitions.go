@@ -62,15 +62,8 @@ func (s *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 			if !t.NextAttemptAt.IsZero() {
 				next = &t.NextAttemptAt
 			}
-			add := 0
-			if t.AddAttempt {
-				add++
-			}
-			if t.Withdrawn {
-				add--
-			}
 			b.Queue(applyRow, t.State, t.Handle, orEmpty(t.Result), t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup,
-				t.Accepted, at, add, runID, t.Row, worker, t.Follow)
+				t.Accepted, at, t.AttemptsAdded(), runID, t.Row, worker, t.Follow)
 			if a := t.Attempt; a != nil {
 				b.Queue(insertAttempt, runID, a.Row, a.Started, a.Latency.Milliseconds(), a.Kind, a.HTTPStatus, a.Outcome, a.ErrorCode)
 			}

@@ -323,45 +323,18 @@ func (c *Store) migrate() error {
 func (c *Store) writer() {
 	defer close(c.stopped)
 	var group []writeOp
-	linger := time.NewTimer(0)
-	<-linger.C
+	// Stopped until a group lingers; since Go 1.23 a stopped or reset
+	// timer delivers nothing stale.
+	linger := time.NewTimer(groupLinger)
+	linger.Stop()
 	last := 0 // the last group's size
 	for op := range c.ops {
-		group = append(group[:0], op)
-		open := true
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case more, ok := <-c.ops:
-				if !ok {
-					open = false
-					break drain
-				}
-				group = append(group, more)
-			default:
-				break drain
-			}
-		}
-		if open && last > 1 && len(group) < maxGroup {
+		var open bool
+		group, open = c.gather(append(group[:0], op), nil)
+		if open && last > 1 {
 			linger.Reset(groupLinger)
-		wait:
-			for len(group) < maxGroup {
-				select {
-				case more, ok := <-c.ops:
-					if !ok {
-						break wait
-					}
-					group = append(group, more)
-				case <-linger.C:
-					break wait
-				}
-			}
-			if !linger.Stop() {
-				select {
-				case <-linger.C:
-				default:
-				}
-			}
+			group, _ = c.gather(group, linger.C)
+			linger.Stop()
 		}
 		last = len(group)
 		err := c.commit(group)
@@ -370,6 +343,34 @@ func (c *Store) writer() {
 		}
 		clear(group)
 	}
+}
+
+// gather adds queued writes to group, up to maxGroup: those waiting now
+// or, with until, those that come before it fires. It reports whether
+// the queue is still open.
+func (c *Store) gather(group []writeOp, until <-chan time.Time) ([]writeOp, bool) {
+	for len(group) < maxGroup {
+		var more writeOp
+		var ok bool
+		if until == nil {
+			select {
+			case more, ok = <-c.ops:
+			default:
+				return group, true
+			}
+		} else {
+			select {
+			case more, ok = <-c.ops:
+			case <-until:
+				return group, true
+			}
+		}
+		if !ok {
+			return group, false
+		}
+		group = append(group, more)
+	}
+	return group, true
 }
 
 // groupLinger is how long the writer waits for more writes to commit

@@ -117,7 +117,7 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 				res = string(buf)
 			}
 			if _, err := up.Exec(t.State, t.Handle, res, t.ErrorCode, t.ErrorMessage, t.Retryable, next, t.MustLookup, t.Accepted, now,
-				addAttempts(t), t.Follow, worker, runID, t.Row); err != nil {
+				t.AttemptsAdded(), t.Follow, worker, runID, t.Row); err != nil {
 				return err
 			}
 			if a := t.Attempt; a != nil {
@@ -128,18 +128,6 @@ func (c *Store) Apply(ctx context.Context, runID, worker string, at time.Time, t
 		}
 		return nil
 	})
-}
-
-// addAttempts is what t adds to the row's attempts.
-func addAttempts(t pipeline.Transition) int {
-	n := 0
-	if t.AddAttempt {
-		n++
-	}
-	if t.Withdrawn {
-		n--
-	}
-	return n
 }
 
 // Redrive makes failed rows of a run pending again with fresh attempts:
