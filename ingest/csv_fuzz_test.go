@@ -103,10 +103,10 @@ func fuzzCSV(t *testing.T, data []byte, limits csvLimits) {
 	}
 }
 
-// fuzzSameByteByByte reads data with and without the passes over plain
-// lines (csvReader.nextPlain, fieldLimiter.plainLines), the second all
-// through encoding/csv and the limiter's byte-by-byte steps: a shortcut
-// must not change a single record, row number, problem or error.
+// fuzzSameByteByByte reads data with and without the reader's shortcuts
+// (the plain-line path, quoted text fed in one piece), the second all
+// through encoding/csv and the limiter, a line at a time: a shortcut must
+// not change a single record, row number, problem or error.
 func fuzzSameByteByByte(t *testing.T, data []byte, limits csvLimits) {
 	t.Helper()
 	slow := limits

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"strings"
 	"unsafe"
@@ -132,6 +133,35 @@ func (r *csvReader) plainLine(line []byte, atEnd bool) (text []byte, commas int,
 		return nil, 0, false
 	}
 	return text, commas, true
+}
+
+// plainText reports whether b holds no quote and no byte that may start a
+// control character (C0 but a TAB delimiter, DEL, 0xC2), testing eight
+// bytes at a time.
+func plainText(b []byte, comma byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// Each term has a byte's high bit set when that byte of x is below
+	// 0x20 or equal to the other value (exact for "any", which is all
+	// that is asked).
+	var found uint64
+	rest := b
+	for ; len(rest) >= 8; rest = rest[8:] {
+		x := binary.LittleEndian.Uint64(rest)
+		q, d, c := x^('"'*ones), x^(0x7f*ones), x^(0xc2*ones)
+		found |= (x-0x20*ones)&^x | (q-ones)&^q | (d-ones)&^d | (c-ones)&^c
+	}
+	if found&highs != 0 {
+		if comma != '\t' {
+			return false
+		}
+		rest = b // a TAB delimiter is below 0x20 too: look byte by byte
+	}
+	for _, c := range rest {
+		if (c < 0x20 && c != comma) || c == '"' || c == 0x7f || c == 0xc2 {
+			return false
+		}
+	}
+	return true
 }
 
 // splitLine cuts a plain line into its fields, with room for the

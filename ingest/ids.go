@@ -113,14 +113,20 @@ func digits16(s string) (uint64, bool) {
 	return hi*100_000_000 + lo, ok1 && ok2
 }
 
+// word8 is the first 8 bytes of s as one word, the first in its lowest
+// byte.
+func word8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
 // digits8 returns the number the 8 bytes of s write and whether they are
 // all ASCII digits, working on the 8 as one word (the first digit in its
 // lowest byte): each step joins neighbouring numbers of 1, 2 and then 4
 // digits, masking off what the shift leaves between them.
 func digits8(s string) (uint64, bool) {
-	_ = s[7]
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	x := word8(s)
 	// A digit has 3 in its high nibble, and keeps it when 6 is added.
 	const high, threes, sixes = 0xF0F0F0F0F0F0F0F0, 0x3030303030303030, 0x0606060606060606
 	if x&high != threes || (x+sixes)&high != threes {
@@ -188,9 +194,7 @@ func iccidNumber(s string) (k uint64, ok bool) {
 // works on the 8 as one word, the first digit in its lowest byte; s must
 // be digits (digits8).
 func luhn8(s string) int {
-	_ = s[7]
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	x := word8(s)
 	x -= 0x3030303030303030
 	const doubled = 0x00FF00FF00FF00FF
 	d := x & doubled

@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 )
@@ -30,9 +28,9 @@ const (
 type csvLimits struct {
 	cellBytes int64
 	columns   int
-	// noShortcuts turns off the passes over plain lines (the reader's
-	// plain-line path and the fieldLimiter's plainLines), for the tests
-	// that compare them with the long way through the text.
+	// noShortcuts turns off the reader's plain-line path and its feeding
+	// of quoted text in one piece, for the tests that compare them with
+	// the long way through encoding/csv and the fieldLimiter.
 	noShortcuts bool
 }
 
@@ -228,9 +226,6 @@ func (f *fieldLimiter) filter(b []byte) int {
 func (f *fieldLimiter) plainFields(b []byte) int {
 	cell, fields, lines := f.cell, f.fields, 0
 	j := 0
-	if fields == 1 && cell == 0 { // at the start of a line
-		j, lines = f.plainLines(b)
-	}
 loop:
 	for ; j < len(b); j++ {
 		// A run of cell text first, in a loop of its own that looks at
@@ -261,8 +256,7 @@ loop:
 			fields, cell = fields+1, 0
 		case c == '\n':
 			fields, cell = 1, 0
-			n, l := f.plainLines(b[j+1:])
-			j, lines = j+n, lines+1+l // j stays on the last line end
+			lines++
 		case c == '"':
 			break loop
 		default: // a byte that may start a control character
@@ -280,65 +274,6 @@ loop:
 	f.cell, f.fields, f.line = cell, fields, f.line+lines
 	f.out += int64(j)
 	return j
-}
-
-// plainLines passes over the whole lines at the start of b that hold
-// nothing for step to do: no quote, no byte that may start a control
-// character (a CR before the LF is a line end), fewer delimiters than the
-// column limit and fewer bytes than the cell limit. It returns their bytes
-// and lines. It looks at each line with a few passes of word-wide tests
-// instead of a table lookup per byte, which made plainFields most of the
-// reader's own time; the first line that is not plain, and the last one
-// when it is not complete in b, are left to plainFields' loop.
-func (f *fieldLimiter) plainLines(b []byte) (n, lines int) {
-	if f.limits.noShortcuts {
-		return 0, 0
-	}
-	for {
-		end := bytes.IndexByte(b[n:], '\n')
-		if end < 0 {
-			return n, lines
-		}
-		line := b[n : n+end]
-		if l := len(line); l > 0 && line[l-1] == '\r' {
-			line = line[:l-1]
-		}
-		if int64(len(line)) >= f.limits.cellBytes || !plainText(line, f.comma) ||
-			bytes.Count(line, []byte{f.comma}) >= f.limits.columns {
-			return n, lines
-		}
-		n += end + 1
-		lines++
-	}
-}
-
-// plainText reports whether b holds no quote and no byte that may start a
-// control character (C0 but a TAB delimiter, DEL, 0xC2), testing eight
-// bytes at a time.
-func plainText(b []byte, comma byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	// Each term has a byte's high bit set when that byte of x is below
-	// 0x20 or equal to the other value (exact for "any", which is all
-	// that is asked).
-	var found uint64
-	rest := b
-	for ; len(rest) >= 8; rest = rest[8:] {
-		x := binary.LittleEndian.Uint64(rest)
-		q, d, c := x^('"'*ones), x^(0x7f*ones), x^(0xc2*ones)
-		found |= (x-0x20*ones)&^x | (q-ones)&^q | (d-ones)&^d | (c-ones)&^c
-	}
-	if found&highs != 0 {
-		if comma != '\t' {
-			return false
-		}
-		rest = b // a TAB delimiter is below 0x20 too: look byte by byte
-	}
-	for _, c := range rest {
-		if (c < 0x20 && c != comma) || c == '"' || c == 0x7f || c == 0xc2 {
-			return false
-		}
-	}
-	return true
 }
 
 // plainRun returns how many bytes at the start of b are cell text that
